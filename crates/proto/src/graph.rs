@@ -78,8 +78,8 @@ pub mod attr_value {
         Type(i32),
         #[prost(message, tag = "7")]
         Shape(TensorShapeProto),
-        #[prost(message, tag = "8")]
-        Tensor(TensorProto),
+        #[prost(message, boxed, tag = "8")]
+        Tensor(Box<TensorProto>),
         #[prost(message, tag = "1")]
         List(ListValue),
         #[prost(string, tag = "9")]
