@@ -1,0 +1,415 @@
+//! The owned graph: nodes by index, a name index, pruning and topological order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ckpt_proto::{GraphDef, NodeDef, OpDef};
+
+use crate::node::Node;
+use crate::suggest::suggest;
+use crate::Error;
+
+/// Index of a node in [`Graph::nodes`].
+pub type NodeId = usize;
+
+/// One output tensor of a node: `node:index` in TensorFlow's notation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Output {
+    pub node: NodeId,
+    pub index: usize,
+}
+
+impl Output {
+    pub fn new(node: NodeId, index: usize) -> Output {
+        Output { node, index }
+    }
+}
+
+/// A graph of [`Node`]s, addressed by index, with inputs resolved to indices.
+///
+/// `nodes` is public for reading and for small edits; after adding, removing or renaming
+/// nodes, rebuild the name index with [`Graph::new`].
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    index: HashMap<String, NodeId>,
+}
+
+/// A parsed NodeDef input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum InputRef {
+    Data(Output),
+    Control(NodeId),
+}
+
+/// Splits `name:k` into `("name", k)`, and `name` into `("name", 0)`. `None` when the part
+/// after the last `:` is not a decimal index or the name is empty.
+pub(crate) fn split_tensor_name(spec: &str) -> Option<(&str, usize)> {
+    let (name, index) = match spec.rsplit_once(':') {
+        Some((name, k)) => {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (name, k.parse().ok()?)
+        }
+        None => (spec, 0),
+    };
+    if name.is_empty() {
+        None
+    } else {
+        Some((name, index))
+    }
+}
+
+impl Graph {
+    /// A graph from nodes whose inputs are already ids. Checks that names are unique and
+    /// non-empty and that every input id is in range.
+    pub fn new(nodes: Vec<Node>) -> Result<Graph, Error> {
+        let mut index = HashMap::with_capacity(nodes.len());
+        for (id, node) in nodes.iter().enumerate() {
+            if node.name.is_empty() {
+                return Err(Error::EmptyNodeName {
+                    index: id,
+                    op: node.op.clone(),
+                });
+            }
+            if index.insert(node.name.clone(), id).is_some() {
+                return Err(Error::DuplicateNode {
+                    node: node.name.clone(),
+                });
+            }
+        }
+        let graph = Graph { nodes, index };
+        for node in &graph.nodes {
+            for &id in node
+                .inputs
+                .iter()
+                .map(|o| &o.node)
+                .chain(&node.control_inputs)
+            {
+                graph.check_id(id)?;
+            }
+        }
+        Ok(graph)
+    }
+
+    /// Imports a GraphDef. Duplicate or empty names, empty ops, malformed inputs and inputs
+    /// naming no node are errors naming the node.
+    pub fn from_graph_def(def: &GraphDef) -> Result<Graph, Error> {
+        Graph::build(Vec::new(), &def.node, None, |_, index, node, input| {
+            parse_graph_input(index, node, input)
+        })
+    }
+
+    /// Builds a graph from `prefix` (complete nodes without inputs, such as a function's
+    /// arguments) followed by `defs`, resolving each input string with `resolve`. Attributes
+    /// missing from a node are filled from `defaults` when its op is there.
+    pub(crate) fn build<F>(
+        prefix: Vec<Node>,
+        defs: &[NodeDef],
+        defaults: Option<&BTreeMap<String, OpDef>>,
+        mut resolve: F,
+    ) -> Result<Graph, Error>
+    where
+        F: FnMut(&[Node], &HashMap<String, NodeId>, &Node, &str) -> Result<InputRef, Error>,
+    {
+        let first = prefix.len();
+        let mut nodes = prefix;
+        nodes.reserve(defs.len());
+        for (i, def) in defs.iter().enumerate() {
+            if def.name.is_empty() {
+                return Err(Error::EmptyNodeName {
+                    index: i,
+                    op: def.op.clone(),
+                });
+            }
+            if def.op.is_empty() {
+                return Err(Error::EmptyOp {
+                    node: def.name.clone(),
+                });
+            }
+            let mut node = Node::new(def.name.clone(), def.op.clone());
+            node.device = def.device.clone();
+            node.attrs = def.attr.clone();
+            if let Some(op_def) = defaults.and_then(|d| d.get(&def.op)) {
+                for attr in &op_def.attr {
+                    if let Some(value) = &attr.default_value {
+                        if !node.attrs.contains_key(&attr.name) {
+                            node.attrs.insert(attr.name.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            nodes.push(node);
+        }
+        let mut index = HashMap::with_capacity(nodes.len());
+        for (id, node) in nodes.iter().enumerate() {
+            if index.insert(node.name.clone(), id).is_some() {
+                return Err(Error::DuplicateNode {
+                    node: node.name.clone(),
+                });
+            }
+        }
+        let mut resolved = Vec::with_capacity(defs.len());
+        for (def, node) in defs.iter().zip(nodes.iter().skip(first)) {
+            let mut inputs = Vec::with_capacity(def.input.len());
+            let mut control = Vec::new();
+            for input in &def.input {
+                match resolve(&nodes, &index, node, input)? {
+                    InputRef::Data(o) => inputs.push(o),
+                    InputRef::Control(id) => control.push(id),
+                }
+            }
+            resolved.push((inputs, control));
+        }
+        for (node, (inputs, control)) in nodes.iter_mut().skip(first).zip(resolved) {
+            node.inputs = inputs;
+            node.control_inputs = control;
+        }
+        Ok(Graph { nodes, index })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The id of the node named `name`.
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.index.get(name).copied()
+    }
+
+    /// The node `id`.
+    ///
+    /// # Panics
+    /// When `id` is not an id of this graph. Ids from the graph's own nodes, [`Graph::find`]
+    /// and [`Graph::parse_output`] are always valid; use [`Graph::get`] for others.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// The node `id`, or `None` when out of range.
+    pub fn get(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// The node named `name`, or an error suggesting close names.
+    pub fn node_by_name(&self, name: &str) -> Result<NodeId, Error> {
+        self.find(name).ok_or_else(|| self.unknown(name))
+    }
+
+    fn unknown(&self, name: &str) -> Error {
+        Error::UnknownNode {
+            name: name.to_owned(),
+            suggestions: suggest(name, self.nodes.iter().map(|n| n.name.as_str())),
+        }
+    }
+
+    fn check_id(&self, id: NodeId) -> Result<&Node, Error> {
+        self.nodes.get(id).ok_or(Error::NodeIdOutOfRange {
+            id,
+            len: self.nodes.len(),
+        })
+    }
+
+    /// Parses a user's tensor name, `"name"` (output 0) or `"name:k"`. An unknown name is an
+    /// error that suggests close names. The output index is not checked against the op.
+    pub fn parse_output(&self, spec: &str) -> Result<Output, Error> {
+        let (name, index) = split_tensor_name(spec).ok_or_else(|| Error::MalformedTensorName {
+            spec: spec.to_owned(),
+        })?;
+        let node = self.find(name).ok_or_else(|| self.unknown(name))?;
+        Ok(Output { node, index })
+    }
+
+    /// `name:k` for an output of this graph (`?:k` for an id out of range).
+    pub fn tensor_name(&self, output: Output) -> String {
+        match self.nodes.get(output.node) {
+            Some(node) => format!("{}:{}", node.name, output.index),
+            None => format!("?:{}", output.index),
+        }
+    }
+
+    /// For each node, the nodes that use it, one entry per data or control edge.
+    pub fn consumers(&self) -> Vec<Vec<NodeId>> {
+        let mut consumers = vec![Vec::new(); self.nodes.len()];
+        for (id, node) in self.nodes.iter().enumerate() {
+            for &src in node
+                .inputs
+                .iter()
+                .map(|o| &o.node)
+                .chain(&node.control_inputs)
+            {
+                if let Some(list) = consumers.get_mut(src) {
+                    list.push(id);
+                }
+            }
+        }
+        consumers
+    }
+
+    /// Nodes needed to compute `fetches`, in topological order (inputs before users).
+    ///
+    /// Walks data and control inputs with an explicit stack, so graph depth is not limited by
+    /// the thread's stack. A fed output is not computed: an edge reading a fed output is cut,
+    /// so the node behind it is computed only if some other edge still needs it. A fetch that
+    /// is itself fed needs nothing. A control edge from a fed `Placeholder` is satisfied by the
+    /// feed (as in TensorFlow); a control edge from any other node needs that node.
+    ///
+    /// A cycle among the needed nodes is an error naming a node on it (TF1 while loops, with
+    /// their `NextIteration` back edges, are out of scope and fail this way).
+    pub fn prune(&self, fetches: &[Output], feeds: &[Output]) -> Result<Vec<NodeId>, Error> {
+        for o in fetches.iter().chain(feeds) {
+            self.check_id(o.node)?;
+        }
+        let fed: HashSet<Output> = feeds.iter().copied().collect();
+        let fed_nodes: HashSet<NodeId> = feeds.iter().map(|o| o.node).collect();
+        let roots = fetches.iter().filter(|o| !fed.contains(o)).map(|o| o.node);
+        self.depth_first(roots, &fed, &fed_nodes)
+    }
+
+    /// All nodes in a topological order (inputs before users); a cycle is an error naming a
+    /// node on it.
+    pub fn topological_order(&self) -> Result<Vec<NodeId>, Error> {
+        self.depth_first(0..self.nodes.len(), &HashSet::new(), &HashSet::new())
+    }
+
+    /// Iterative post-order depth-first walk from `roots` over the edges not cut by feeds.
+    fn depth_first(
+        &self,
+        roots: impl Iterator<Item = NodeId>,
+        fed: &HashSet<Output>,
+        fed_nodes: &HashSet<NodeId>,
+    ) -> Result<Vec<NodeId>, Error> {
+        const WHITE: u8 = 0;
+        const GRAY: u8 = 1;
+        const BLACK: u8 = 2;
+        let mut color = vec![WHITE; self.nodes.len()];
+        let mut order = Vec::new();
+        // (node, index of its next edge: data inputs first, then control inputs)
+        let mut stack: Vec<(NodeId, usize)> = Vec::new();
+        for root in roots {
+            if color.get(root).copied() != Some(WHITE) {
+                continue;
+            }
+            if let Some(c) = color.get_mut(root) {
+                *c = GRAY;
+            }
+            stack.push((root, 0));
+            while let Some((id, next)) = stack.last_mut() {
+                let node = self.check_id(*id)?;
+                let edge = *next;
+                *next += 1;
+                let target = if let Some(input) = node.inputs.get(edge) {
+                    if fed.contains(input) {
+                        continue;
+                    }
+                    input.node
+                } else if let Some(&ctrl) = edge
+                    .checked_sub(node.inputs.len())
+                    .and_then(|e| node.control_inputs.get(e))
+                {
+                    if fed_nodes.contains(&ctrl)
+                        && matches!(
+                            self.check_id(ctrl)?.op.as_str(),
+                            "Placeholder" | "PlaceholderV2"
+                        )
+                    {
+                        continue;
+                    }
+                    ctrl
+                } else {
+                    let done = *id;
+                    if let Some(c) = color.get_mut(done) {
+                        *c = BLACK;
+                    }
+                    order.push(done);
+                    stack.pop();
+                    continue;
+                };
+                match color.get(target).copied() {
+                    Some(WHITE) => {
+                        if let Some(c) = color.get_mut(target) {
+                            *c = GRAY;
+                        }
+                        stack.push((target, 0));
+                    }
+                    Some(GRAY) => {
+                        return Err(Error::Cycle {
+                            node: self.check_id(target)?.name.clone(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(Error::NodeIdOutOfRange {
+                            id: target,
+                            len: self.nodes.len(),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(order)
+    }
+}
+
+/// A GraphDef input: `name`, `name:k` or `^name`.
+pub(crate) fn parse_graph_input(
+    index: &HashMap<String, NodeId>,
+    node: &Node,
+    input: &str,
+) -> Result<InputRef, Error> {
+    let malformed = |reason: &str| Error::MalformedInput {
+        node: node.name.clone(),
+        input: input.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Some(name) = input.strip_prefix('^') {
+        if name.is_empty() || name.contains(':') {
+            return Err(malformed("expected \"^node\""));
+        }
+        return lookup(index, node, input, name).map(InputRef::Control);
+    }
+    let (name, k) =
+        split_tensor_name(input).ok_or_else(|| malformed("expected \"node\" or \"node:index\""))?;
+    let id = lookup(index, node, input, name)?;
+    Ok(InputRef::Data(Output { node: id, index: k }))
+}
+
+/// The id of the input node `name`, or a dangling-input error with suggestions.
+pub(crate) fn lookup(
+    index: &HashMap<String, NodeId>,
+    node: &Node,
+    input: &str,
+    name: &str,
+) -> Result<NodeId, Error> {
+    index
+        .get(name)
+        .copied()
+        .ok_or_else(|| Error::DanglingInput {
+            node: node.name.clone(),
+            input: input.to_owned(),
+            suggestions: suggest(name, index.keys().map(String::as_str)),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_names_split_at_the_last_colon() {
+        assert_eq!(split_tensor_name("a"), Some(("a", 0)));
+        assert_eq!(split_tensor_name("a/b:3"), Some(("a/b", 3)));
+        assert_eq!(split_tensor_name("a:"), None);
+        assert_eq!(split_tensor_name(":1"), None);
+        assert_eq!(split_tensor_name("a:x"), None);
+        assert_eq!(split_tensor_name("a:-1"), None);
+        assert_eq!(split_tensor_name("a:99999999999999999999999"), None);
+        assert_eq!(split_tensor_name(""), None);
+    }
+}

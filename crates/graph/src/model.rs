@@ -1,0 +1,498 @@
+//! A whole model file: the graph, its functions, its saver and its variables' checkpoint keys.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::Path;
+
+use ckpt_proto::attr_value::Value;
+use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef};
+
+use crate::function::{Function, OpResolver};
+use crate::graph::{NodeId, Output};
+use crate::suggest::suggest;
+use crate::{Error, Graph};
+
+/// Ops that hold a variable whose value lives in the checkpoint.
+pub const VARIABLE_OPS: &[&str] = &["VariableV2", "Variable", "VarHandleOp"];
+
+/// Ops that stand for a value the user feeds.
+pub const PLACEHOLDER_OPS: &[&str] = &["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"];
+
+/// What a `.meta` (MetaGraphDef) or a frozen `.pb` (GraphDef) gives.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub graph: Graph,
+    /// The graph library's functions that imported, by name.
+    pub functions: BTreeMap<String, Function>,
+    /// Library functions that could not be imported, with the reason. They fail only when
+    /// used (see [`Model::function`]), so a model with an odd unused function still loads.
+    pub function_errors: BTreeMap<String, String>,
+    pub saver: Option<SaverDef>,
+    pub signatures: BTreeMap<String, SignatureDef>,
+    /// Variable node (`VariableV2` / `Variable` / `VarHandleOp`) -> checkpoint key.
+    pub variables: BTreeMap<NodeId, String>,
+    /// Variable node -> `shape_and_slice` spec (such as `"6 2 0,3:0,2"`) for the parts of
+    /// partitioned variables, as the saver's restore op gives it; whole variables are absent.
+    pub variable_slices: BTreeMap<NodeId, String>,
+    /// The op list a MetaGraphDef carries (`meta_info_def.stripped_op_list`), by op name.
+    /// Attributes missing from nodes were filled with these OpDefs' defaults on import.
+    pub op_defs: BTreeMap<String, OpDef>,
+}
+
+/// Which message a file turned out to hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    MetaGraph,
+    GraphDef,
+}
+
+impl Model {
+    /// Decodes a serialized MetaGraphDef (the content of a `.meta` file).
+    pub fn from_meta_graph_bytes(bytes: &[u8]) -> Result<Model, Error> {
+        let meta = MetaGraphDef::decode(bytes).map_err(|error| Error::Decode {
+            what: "MetaGraphDef",
+            error,
+        })?;
+        Model::from_meta_graph_def(&meta)
+    }
+
+    /// Decodes a serialized GraphDef (a frozen `.pb`).
+    pub fn from_graph_def_bytes(bytes: &[u8]) -> Result<Model, Error> {
+        let def = GraphDef::decode(bytes).map_err(|error| Error::Decode {
+            what: "GraphDef",
+            error,
+        })?;
+        Model::from_graph_def(&def)
+    }
+
+    /// Imports a decoded MetaGraphDef: its graph, saver, signatures and op list.
+    pub fn from_meta_graph_def(meta: &MetaGraphDef) -> Result<Model, Error> {
+        let graph_def = meta
+            .graph_def
+            .as_ref()
+            .filter(|g| !g.node.is_empty())
+            .ok_or(Error::EmptyGraph {
+                what: "MetaGraphDef",
+            })?;
+        let op_defs: BTreeMap<String, OpDef> = meta
+            .meta_info_def
+            .iter()
+            .filter_map(|info| info.stripped_op_list.as_ref())
+            .flat_map(|list| list.op.iter())
+            .map(|op| (op.name.clone(), op.clone()))
+            .collect();
+        Model::build(
+            graph_def,
+            meta.saver_def.clone(),
+            meta.signature_def.clone(),
+            op_defs,
+        )
+    }
+
+    /// Imports a decoded GraphDef (no saver: variables are keyed by their op names).
+    pub fn from_graph_def(def: &GraphDef) -> Result<Model, Error> {
+        if def.node.is_empty() {
+            return Err(Error::EmptyGraph { what: "GraphDef" });
+        }
+        Model::build(def, None, BTreeMap::new(), BTreeMap::new())
+    }
+
+    /// Reads a model file. A `.pb` is read as a GraphDef first, anything else (`.meta`) as a
+    /// MetaGraphDef first; when that fails the other message is tried. Only binary protobufs
+    /// are read. Errors name the file.
+    pub fn load(path: &Path) -> Result<Model, Error> {
+        let bytes = std::fs::read(path).map_err(|error| Error::Io {
+            path: path.to_owned(),
+            error,
+        })?;
+        let graph_def_first = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pb") || e.eq_ignore_ascii_case("graphdef"));
+        let order = if graph_def_first {
+            [Kind::GraphDef, Kind::MetaGraph]
+        } else {
+            [Kind::MetaGraph, Kind::GraphDef]
+        };
+        let attempt = |kind| match kind {
+            Kind::MetaGraph => Model::from_meta_graph_bytes(&bytes),
+            Kind::GraphDef => Model::from_graph_def_bytes(&bytes),
+        };
+        let first = match attempt(order[0]) {
+            Ok(model) => return Ok(model),
+            Err(e) => e,
+        };
+        let second = match attempt(order[1]) {
+            Ok(model) => return Ok(model),
+            Err(e) => e,
+        };
+        // Report the error of an attempt that got past protobuf decoding, if any: a MetaGraphDef
+        // with a duplicate node name should say so, not "not a protobuf".
+        let not_proto = |e: &Error| matches!(e, Error::Decode { .. } | Error::EmptyGraph { .. });
+        let (first_np, second_np) = (not_proto(&first), not_proto(&second));
+        let path = path.to_owned();
+        if !first_np {
+            Err(Error::InFile {
+                path,
+                error: Box::new(first),
+            })
+        } else if !second_np {
+            Err(Error::InFile {
+                path,
+                error: Box::new(second),
+            })
+        } else {
+            Err(Error::NotAGraph {
+                path,
+                reason: first.to_string(),
+            })
+        }
+    }
+
+    fn build(
+        graph_def: &GraphDef,
+        saver: Option<SaverDef>,
+        signatures: BTreeMap<String, SignatureDef>,
+        op_defs: BTreeMap<String, OpDef>,
+    ) -> Result<Model, Error> {
+        let defaults = (!op_defs.is_empty()).then_some(&op_defs);
+        let graph = Graph::build(
+            Vec::new(),
+            &graph_def.node,
+            defaults,
+            |_, index, node, input| crate::graph::parse_graph_input(index, node, input),
+        )?;
+
+        let library: &[ckpt_proto::FunctionDef] = graph_def
+            .library
+            .as_ref()
+            .map_or(&[], |l| l.function.as_slice());
+        let signatures_by_name: BTreeMap<String, OpDef> = library
+            .iter()
+            .filter_map(|f| f.signature.as_ref())
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect();
+        let resolver = OpResolver {
+            op_defs: defaults,
+            signatures: Some(&signatures_by_name),
+        };
+        let mut functions = BTreeMap::new();
+        let mut function_errors = BTreeMap::new();
+        for (i, def) in library.iter().enumerate() {
+            match Function::convert(def, resolver, defaults) {
+                Ok(f) => {
+                    functions.insert(f.name.clone(), f);
+                }
+                Err(e) => {
+                    let name = def
+                        .signature
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| format!("#{i}"));
+                    function_errors.insert(name, e.to_string());
+                }
+            }
+        }
+
+        let (variables, variable_slices) = map_variables(&graph, saver.as_ref());
+        Ok(Model {
+            graph,
+            functions,
+            function_errors,
+            saver,
+            signatures,
+            variables,
+            variable_slices,
+            op_defs,
+        })
+    }
+
+    /// The library function `name`; an error says why it is unavailable or suggests names.
+    pub fn function(&self, name: &str) -> Result<&Function, Error> {
+        if let Some(f) = self.functions.get(name) {
+            return Ok(f);
+        }
+        if let Some(reason) = self.function_errors.get(name) {
+            return Err(Error::FunctionUnavailable {
+                function: name.to_owned(),
+                reason: reason.clone(),
+            });
+        }
+        Err(Error::UnknownFunction {
+            name: name.to_owned(),
+            suggestions: suggest(
+                name,
+                self.functions
+                    .keys()
+                    .chain(self.function_errors.keys())
+                    .map(String::as_str),
+            ),
+        })
+    }
+
+    /// The checkpoint key of the variable node `id`.
+    pub fn variable_key(&self, id: NodeId) -> Option<&str> {
+        self.variables.get(&id).map(String::as_str)
+    }
+
+    /// Whether `name` belongs to the saver's save/restore ops (`save/...`, `save_1/...`, or
+    /// the scope of the SaverDef's tensors).
+    pub fn is_saver_plumbing(&self, name: &str) -> bool {
+        if is_save_scope(name) {
+            return true;
+        }
+        let Some(saver) = &self.saver else {
+            return false;
+        };
+        [&saver.filename_tensor_name, &saver.restore_op_name]
+            .into_iter()
+            .filter_map(|t| t.rsplit_once('/').map(|(scope, _)| scope))
+            .any(|scope| {
+                name.strip_prefix(scope)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+
+    /// The graph's placeholders (`Placeholder`, `PlaceholderWithDefault`), outside the saver's
+    /// own ops, in graph order. Their dtype and shape are attrs `dtype` and `shape`.
+    pub fn placeholders(&self) -> Vec<NodeId> {
+        self.graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| PLACEHOLDER_OPS.contains(&n.op.as_str()))
+            .filter(|(_, n)| !self.is_saver_plumbing(&n.name))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Nodes that are probably the model's outputs: nothing consumes them and they are not
+    /// saver, initializer, variable or assignment plumbing. Typical output ops (ArgMax,
+    /// Softmax, BiasAdd, Identity, ...) come first, then the rest, each group in graph order.
+    pub fn likely_outputs(&self) -> Vec<NodeId> {
+        let consumers = self.graph.consumers();
+        let mut preferred = Vec::new();
+        let mut others = Vec::new();
+        for (id, node) in self.graph.nodes.iter().enumerate() {
+            if consumers.get(id).is_some_and(|c| !c.is_empty()) {
+                continue;
+            }
+            if is_plumbing_op(&node.op)
+                || node.name.contains("Initializer")
+                || node.name.starts_with("report_uninitialized")
+                || self.is_saver_plumbing(&node.name)
+            {
+                continue;
+            }
+            if PREFERRED_OUTPUT_OPS.contains(&node.op.as_str()) {
+                preferred.push(id);
+            } else {
+                others.push(id);
+            }
+        }
+        preferred.extend(others);
+        preferred
+    }
+}
+
+const PREFERRED_OUTPUT_OPS: &[&str] = &[
+    "ArgMax",
+    "ArgMin",
+    "Softmax",
+    "LogSoftmax",
+    "Sigmoid",
+    "BiasAdd",
+    "Identity",
+    "MatMul",
+    "Add",
+    "AddV2",
+    "Relu",
+    "Tanh",
+    "Reshape",
+    "Squeeze",
+];
+
+fn is_plumbing_op(op: &str) -> bool {
+    op.starts_with("Assign")
+        || op.contains("Initializ")
+        || op.starts_with("Save")
+        || op.starts_with("Restore")
+        || VARIABLE_OPS.contains(&op)
+        || PLACEHOLDER_OPS.contains(&op)
+        || matches!(
+            op,
+            "NoOp"
+                | "Const"
+                | "ReadVariableOp"
+                | "MergeV2Checkpoints"
+                | "ShardedFilename"
+                | "StringJoin"
+                | "VarIsInitializedOp"
+                | "IsVariableInitialized"
+                | "Print"
+                | "PrintV2"
+                | "Assert"
+        )
+}
+
+/// `save/...` or `save_<digits>/...`: the name scopes `tf.train.Saver` uses.
+fn is_save_scope(name: &str) -> bool {
+    let Some((scope, _)) = name.split_once('/') else {
+        return false;
+    };
+    match scope.strip_prefix("save") {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('_')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
+/// Maps every variable node to its checkpoint key: through the saver's restore op where it
+/// restores the variable, else the node's own name.
+fn map_variables(
+    graph: &Graph,
+    saver: Option<&SaverDef>,
+) -> (BTreeMap<NodeId, String>, BTreeMap<NodeId, String>) {
+    let mut keys = BTreeMap::new();
+    let mut slices = BTreeMap::new();
+    if let Some(restore) = saver.and_then(|s| restore_op(graph, s)) {
+        for assign in restore_assignments(graph, restore) {
+            let node = graph.node(assign);
+            let (Some(&var), Some(&value)) = (node.inputs.first(), node.inputs.get(1)) else {
+                continue;
+            };
+            let var = skip_identities(graph, var).node;
+            if !graph
+                .get(var)
+                .is_some_and(|n| VARIABLE_OPS.contains(&n.op.as_str()))
+            {
+                continue;
+            }
+            if let Some((key, slice)) = restored_key(graph, skip_identities(graph, value)) {
+                if !slice.is_empty() {
+                    slices.insert(var, slice);
+                }
+                keys.insert(var, key);
+            }
+        }
+    }
+    for (id, node) in graph.nodes.iter().enumerate() {
+        if VARIABLE_OPS.contains(&node.op.as_str()) {
+            keys.entry(id).or_insert_with(|| node.name.clone());
+        }
+    }
+    (keys, slices)
+}
+
+/// The restore op named by the SaverDef (`save/restore_all`), if it is in the graph.
+fn restore_op(graph: &Graph, saver: &SaverDef) -> Option<NodeId> {
+    let name = saver.restore_op_name.trim_start_matches('^');
+    graph.find(name).or_else(|| {
+        let (op_name, _) = crate::graph::split_tensor_name(name)?;
+        graph.find(op_name)
+    })
+}
+
+/// The `Assign` / `AssignVariableOp` nodes reachable from the restore op over control edges
+/// (through `save/restore_shard` NoOps of sharded savers).
+fn restore_assignments(graph: &Graph, restore: NodeId) -> Vec<NodeId> {
+    let mut seen = HashSet::from([restore]);
+    let mut queue = VecDeque::from([restore]);
+    let mut found = Vec::new();
+    while let Some(id) = queue.pop_front() {
+        let Some(node) = graph.get(id) else { continue };
+        if matches!(node.op.as_str(), "Assign" | "AssignVariableOp") {
+            found.push(id);
+        }
+        for &c in &node.control_inputs {
+            if seen.insert(c) {
+                queue.push_back(c);
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+/// Follows `Identity` nodes back to the tensor they forward.
+fn skip_identities(graph: &Graph, mut output: Output) -> Output {
+    // Bounded by the node count, so a malformed Identity cycle cannot loop forever.
+    for _ in 0..graph.len() {
+        match graph.get(output.node) {
+            Some(n) if matches!(n.op.as_str(), "Identity" | "Snapshot") => match n.inputs.first() {
+                Some(&input) => output = input,
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    output
+}
+
+/// The (key, shape_and_slice) a restore op's output carries: `RestoreV2:k` is element k of
+/// its `tensor_names` input, `RestoreSlice` / `Restore` (V1 checkpoints) read one tensor.
+fn restored_key(graph: &Graph, output: Output) -> Option<(String, String)> {
+    let node = graph.get(output.node)?;
+    let (key, slice) = match node.op.as_str() {
+        "RestoreV2" => {
+            let names = const_strings(graph, *node.inputs.get(1)?)?;
+            let key = names.get(output.index)?.clone();
+            let slice = node
+                .inputs
+                .get(2)
+                .and_then(|&o| const_strings(graph, o))
+                .and_then(|s| s.get(output.index).cloned())
+                .unwrap_or_default();
+            (key, slice)
+        }
+        "RestoreSlice" | "Restore" => {
+            let key = const_strings(graph, *node.inputs.get(1)?)?.first()?.clone();
+            let slice = if node.op == "RestoreSlice" {
+                node.inputs
+                    .get(2)
+                    .and_then(|&o| const_strings(graph, o))
+                    .and_then(|s| s.first().cloned())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            (key, slice)
+        }
+        _ => return None,
+    };
+    (!key.is_empty()).then_some((key, slice))
+}
+
+/// The strings of a string `Const` (through Identities).
+fn const_strings(graph: &Graph, output: Output) -> Option<Vec<String>> {
+    let node = graph.get(skip_identities(graph, output).node)?;
+    if node.op != "Const" {
+        return None;
+    }
+    match node.attr("value")?.value.as_ref()? {
+        Value::Tensor(t) => Some(
+            t.string_val
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_scopes_are_recognized() {
+        assert!(is_save_scope("save/Const"));
+        assert!(is_save_scope("save_1/RestoreV2"));
+        assert!(!is_save_scope("saver/x"));
+        assert!(!is_save_scope("save_a/x"));
+        assert!(!is_save_scope("save_/x"));
+        assert!(!is_save_scope("save"));
+        assert!(!is_save_scope("dense/save/x"));
+    }
+}
