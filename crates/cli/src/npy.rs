@@ -1,0 +1,319 @@
+//! The `.npy` array format (and `.npz`, a zip of them), read and written at the byte level.
+//!
+//! Checkpoint tensors move through these files with their exact bytes, so the codec works on raw
+//! little-endian element buffers and numpy `descr` strings rather than on typed arrays: that keeps
+//! float16, complex and fixed-width byte strings (`|S7`) as simple as float32.
+
+use std::io::{Read, Seek, Write};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+/// Headers past this size are refused rather than read (numpy itself caps them at 10 000 bytes).
+const MAX_HEADER_LEN: usize = 1 << 16;
+
+/// One array: its numpy dtype string, shape and row-major element bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    /// numpy's `descr`, for example `<f4`, `|b1`, `|S5`.
+    pub descr: String,
+    pub shape: Vec<u64>,
+    pub data: Vec<u8>,
+}
+
+impl NpyArray {
+    pub fn num_elements(&self) -> Result<u64> {
+        self.shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| anyhow!("shape {:?} has too many elements", self.shape))
+    }
+}
+
+/// Serializes an array in npy format version 1.0 (2.0 when the header needs it).
+pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray) -> std::io::Result<()> {
+    let shape = match array.shape.as_slice() {
+        [] => "()".to_string(),
+        [one] => format!("({one},)"),
+        dims => format!(
+            "({})",
+            dims.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        array.descr, shape
+    );
+    // Pad with spaces so the data starts on a 64-byte boundary, newline last, as numpy does.
+    let (version, prefix_len) = if header.len() + 11 <= 65535 { (1u8, 10) } else { (2u8, 12) };
+    let total = prefix_len + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    out.write_all(MAGIC)?;
+    out.write_all(&[version, 0])?;
+    if version == 1 {
+        out.write_all(&(header.len() as u16).to_le_bytes())?;
+    } else {
+        out.write_all(&(header.len() as u32).to_le_bytes())?;
+    }
+    out.write_all(header.as_bytes())?;
+    out.write_all(&array.data)
+}
+
+/// Parses an npy file held in memory. `what` names it in errors.
+pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| anyhow!("{what}: not an npy file (bad magic)"))?;
+    let (version, rest) = rest
+        .split_first()
+        .ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+    let rest = rest.get(1..).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+    let (header_len, rest) = match version {
+        1 => {
+            let len = rest.get(..2).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+            (u16::from_le_bytes([len[0], len[1]]) as usize, &rest[2..])
+        }
+        2 | 3 => {
+            let len = rest.get(..4).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            (len, &rest[4..])
+        }
+        v => bail!("{what}: unsupported npy format version {v}"),
+    };
+    if header_len > MAX_HEADER_LEN {
+        bail!("{what}: npy header of {header_len} bytes is implausibly large");
+    }
+    let header = rest
+        .get(..header_len)
+        .ok_or_else(|| anyhow!("{what}: npy header runs past the end of the file"))?;
+    let data = &rest[header_len..];
+    let header = std::str::from_utf8(header).with_context(|| format!("{what}: npy header is not text"))?;
+    let descr = dict_value(header, "descr")
+        .and_then(|v| unquote(v))
+        .ok_or_else(|| anyhow!("{what}: npy header has no 'descr': {header:?}"))?;
+    let fortran = dict_value(header, "fortran_order")
+        .ok_or_else(|| anyhow!("{what}: npy header has no 'fortran_order'"))?;
+    let shape_text = dict_value(header, "shape").ok_or_else(|| anyhow!("{what}: npy header has no 'shape'"))?;
+    let shape = parse_shape(shape_text).ok_or_else(|| anyhow!("{what}: cannot parse npy shape {shape_text:?}"))?;
+    let array = NpyArray { descr: descr.to_string(), shape, data: Vec::new() };
+    let count = array.num_elements().with_context(|| what.to_string())?;
+    let item = descr_item_size(&array.descr)
+        .ok_or_else(|| anyhow!("{what}: unsupported npy dtype {:?}", array.descr))?;
+    let expected = count
+        .checked_mul(item as u64)
+        .ok_or_else(|| anyhow!("{what}: array size overflows"))?;
+    if (data.len() as u64) < expected {
+        bail!(
+            "{what}: npy data holds {} bytes, shape {:?} of {} needs {expected}",
+            data.len(),
+            array.shape,
+            array.descr
+        );
+    }
+    let mut data = data[..expected as usize].to_vec();
+    if fortran.trim() == "True" && array.shape.len() > 1 {
+        data = fortran_to_c(&data, &array.shape, item);
+    } else if fortran.trim() != "False" && fortran.trim() != "True" {
+        bail!("{what}: bad 'fortran_order' value {fortran:?}");
+    }
+    Ok(NpyArray { data, ..array })
+}
+
+/// Byte size of one element of a numpy dtype string we can represent.
+pub fn descr_item_size(descr: &str) -> Option<usize> {
+    let (order, rest) = descr.split_at_checked(1)?;
+    if !matches!(order, "<" | "|" | "=") {
+        // Big-endian arrays would need swapping; refuse rather than misread.
+        return None;
+    }
+    let (kind, size) = rest.split_at_checked(1)?;
+    let size: usize = size.parse().ok()?;
+    let ok = match kind {
+        "f" => matches!(size, 2 | 4 | 8),
+        "i" | "u" => matches!(size, 1 | 2 | 4 | 8),
+        "c" => matches!(size, 8 | 16),
+        "b" => size == 1,
+        "S" | "V" => size <= (1 << 30),
+        "U" => size <= (1 << 28),
+        _ => false,
+    };
+    ok.then_some(if kind == "U" { size * 4 } else { size })
+}
+
+/// Finds `'key': value` in numpy's header dict and returns the raw value text.
+fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
+    let pattern_single = format!("'{key}'");
+    let pattern_double = format!("\"{key}\"");
+    let start = header
+        .find(&pattern_single)
+        .map(|i| i + pattern_single.len())
+        .or_else(|| header.find(&pattern_double).map(|i| i + pattern_double.len()))?;
+    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')')? + 1
+    } else if let Some(quote @ ('\'' | '"')) = rest.chars().next() {
+        rest[1..].find(quote)? + 2
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    Some(rest[..end].trim())
+}
+
+fn unquote(value: &str) -> Option<&str> {
+    value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+}
+
+fn parse_shape(text: &str) -> Option<Vec<u64>> {
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse().ok())
+        .collect()
+}
+
+/// Reorders column-major element bytes into row-major order.
+fn fortran_to_c(data: &[u8], shape: &[u64], item: usize) -> Vec<u8> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let count: usize = dims.iter().product();
+    let mut out = vec![0u8; data.len()];
+    let mut index = vec![0usize; dims.len()];
+    for c_pos in 0..count {
+        // Fortran offset of the current row-major index.
+        let mut f_pos = 0;
+        let mut stride = 1;
+        for (i, &d) in index.iter().zip(&dims) {
+            f_pos += i * stride;
+            stride *= d;
+        }
+        out[c_pos * item..(c_pos + 1) * item].copy_from_slice(&data[f_pos * item..(f_pos + 1) * item]);
+        for axis in (0..dims.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < dims[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+/// Writes several arrays into an uncompressed `.npz` archive, as `numpy.savez` does.
+pub struct NpzWriter<W: Write + Seek> {
+    zip: zip::ZipWriter<W>,
+}
+
+impl<W: Write + Seek> NpzWriter<W> {
+    pub fn new(out: W) -> Self {
+        NpzWriter { zip: zip::ZipWriter::new(out) }
+    }
+
+    pub fn add(&mut self, name: &str, array: &NpyArray) -> Result<()> {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(array.data.len() > u32::MAX as usize / 2);
+        self.zip.start_file(format!("{name}.npy"), options)?;
+        write_npy(&mut self.zip, array)?;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<W> {
+        Ok(self.zip.finish()?)
+    }
+}
+
+/// Reads every array of an `.npz` archive, in archive order. `what` names it in errors.
+pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, NpyArray)>> {
+    let mut archive = zip::ZipArchive::new(input).with_context(|| format!("{what}: not a zip (npz) archive"))?;
+    let mut arrays = Vec::with_capacity(archive.len().min(1 << 16));
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .with_context(|| format!("{what}: cannot open archive entry {i}"))?;
+        let entry_name = entry.name().to_string();
+        let name = entry_name.strip_suffix(".npy").unwrap_or(&entry_name).to_string();
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{what}: cannot read entry {entry_name:?}"))?;
+        let array = read_npy(&bytes, &format!("{what}: entry {entry_name:?}"))?;
+        arrays.push((name, array));
+    }
+    Ok(arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_padded_to_64_bytes_and_round_trips() -> Result<()> {
+        let array = NpyArray {
+            descr: "<f4".into(),
+            shape: vec![2, 3],
+            data: (0..24).collect(),
+        };
+        let mut bytes = Vec::new();
+        write_npy(&mut bytes, &array)?;
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        assert_eq!((bytes.len() - 24) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..bytes.len() - 24])?;
+        assert!(header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"));
+        assert!(header.ends_with('\n'));
+        assert_eq!(read_npy(&bytes, "t")?, array);
+        Ok(())
+    }
+
+    #[test]
+    fn scalar_and_vector_shapes_use_python_tuples() -> Result<()> {
+        for (shape, text) in [(vec![], "()"), (vec![5u64], "(5,)")] {
+            let array = NpyArray { descr: "|u1".into(), data: vec![7; shape.iter().product::<u64>() as usize], shape };
+            let mut bytes = Vec::new();
+            write_npy(&mut bytes, &array)?;
+            assert!(String::from_utf8_lossy(&bytes).contains(&format!("'shape': {text}, ")));
+            assert_eq!(read_npy(&bytes, "t")?, array);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fortran_order_is_reordered() -> Result<()> {
+        // numpy.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype=uint8) stores 1 4 2 5 3 6.
+        let mut bytes = Vec::new();
+        write_npy(&mut bytes, &NpyArray { descr: "|u1".into(), shape: vec![2, 3], data: vec![1, 4, 2, 5, 3, 6] })?;
+        let text = String::from_utf8_lossy(&bytes).replace("False", "True ");
+        let array = read_npy(text.as_bytes(), "t")?;
+        assert_eq!(array.data, [1, 2, 3, 4, 5, 6]);
+        Ok(())
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        assert!(read_npy(b"", "t").is_err());
+        assert!(read_npy(b"\x93NUMPY\x01\x00\xff\xff", "t").is_err());
+        let short = b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }   \n";
+        assert!(read_npy(short, "t").is_err());
+        let overflow = b"\x93NUMPY\x01\x00\x50\x00{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999, 9999999), }\n";
+        assert!(read_npy(overflow, "t").is_err());
+        let big_endian = b"\x93NUMPY\x01\x00\x3a\x00{'descr': '>f4', 'fortran_order': False, 'shape': (), }   \n\0\0\0\0";
+        assert!(read_npy(big_endian, "t").is_err());
+    }
+
+    #[test]
+    fn npz_round_trip() -> Result<()> {
+        let a = NpyArray { descr: "<i8".into(), shape: vec![2], data: vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0] };
+        let b = NpyArray { descr: "|S3".into(), shape: vec![2], data: b"ab\0xyz".to_vec() };
+        let mut npz = NpzWriter::new(std::io::Cursor::new(Vec::new()));
+        npz.add("dense/kernel", &a)?;
+        npz.add("s", &b)?;
+        let bytes = npz.finish()?.into_inner();
+        let arrays = read_npz(std::io::Cursor::new(bytes), "t.npz")?;
+        assert_eq!(arrays, vec![("dense/kernel".to_string(), a), ("s".to_string(), b)]);
+        Ok(())
+    }
+}
