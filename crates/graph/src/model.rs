@@ -280,6 +280,7 @@ impl Model {
                 || node.name.contains("Initializer")
                 || node.name.starts_with("report_uninitialized")
                 || self.is_saver_plumbing(&node.name)
+                || carries_handle(node)
             {
                 continue;
             }
@@ -332,6 +333,17 @@ fn is_plumbing_op(op: &str) -> bool {
                 | "PrintV2"
                 | "Assert"
         )
+}
+
+/// Whether the node forwards a variant or resource (the `Optional` gradient outputs of a
+/// control-flow-v2 `If`, variable handles): never a user-facing output.
+fn carries_handle(node: &crate::Node) -> bool {
+    ["T", "dtype"].iter().any(|attr| {
+        matches!(
+            node.attr_dtype(attr),
+            Ok(ckpt_proto::DataType::DtVariant | ckpt_proto::DataType::DtResource)
+        )
+    })
 }
 
 /// `save/...` or `save_<digits>/...`: the name scopes `tf.train.Saver` uses.
