@@ -1,1 +1,56 @@
-#![forbid(unsafe_code)]
+//! TensorFlow V2 checkpoints ("tensor bundles") without TensorFlow: read, verify, write
+//! and merge them, bit-exactly.
+//!
+//! A checkpoint is a prefix such as `train/model.ckpt-1000` naming an `.index` file (an
+//! SSTable of tensor entries, read with `ckpt-table`) and data shards
+//! `.data-NNNNN-of-NNNNN`. [`BundleReader`] opens it from whatever path a user typed (the
+//! prefix, the directory with its `checkpoint` state file, or any of its files), validates
+//! the index once, memory-maps the shards lazily and hands out [`Tensor`]s whose bytes are
+//! borrowed from the map. [`BundleWriter`] writes bundles byte-identical to TensorFlow's
+//! `BundleWriter`, atomically. The [`state`] module reads and writes the `checkpoint` file.
+//! The byte layout is specified in the project's `shared/FORMAT.md` §3 and §5.
+//!
+//! ```
+//! use ckpt_bundle::{BundleReader, BundleWriter, DType, Tensor};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let prefix = dir.path().join("model.ckpt-1");
+//! let mut writer = BundleWriter::create(&prefix)?;
+//! writer.add("dense/kernel", &Tensor::from_slice(vec![2, 2], &[1.0f32, 2.0, 3.0, 4.0])?)?;
+//! writer.add("global_step", &Tensor::from_slice(vec![], &[7i64])?)?;
+//! writer.finish()?;
+//!
+//! let reader = BundleReader::open(&prefix)?;
+//! assert_eq!(reader.tensors()[0].name, "dense/kernel");
+//! assert_eq!(reader.info("global_step")?.dtype, DType::Int64);
+//! let kernel = reader.read("dense/kernel")?; // checksum verified, bytes borrowed from the mmap
+//! assert_eq!(&*kernel.as_slice::<f32>()?, &[1.0, 2.0, 3.0, 4.0]);
+//! assert_eq!(reader.verify()?.tensors, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every decode path returns [`Error`] naming the file, the tensor and the offset; hostile
+//! input never panics and never sizes an allocation before it is checked against the bytes
+//! that exist. The only `unsafe` is the memory map, in one function of `mmap.rs`.
+#![deny(unsafe_code)]
+
+mod crc;
+mod dtype;
+mod error;
+mod merge;
+mod mmap;
+mod paths;
+mod reader;
+pub mod slice_key;
+pub mod state;
+mod strings;
+mod tensor;
+mod writer;
+
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use merge::{merge_bundles, Prefer};
+pub use paths::{data_path, index_path, meta_path, resolve_prefix};
+pub use reader::{BundleReader, ReadOptions, VerifyReport, MAX_SHARDS};
+pub use tensor::{Tensor, TensorData, TensorInfo};
+pub use writer::{BundleWriter, WriteOptions};

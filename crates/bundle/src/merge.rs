@@ -1,0 +1,140 @@
+//! Merging several bundles into one, as TensorFlow's `MergeBundles` does for sharded saves.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::reader::{BundleReader, Layout};
+use crate::writer::BundleWriter;
+
+/// Which copy wins when a tensor appears in more than one input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefer {
+    First,
+    Last,
+}
+
+/// What goes into the output for one tensor name.
+enum Plan {
+    /// The whole tensor (or all its slices) from this input.
+    From(usize),
+    /// Slices of a partitioned tensor gathered from several inputs.
+    Slices(Vec<usize>),
+}
+
+/// Merges the bundles at `inputs` (any path form [`BundleReader::open`] takes) into one
+/// bundle at `output_prefix`, with a single data shard. Unlike TensorFlow's
+/// `MergeBundles`, the inputs are left untouched: every tensor's bytes are read (their
+/// checksums verified) and written anew, so the output is exactly what [`BundleWriter`]
+/// makes of them, written atomically.
+///
+/// Slices of one partitioned tensor spread over several inputs (a sharded save) are
+/// combined, as TensorFlow does. Any other name found in more than one input is an error,
+/// unless `prefer` picks the first or the last input's copy. Data is written input by
+/// input, tensors in name order.
+pub fn merge_bundles(
+    inputs: &[impl AsRef<Path>],
+    output_prefix: impl AsRef<Path>,
+    prefer: Option<Prefer>,
+) -> Result<()> {
+    let output = output_prefix.as_ref();
+    let merge_err = |reason: String| Error::Merge {
+        output: output.to_path_buf(),
+        reason,
+    };
+    if inputs.is_empty() {
+        return Err(merge_err("no input bundles".to_string()));
+    }
+    let readers: Vec<BundleReader> = inputs
+        .iter()
+        .map(BundleReader::open)
+        .collect::<Result<_>>()?;
+
+    // name -> the inputs holding it, in order.
+    let mut holders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in readers.iter().enumerate() {
+        for t in r.tensors() {
+            holders.entry(&t.name).or_default().push(i);
+        }
+    }
+    let mut plans: BTreeMap<&str, Plan> = BTreeMap::new();
+    for (name, ins) in &holders {
+        let plan = match ins.as_slice() {
+            [one] => Plan::From(*one),
+            _ if slices_combine(&readers, name, ins) => Plan::Slices(ins.clone()),
+            [first, .., last] => match prefer {
+                Some(Prefer::First) => Plan::From(*first),
+                Some(Prefer::Last) => Plan::From(*last),
+                None => {
+                    let paths: Vec<String> = ins
+                        .iter()
+                        .filter_map(|&i| readers.get(i))
+                        .map(|r| r.prefix().display().to_string())
+                        .collect();
+                    return Err(merge_err(format!(
+                        "tensor \"{name}\" is in {} (pass a preference to keep the first or last)",
+                        paths.join(" and ")
+                    )));
+                }
+            },
+            [] => continue,
+        };
+        plans.insert(name, plan);
+    }
+
+    let mut writer = BundleWriter::create(output)?;
+    for (i, reader) in readers.iter().enumerate() {
+        for (pos, info) in reader.tensors().iter().enumerate() {
+            let take = match plans.get(info.name.as_str()) {
+                Some(Plan::From(k)) => *k == i,
+                Some(Plan::Slices(ks)) => ks.contains(&i),
+                None => false,
+            };
+            if !take {
+                continue;
+            }
+            match reader.layout(pos) {
+                Some(Layout::Whole(_)) => writer.add(&info.name, &reader.read(&info.name)?)?,
+                Some(Layout::Sliced { pieces, .. }) => {
+                    for piece in pieces {
+                        let t = reader.read_piece(info, piece)?;
+                        writer.add_slice(&info.name, &info.shape, &piece.extents, &t)?;
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    writer.finish()
+}
+
+/// Whether every holder stores `name` as slices of the same dtype and shape, no slice twice.
+fn slices_combine(readers: &[BundleReader], name: &str, holders: &[usize]) -> bool {
+    let mut seen: Vec<&Vec<(u64, u64)>> = Vec::new();
+    let mut first: Option<(crate::DType, Vec<u64>)> = None;
+    for &i in holders {
+        let Some(r) = readers.get(i) else {
+            return false;
+        };
+        let Some(pos) = r.tensors().iter().position(|t| t.name == name) else {
+            return false;
+        };
+        let (Some(info), Some(Layout::Sliced { pieces, .. })) =
+            (r.tensors().get(pos), r.layout(pos))
+        else {
+            return false;
+        };
+        match &first {
+            None => first = Some((info.dtype, info.shape.clone())),
+            Some((d, s)) if *d == info.dtype && *s == info.shape => {}
+            Some(_) => return false,
+        }
+        for p in pieces {
+            if seen.contains(&&p.extents) {
+                return false;
+            }
+            seen.push(&p.extents);
+        }
+    }
+    true
+}

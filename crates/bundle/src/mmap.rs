@@ -1,0 +1,50 @@
+//! Read-only file mappings: the crate's only `unsafe`.
+
+use std::fs::File;
+use std::ops::Deref;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The bytes of a whole file: memory-mapped, empty (a zero-length file cannot be mapped),
+/// or held in memory (bundles read with `BundleReader::from_bytes`).
+#[derive(Debug)]
+pub(crate) enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Empty,
+    Owned(Vec<u8>),
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Empty => &[],
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Maps `path` read-only.
+pub(crate) fn map_file(path: &Path) -> Result<FileBytes> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Ok(FileBytes::Empty);
+    }
+    map_nonempty(&file).map_err(|e| Error::io(path, e))
+}
+
+#[allow(unsafe_code)]
+fn map_nonempty(file: &File) -> std::io::Result<FileBytes> {
+    // SAFETY: the mapping is read-only and private to this process. Rust's aliasing rules
+    // hold only as long as nobody truncates or rewrites the file while it is mapped; we
+    // assume checkpoint files are immutable once written (TensorFlow and this crate's writer
+    // both write to a temporary name and rename, so a finished file is never modified in
+    // place). If another process truncates a mapped file anyway, reads past the new end
+    // raise SIGBUS; that is the documented limit of reading checkpoints through mmap.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    Ok(FileBytes::Mapped(map))
+}

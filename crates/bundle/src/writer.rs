@@ -1,0 +1,590 @@
+//! `BundleWriter`: writes a bundle byte-identical to TensorFlow's `BundleWriter`, atomically.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ckpt_proto::tensor_shape_proto::Dim;
+use ckpt_proto::tensor_slice_proto::{extent::HasLength, Extent};
+use ckpt_proto::{
+    BundleEntryProto, BundleHeaderProto, Message, TensorShapeProto, TensorSliceProto, VersionDef,
+};
+
+use crate::crc::{crc32c, crc32c_append, mask};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::paths::{data_path, index_path, with_suffix};
+use crate::slice_key::encode_slice_key;
+use crate::state::random_u64;
+use crate::strings::{encode_string_header, encode_variants};
+use crate::tensor::{Tensor, TensorData};
+
+/// Size of the data file's write buffer; tensors at least this large bypass it.
+const BUFFER_SIZE: usize = 4 << 20;
+
+/// How a bundle is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `fsync` the data and index files before renaming them into place (default `true`),
+    /// so a power loss cannot leave a renamed but empty file. TensorFlow itself does not
+    /// sync; turning this off matches its durability and speed.
+    pub sync: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions { sync: true }
+    }
+}
+
+/// The data file being written: a large buffer in front of the file, and the position.
+struct DataSink {
+    inner: Box<dyn Write + Send>,
+    buf: Vec<u8>,
+    pos: u64,
+}
+
+impl DataSink {
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Appends bytes whose checksum the caller computes.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() >= BUFFER_SIZE {
+            self.flush_buf()?;
+            self.inner.write_all(bytes)?;
+        } else {
+            if self.buf.len() + bytes.len() > BUFFER_SIZE {
+                self.flush_buf()?;
+            }
+            self.buf.extend_from_slice(bytes);
+        }
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends bytes and returns their crc32c. Large buffers are checksummed on another
+    /// thread while they are written straight through to the file.
+    fn append_with_crc(&mut self, bytes: &[u8]) -> std::io::Result<u32> {
+        if bytes.len() < BUFFER_SIZE {
+            let crc = ::crc32c::crc32c(bytes);
+            self.append(bytes)?;
+            return Ok(crc);
+        }
+        self.flush_buf()?;
+        let inner = &mut self.inner;
+        let (crc, written) = rayon::join(|| crc32c(bytes), || inner.write_all(bytes));
+        written?;
+        self.pos += bytes.len() as u64;
+        Ok(crc)
+    }
+}
+
+/// Writes one bundle: `<prefix>.data-00000-of-00001` and `<prefix>.index`.
+///
+/// Tensors go to the data file in the order they are added; the index is written sorted
+/// at [`finish`](Self::finish). For the same tensors in the same order, both files are
+/// byte-identical to what TensorFlow's `BundleWriter` (and so `tf.train.Saver`) writes.
+///
+/// Both files are first written under `.tempstate<random>` names and renamed into place
+/// by `finish`, data first and index last, so no half-written checkpoint ever appears
+/// under the final names and an older checkpoint of the same prefix stays readable until
+/// the new one is complete. A write error abandons the writer and deletes its temporary
+/// files; so does dropping it without calling `finish`. Errors about a tensor itself
+/// (empty or duplicate name, data that disagrees with dtype and shape) write nothing and
+/// leave the writer usable.
+pub struct BundleWriter {
+    prefix: PathBuf,
+    data_tmp: PathBuf,
+    index_tmp: PathBuf,
+    options: WriteOptions,
+    /// `None` once the writer has failed or finished.
+    sink: Option<DataSink>,
+    /// Another handle to the data file, for `fsync`.
+    data_file: Option<File>,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+}
+
+impl std::fmt::Debug for BundleWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleWriter")
+            .field("prefix", &self.prefix)
+            .field("data_tmp", &self.data_tmp)
+            .field("entries", &self.entries.len())
+            .field("failed", &self.sink.is_none())
+            .finish()
+    }
+}
+
+impl BundleWriter {
+    /// Starts a bundle at `prefix` (creating its directory), with default options.
+    pub fn create(prefix: impl AsRef<Path>) -> Result<Self> {
+        Self::create_with(prefix, WriteOptions::default())
+    }
+
+    /// [`BundleWriter::create`] with options.
+    pub fn create_with(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
+        Self::create_wrapped(prefix.as_ref(), options, |f| Box::new(f))
+    }
+
+    /// Creates the writer, letting `wrap` stand between the buffer and the data file (tests
+    /// use it to simulate a disk that fills up).
+    pub(crate) fn create_wrapped(
+        prefix: &Path,
+        options: WriteOptions,
+        wrap: impl FnOnce(File) -> Box<dyn Write + Send>,
+    ) -> Result<Self> {
+        if prefix.file_name().is_none() {
+            return Err(Error::CheckpointNotFound {
+                path: prefix.to_path_buf(),
+                reason: "a checkpoint prefix needs a file name part".to_string(),
+            });
+        }
+        if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let data_tmp = with_suffix(
+            &data_path(prefix, 0, 1),
+            &format!(".tempstate{}", random_u64()),
+        );
+        let index_tmp = with_suffix(&index_path(prefix), &format!(".tempstate{}", random_u64()));
+        let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
+        let sync_handle = match file.try_clone() {
+            Ok(h) => h,
+            Err(e) => {
+                drop(file);
+                let _ = std::fs::remove_file(&data_tmp);
+                return Err(Error::io(&data_tmp, e));
+            }
+        };
+        Ok(BundleWriter {
+            prefix: prefix.to_path_buf(),
+            data_tmp,
+            index_tmp,
+            options,
+            sink: Some(DataSink {
+                inner: wrap(file),
+                buf: Vec::with_capacity(BUFFER_SIZE),
+                pos: 0,
+            }),
+            data_file: Some(sync_handle),
+            entries: BTreeMap::new(),
+        })
+    }
+
+    /// The prefix being written.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Appends `tensor` under `name`.
+    pub fn add(&mut self, name: &str, tensor: &Tensor<'_>) -> Result<()> {
+        self.check_usable()?;
+        if name.is_empty() {
+            return Err(Error::InvalidTensor {
+                tensor: String::new(),
+                reason: "tensor names must not be empty (the empty key holds the bundle header)"
+                    .to_string(),
+            });
+        }
+        if self.entries.contains_key(name.as_bytes()) {
+            return Err(self.duplicate(name));
+        }
+        tensor.check(name)?;
+        let entry = self.write_data(tensor)?;
+        self.entries.insert(name.as_bytes().to_vec(), entry);
+        Ok(())
+    }
+
+    /// Appends one slice of a partitioned tensor, as TensorFlow's `BundleWriter::AddSlice`:
+    /// `slice` holds `(start, length)` per dimension of `full_shape`, and `tensor` the
+    /// slice's elements (its shape must be the lengths). A slice covering the whole shape
+    /// is stored as an ordinary tensor.
+    pub fn add_slice(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        slice: &[(u64, u64)],
+        tensor: &Tensor<'_>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let bad = |reason: String| Error::InvalidTensor {
+            tensor: full_name.to_string(),
+            reason,
+        };
+        if full_name.is_empty() {
+            return Err(bad("tensor names must not be empty".to_string()));
+        }
+        if slice.len() != full_shape.len() {
+            return Err(bad(format!(
+                "slice has {} extents for full shape {full_shape:?}",
+                slice.len()
+            )));
+        }
+        for (d, (&(start, len), &dim)) in slice.iter().zip(full_shape).enumerate() {
+            if start.checked_add(len).is_none_or(|end| end > dim)
+                || start > i64::MAX as u64
+                || len > i64::MAX as u64
+            {
+                return Err(bad(format!(
+                    "slice extent {start},{len} of dimension {d} lies outside size {dim}"
+                )));
+            }
+        }
+        let lens: Vec<u64> = slice.iter().map(|e| e.1).collect();
+        if tensor.shape != lens {
+            return Err(bad(format!(
+                "slice data has shape {:?}, the slice extents say {lens:?}",
+                tensor.shape
+            )));
+        }
+        if slice
+            .iter()
+            .zip(full_shape)
+            .all(|(&(s, l), &d)| s == 0 && l == d)
+        {
+            return self.add(full_name, tensor);
+        }
+        if let Some(full) = self.entries.get(full_name.as_bytes()) {
+            if full.slices.is_empty() {
+                return Err(self.duplicate(full_name));
+            }
+            if full.dtype != tensor.dtype.to_proto() as i32
+                || full.shape != Some(shape_proto(full_shape))
+            {
+                return Err(bad(format!(
+                    "slice of {} {full_shape:?} disagrees with earlier slices of this tensor",
+                    tensor.dtype
+                )));
+            }
+        }
+        let extents: Vec<(i64, i64)> = slice.iter().map(|&(s, l)| (s as i64, l as i64)).collect();
+        let key = encode_slice_key(full_name.as_bytes(), &extents);
+        if self.entries.contains_key(&key) {
+            let shown: Vec<String> = slice.iter().map(|(s, l)| format!("{s},{l}")).collect();
+            return Err(self.duplicate(&format!("{full_name}[{}]", shown.join(":"))));
+        }
+        tensor.check(full_name)?;
+        let entry = self.write_data(tensor)?;
+        self.entries.insert(key, entry);
+        let full = self
+            .entries
+            .entry(full_name.as_bytes().to_vec())
+            .or_insert_with(|| BundleEntryProto {
+                dtype: tensor.dtype.to_proto() as i32,
+                shape: Some(shape_proto(full_shape)),
+                ..Default::default()
+            });
+        full.slices.push(TensorSliceProto {
+            extent: extents
+                .iter()
+                .map(|&(start, length)| Extent {
+                    start,
+                    has_length: Some(HasLength::Length(length)),
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// Writes the index and renames both files into place.
+    pub fn finish(mut self) -> Result<()> {
+        self.check_usable()?;
+        let result = self.finish_inner();
+        if result.is_err() {
+            self.abandon();
+        }
+        result
+    }
+
+    fn finish_inner(&mut self) -> Result<()> {
+        let Some(mut sink) = self.sink.take() else {
+            return Err(self.failed());
+        };
+        sink.flush_buf()
+            .and_then(|()| sink.inner.flush())
+            .map_err(|e| Error::io(&self.data_tmp, e))?;
+        drop(sink);
+        if let Some(f) = self.data_file.take() {
+            if self.options.sync {
+                f.sync_all().map_err(|e| Error::io(&self.data_tmp, e))?;
+            }
+        }
+
+        let index = self.index_bytes()?;
+        let mut f = File::create(&self.index_tmp).map_err(|e| Error::io(&self.index_tmp, e))?;
+        f.write_all(&index)
+            .map_err(|e| Error::io(&self.index_tmp, e))?;
+        if self.options.sync {
+            f.sync_all().map_err(|e| Error::io(&self.index_tmp, e))?;
+        }
+        drop(f);
+
+        let data_final = data_path(&self.prefix, 0, 1);
+        std::fs::rename(&self.data_tmp, &data_final).map_err(|e| Error::io(&data_final, e))?;
+        let index_final = index_path(&self.prefix);
+        if let Err(e) = std::fs::rename(&self.index_tmp, &index_final) {
+            // Leave no data file without its index under the final name.
+            let _ = std::fs::remove_file(&data_final);
+            return Err(Error::io(&index_final, e));
+        }
+        Ok(())
+    }
+
+    /// The `.index` table: the header under the empty key, then every entry, sorted.
+    fn index_bytes(&self) -> Result<Vec<u8>> {
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            endianness: 0,
+            version: Some(VersionDef {
+                producer: 1,
+                min_consumer: 0,
+                bad_consumers: Vec::new(),
+            }),
+        };
+        let table_err = |source| Error::Table {
+            path: self.index_tmp.clone(),
+            source,
+        };
+        let mut builder =
+            ckpt_table::TableBuilder::new(Vec::new(), ckpt_table::TableOptions::default());
+        builder
+            .add(b"", &header.encode_to_vec())
+            .map_err(table_err)?;
+        for (key, entry) in &self.entries {
+            builder
+                .add(key, &entry.encode_to_vec())
+                .map_err(table_err)?;
+        }
+        builder.finish().map_err(table_err)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.sink.is_none() {
+            return Err(self.failed());
+        }
+        Ok(())
+    }
+
+    fn failed(&self) -> Error {
+        Error::WriterFailed {
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    fn duplicate(&self, name: &str) -> Error {
+        Error::DuplicateTensor {
+            tensor: name.to_string(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// Drops the data file and deletes both temporary files.
+    fn abandon(&mut self) {
+        self.sink = None;
+        self.data_file = None;
+        let _ = std::fs::remove_file(&self.data_tmp);
+        let _ = std::fs::remove_file(&self.index_tmp);
+    }
+
+    /// Appends a tensor's data and returns its entry (without slices).
+    fn write_data(&mut self, tensor: &Tensor<'_>) -> Result<BundleEntryProto> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(self.failed());
+        };
+        let offset = sink.pos;
+        let result = match (&tensor.data, tensor.dtype) {
+            (TensorData::Bytes(b), _) => sink.append_with_crc(b),
+            (TensorData::Strings(s), DType::Variant) => {
+                let (bytes, crc) = encode_variants(s.iter().map(|c| &**c));
+                sink.append(&bytes).map(|()| crc)
+            }
+            (TensorData::Strings(s), _) => {
+                let (header, mut crc) = encode_string_header(s.iter().map(|c| &**c));
+                let mut r = sink.append(&header);
+                for part in s {
+                    if r.is_err() {
+                        break;
+                    }
+                    crc = crc32c_append(crc, part);
+                    r = sink.append(part);
+                }
+                r.map(|()| crc)
+            }
+        };
+        let crc = match result {
+            Ok(crc) => crc,
+            Err(e) => {
+                let err = Error::io(&self.data_tmp, e);
+                self.abandon();
+                return Err(err);
+            }
+        };
+        let size = sink.pos - offset;
+        Ok(BundleEntryProto {
+            dtype: tensor.dtype.to_proto() as i32,
+            shape: Some(shape_proto(&tensor.shape)),
+            shard_id: 0,
+            offset: offset as i64,
+            size: size as i64,
+            crc32c: mask(crc),
+            slices: Vec::new(),
+        })
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        // After a successful finish the temporary names no longer exist.
+        self.abandon();
+    }
+}
+
+fn shape_proto(shape: &[u64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: shape
+            .iter()
+            .map(|&d| Dim {
+                size: d as i64,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A file that accepts `limit` bytes, then fails like a full disk.
+    struct FullDisk {
+        file: File,
+        written: Arc<AtomicUsize>,
+        limit: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let done = self.written.load(Ordering::SeqCst);
+            if done >= self.limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "disk full",
+                ));
+            }
+            let n = buf.len().min(self.limit - done);
+            self.file.write_all(&buf[..n])?;
+            self.written.fetch_add(n, Ordering::SeqCst);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn full_disk_writer(prefix: &Path, limit: usize) -> Result<BundleWriter> {
+        let written = Arc::new(AtomicUsize::new(0));
+        BundleWriter::create_wrapped(prefix, WriteOptions::default(), move |file| {
+            Box::new(FullDisk {
+                file,
+                written,
+                limit,
+            })
+        })
+    }
+
+    #[test]
+    fn full_disk_midway_leaves_no_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let prefix = dir.path().join("model.ckpt");
+        // A big tensor goes straight through and fails inside add.
+        let mut w = full_disk_writer(&prefix, 1000)?;
+        let big = vec![1.0f32; (BUFFER_SIZE / 4) + 10];
+        let err = w
+            .add("big", &Tensor::from_slice(vec![big.len() as u64], &big)?)
+            .err();
+        assert!(
+            matches!(&err, Some(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::StorageFull),
+            "{err:?}"
+        );
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        assert!(matches!(
+            w.add("x", &Tensor::from_slice(vec![], &[1i32])?),
+            Err(Error::WriterFailed { .. })
+        ));
+        assert!(matches!(w.finish(), Err(Error::WriterFailed { .. })));
+        assert!(files_in(dir.path()).is_empty());
+
+        // Small tensors sit in the buffer; the failure comes at finish.
+        let mut w = full_disk_writer(&prefix, 10)?;
+        w.add("a", &Tensor::from_slice(vec![8], &[0u16; 8])?)?;
+        assert_eq!(files_in(dir.path()).len(), 1, "only the data temp file");
+        let err = w.finish().err();
+        assert!(matches!(err, Some(Error::Io { .. })), "{err:?}");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn dropped_writer_removes_temp_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let mut w = BundleWriter::create(dir.path().join("m"))?;
+        w.add("a", &Tensor::from_slice(vec![], &[1.0f64])?)?;
+        drop(w);
+        assert!(files_in(dir.path()).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn old_checkpoint_survives_a_failed_rewrite() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let prefix = dir.path().join("m");
+        let mut w = BundleWriter::create(&prefix)?;
+        w.add("a", &Tensor::from_slice(vec![2], &[1i32, 2])?)?;
+        w.finish()?;
+        let before = (
+            std::fs::read(index_path(&prefix)),
+            std::fs::read(data_path(&prefix, 0, 1)),
+        );
+        let mut w = full_disk_writer(&prefix, 3)?;
+        w.add("a", &Tensor::from_slice(vec![2], &[5i32, 6])?)?;
+        assert!(w.finish().is_err());
+        let after = (
+            std::fs::read(index_path(&prefix)),
+            std::fs::read(data_path(&prefix, 0, 1)),
+        );
+        assert_eq!(before.0.ok(), after.0.ok());
+        assert_eq!(before.1.ok(), after.1.ok());
+        assert_eq!(files_in(dir.path()), ["m.data-00000-of-00001", "m.index"]);
+        Ok(())
+    }
+}
