@@ -252,6 +252,18 @@ impl Model {
             })
     }
 
+    /// An `Identity` of a variable (`w/read`) or of a `Switch` (a TF1 cond's `switch_f`): a
+    /// dangling one is a by-product of graph construction, not an output.
+    fn forwards_plumbing(&self, node: &crate::Node) -> bool {
+        if !matches!(node.op.as_str(), "Identity" | "Snapshot") {
+            return false;
+        }
+        node.inputs
+            .first()
+            .and_then(|o| self.graph.get(o.node))
+            .is_some_and(|src| src.op == "Switch" || VARIABLE_OPS.contains(&src.op.as_str()))
+    }
+
     /// The graph's placeholders (`Placeholder`, `PlaceholderWithDefault`), outside the saver's
     /// own ops, in graph order. Their dtype and shape are attrs `dtype` and `shape`.
     pub fn placeholders(&self) -> Vec<NodeId> {
@@ -279,8 +291,10 @@ impl Model {
             if is_plumbing_op(&node.op)
                 || node.name.contains("Initializer")
                 || node.name.starts_with("report_uninitialized")
+                || is_training_scope(&node.name)
                 || self.is_saver_plumbing(&node.name)
                 || carries_handle(node)
+                || self.forwards_plumbing(node)
             {
                 continue;
             }
@@ -329,10 +343,23 @@ fn is_plumbing_op(op: &str) -> bool {
                 | "StringJoin"
                 | "VarIsInitializedOp"
                 | "IsVariableInitialized"
+                | "Shape"
                 | "Print"
                 | "PrintV2"
                 | "Assert"
         )
+}
+
+/// `gradients/...` or `gradients_<digits>/...`: the scopes `tf.gradients` builds in.
+fn is_training_scope(name: &str) -> bool {
+    let scope = name.split('/').next().unwrap_or(name);
+    match scope.strip_prefix("gradients") {
+        Some("") => name.len() > scope.len(),
+        Some(rest) => rest
+            .strip_prefix('_')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
 }
 
 /// Whether the node forwards a variant or resource (the `Optional` gradient outputs of a
@@ -496,6 +523,15 @@ fn const_strings(graph: &Graph, output: Output) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gradient_scopes_are_recognized() {
+        assert!(is_training_scope("gradients/fc1/MatMul_grad/MatMul"));
+        assert!(is_training_scope("gradients_2/x"));
+        assert!(!is_training_scope("gradients"));
+        assert!(!is_training_scope("gradients_x/y"));
+        assert!(!is_training_scope("my_gradients/y"));
+    }
 
     #[test]
     fn save_scopes_are_recognized() {
