@@ -15,7 +15,10 @@ fn bundle(c: &mut Criterion) {
     let total = (TENSORS * TENSOR_BYTES) as u64;
 
     let mut group = c.benchmark_group("restore_1GiB");
-    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Bytes(total));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Bytes(total));
     // Every tensor read through the public API with its checksum checked, one after another.
     group.bench_function("read_all_verified", |b| {
         b.iter(|| {
@@ -31,10 +34,20 @@ fn bundle(c: &mut Criterion) {
     // The same without checksums: the cost of mapping and slicing alone.
     group.bench_function("read_all_unverified", |b| {
         b.iter(|| {
-            let reader =
-                BundleReader::open_with(&prefix, ReadOptions { verify_checksums: false }).expect("open");
+            let reader = BundleReader::open_with(
+                &prefix,
+                ReadOptions {
+                    verify_checksums: false,
+                },
+            )
+            .expect("open");
             for index in 0..TENSORS {
-                black_box(reader.read(&tensor_name(index)).expect("read").num_elements());
+                black_box(
+                    reader
+                        .read(&tensor_name(index))
+                        .expect("read")
+                        .num_elements(),
+                );
             }
         })
     });
@@ -55,7 +68,10 @@ fn bundle(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("save_1GiB");
-    group.sample_size(10).measurement_time(Duration::from_secs(30)).throughput(Throughput::Bytes(total));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .throughput(Throughput::Bytes(total));
     let out = tempfile::tempdir().expect("temporary directory for saves");
     group.bench_function("write_with_checksums", |b| {
         b.iter(|| write_checkpoint(out.path(), &payloads).expect("write"))

@@ -12,9 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 
-use crate::convert::{
-    dtype_from_safetensors, npy_to_tensor, safetensors_dtype, tensor_to_npy,
-};
+use crate::convert::{dtype_from_safetensors, npy_to_tensor, safetensors_dtype, tensor_to_npy};
 use crate::npy::{read_npz, NpzWriter};
 use crate::summary::{render, shape_text, summarize};
 
@@ -140,12 +138,29 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify { path } => verify(&path),
         Command::Export { path, out } => export(&path, &out),
         Command::Import { input, out_prefix } => import(&input, &out_prefix),
-        Command::Merge { out_prefix, inputs, prefer } => merge(&out_prefix, &inputs, prefer),
-        Command::Rename { path, out_prefix, pattern, replacement } => {
-            let regex = Regex::new(&pattern).with_context(|| format!("bad --from pattern {pattern:?}"))?;
-            rewrite(&path, &out_prefix, |name| Some(regex.replace_all(name, replacement.as_str()).into_owned()))
+        Command::Merge {
+            out_prefix,
+            inputs,
+            prefer,
+        } => merge(&out_prefix, &inputs, prefer),
+        Command::Rename {
+            path,
+            out_prefix,
+            pattern,
+            replacement,
+        } => {
+            let regex =
+                Regex::new(&pattern).with_context(|| format!("bad --from pattern {pattern:?}"))?;
+            rewrite(&path, &out_prefix, |name| {
+                Some(regex.replace_all(name, replacement.as_str()).into_owned())
+            })
         }
-        Command::Drop { path, out_prefix, patterns, optimizer } => {
+        Command::Drop {
+            path,
+            out_prefix,
+            patterns,
+            optimizer,
+        } => {
             let mut regexes = patterns
                 .iter()
                 .map(|p| Regex::new(p).with_context(|| format!("bad --match pattern {p:?}")))
@@ -188,7 +203,13 @@ fn list(path: &Path, json: bool) -> Result<()> {
         writeln!(out)?;
     } else {
         for t in reader.tensors() {
-            writeln!(out, "{}\t{}\t{}", t.name, t.dtype.name(), shape_text(&t.shape))?;
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                t.name,
+                t.dtype.name(),
+                shape_text(&t.shape)
+            )?;
         }
     }
     out.flush().or_else(ignore_broken_pipe)
@@ -209,7 +230,11 @@ fn show(path: &Path, name: &str, full: bool) -> Result<()> {
     println!("name:  {name}");
     println!("dtype: {}", tensor.dtype.name());
     println!("shape: {}", shape_text(&tensor.shape));
-    let text = if full { render(&tensor, false) } else { summarize(&tensor) };
+    let text = if full {
+        render(&tensor, false)
+    } else {
+        summarize(&tensor)
+    };
     println!("{text}");
     Ok(())
 }
@@ -235,9 +260,9 @@ fn progress(total_bytes: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total_bytes);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_string());
@@ -265,7 +290,10 @@ fn array_format(path: &Path) -> Result<ArrayFormat> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => Ok(ArrayFormat::Npz),
         Some("safetensors") => Ok(ArrayFormat::Safetensors),
-        _ => bail!("{}: unknown format; use a .npz or .safetensors file name", path.display()),
+        _ => bail!(
+            "{}: unknown format; use a .npz or .safetensors file name",
+            path.display()
+        ),
     }
 }
 
@@ -274,7 +302,10 @@ fn export(path: &Path, out: &Path) -> Result<()> {
     let reader = open(path)?;
     let bar = progress(total_bytes(&reader), "exporting");
     // Write to a temporary name beside the output, then rename: no half-written file under `out`.
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let temp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let mut written = 0usize;
@@ -284,7 +315,8 @@ fn export(path: &Path, out: &Path) -> Result<()> {
             for info in reader.tensors() {
                 let tensor = reader.read(&info.name)?;
                 let array = tensor_to_npy(&info.name, &tensor)?;
-                npz.add(&info.name, &array).with_context(|| format!("writing {}", out.display()))?;
+                npz.add(&info.name, &array)
+                    .with_context(|| format!("writing {}", out.display()))?;
                 bar.inc(array.data.len() as u64);
                 written += 1;
             }
@@ -295,7 +327,9 @@ fn export(path: &Path, out: &Path) -> Result<()> {
             let mut tensors = Vec::new();
             for info in reader.tensors() {
                 match safetensors_dtype(info.dtype) {
-                    Some(dtype) => tensors.push((info.name.clone(), dtype, reader.read(&info.name)?)),
+                    Some(dtype) => {
+                        tensors.push((info.name.clone(), dtype, reader.read(&info.name)?))
+                    }
                     None => eprintln!(
                         "warning: skipping {:?}: safetensors cannot hold {} tensors",
                         info.name,
@@ -304,7 +338,9 @@ fn export(path: &Path, out: &Path) -> Result<()> {
                 }
             }
             for (name, dtype, tensor) in &tensors {
-                let TensorData::Bytes(bytes) = &tensor.data else { continue };
+                let TensorData::Bytes(bytes) = &tensor.data else {
+                    continue;
+                };
                 let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
                 let view = safetensors::tensor::TensorView::new(*dtype, shape, bytes)
                     .map_err(|e| anyhow!("tensor {name:?}: {e}"))?;
@@ -316,7 +352,8 @@ fn export(path: &Path, out: &Path) -> Result<()> {
                 .map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
         }
     }
-    temp.persist(out).with_context(|| format!("cannot write {}", out.display()))?;
+    temp.persist(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     bar.finish_and_clear();
     eprintln!("wrote {written} tensors to {}", out.display());
     Ok(())
@@ -333,7 +370,9 @@ fn import(input: &Path, out_prefix: &Path) -> Result<()> {
             let file = File::open(input).with_context(|| format!("cannot open {what}"))?;
             for (name, array) in read_npz(std::io::BufReader::new(file), &what)? {
                 let tensor = npy_to_tensor(&name, &array).with_context(|| what.clone())?;
-                writer.add(&name, &tensor).with_context(|| format!("{what}: entry {name:?}"))?;
+                writer
+                    .add(&name, &tensor)
+                    .with_context(|| format!("{what}: entry {name:?}"))?;
                 count += 1;
             }
         }
@@ -341,24 +380,33 @@ fn import(input: &Path, out_prefix: &Path) -> Result<()> {
             let bytes = std::fs::read(input).with_context(|| format!("cannot read {what}"))?;
             let file = safetensors::SafeTensors::deserialize(&bytes)
                 .map_err(|e| anyhow!("{what}: not a valid safetensors file: {e}"))?;
-            let mut names: Vec<String> = file.names().into_iter().cloned().collect();
+            let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
             names.sort();
             for name in names {
-                let view = file.tensor(&name).map_err(|e| anyhow!("{what}: entry {name:?}: {e}"))?;
+                let view = file
+                    .tensor(&name)
+                    .map_err(|e| anyhow!("{what}: entry {name:?}: {e}"))?;
                 let dtype = dtype_from_safetensors(view.dtype()).ok_or_else(|| {
-                    anyhow!("{what}: entry {name:?}: dtype {:?} has no TensorFlow equivalent", view.dtype())
+                    anyhow!(
+                        "{what}: entry {name:?}: dtype {:?} has no TensorFlow equivalent",
+                        view.dtype()
+                    )
                 })?;
                 let tensor = Tensor {
                     dtype,
                     shape: view.shape().iter().map(|&d| d as u64).collect(),
                     data: TensorData::Bytes(Cow::Borrowed(view.data())),
                 };
-                writer.add(&name, &tensor).with_context(|| format!("{what}: entry {name:?}"))?;
+                writer
+                    .add(&name, &tensor)
+                    .with_context(|| format!("{what}: entry {name:?}"))?;
                 count += 1;
             }
         }
     }
-    writer.finish().with_context(|| format!("cannot write checkpoint {}", out_prefix.display()))?;
+    writer
+        .finish()
+        .with_context(|| format!("cannot write checkpoint {}", out_prefix.display()))?;
     eprintln!("wrote {count} tensors to {}", out_prefix.display());
     Ok(())
 }
@@ -370,7 +418,11 @@ fn merge(out_prefix: &Path, inputs: &[PathBuf], prefer: Option<Prefer>) -> Resul
     });
     ckpt_bundle::merge_bundles(inputs, out_prefix, prefer)
         .with_context(|| format!("cannot merge into {}", out_prefix.display()))?;
-    eprintln!("merged {} checkpoints into {}", inputs.len(), out_prefix.display());
+    eprintln!(
+        "merged {} checkpoints into {}",
+        inputs.len(),
+        out_prefix.display()
+    );
     Ok(())
 }
 
@@ -381,12 +433,17 @@ fn rewrite(path: &Path, out_prefix: &Path, rename: impl Fn(&str) -> Option<Strin
     let mut plan = Vec::new();
     let mut seen = std::collections::BTreeMap::new();
     for info in reader.tensors() {
-        let Some(new_name) = rename(&info.name) else { continue };
+        let Some(new_name) = rename(&info.name) else {
+            continue;
+        };
         if new_name.is_empty() {
             bail!("tensor {:?} would be renamed to the empty name", info.name);
         }
         if let Some(previous) = seen.insert(new_name.clone(), info.name.clone()) {
-            bail!("tensors {previous:?} and {:?} would both be named {new_name:?}", info.name);
+            bail!(
+                "tensors {previous:?} and {:?} would both be named {new_name:?}",
+                info.name
+            );
         }
         plan.push((info.name.clone(), new_name));
     }
@@ -402,10 +459,16 @@ fn rewrite(path: &Path, out_prefix: &Path, rename: impl Fn(&str) -> Option<Strin
             bar.inc(b.len() as u64);
         }
     }
-    writer.finish().with_context(|| format!("cannot write checkpoint {}", out_prefix.display()))?;
+    writer
+        .finish()
+        .with_context(|| format!("cannot write checkpoint {}", out_prefix.display()))?;
     bar.finish_and_clear();
     let dropped = reader.tensors().len() - plan.len();
-    eprintln!("wrote {} tensors to {} ({dropped} dropped)", plan.len(), out_prefix.display());
+    eprintln!(
+        "wrote {} tensors to {} ({dropped} dropped)",
+        plan.len(),
+        out_prefix.display()
+    );
     Ok(())
 }
 
@@ -427,7 +490,12 @@ mod tests {
         ] {
             assert!(re.is_match(name), "{name} should match");
         }
-        for name in ["dense/kernel", "Adamant/kernel", "global_step", "model/layer-0/bias/.ATTRIBUTES/VARIABLE_VALUE"] {
+        for name in [
+            "dense/kernel",
+            "Adamant/kernel",
+            "global_step",
+            "model/layer-0/bias/.ATTRIBUTES/VARIABLE_VALUE",
+        ] {
             assert!(!re.is_match(name), "{name} should not match");
         }
         Ok(())

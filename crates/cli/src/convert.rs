@@ -40,12 +40,24 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
                 .chunks_exact(2)
                 .flat_map(|pair| [0, 0, pair[0], pair[1]])
                 .collect();
-            Ok(NpyArray { descr: "<f4".into(), shape, data })
+            Ok(NpyArray {
+                descr: "<f4".into(),
+                shape,
+                data,
+            })
         }
         (TensorData::Bytes(bytes), dtype) => {
-            let descr = numpy_descr(dtype)
-                .ok_or_else(|| anyhow!("tensor {name:?}: dtype {} has no numpy equivalent", dtype.name()))?;
-            Ok(NpyArray { descr: descr.into(), shape, data: bytes.to_vec() })
+            let descr = numpy_descr(dtype).ok_or_else(|| {
+                anyhow!(
+                    "tensor {name:?}: dtype {} has no numpy equivalent",
+                    dtype.name()
+                )
+            })?;
+            Ok(NpyArray {
+                descr: descr.into(),
+                shape,
+                data: bytes.to_vec(),
+            })
         }
         (TensorData::Strings(strings), _) => {
             // numpy gives an all-empty bytes array the width 1.
@@ -55,7 +67,11 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
                 data.extend_from_slice(s);
                 data.resize(data.len() + width - s.len(), 0);
             }
-            Ok(NpyArray { descr: format!("|S{width}"), shape, data })
+            Ok(NpyArray {
+                descr: format!("|S{width}"),
+                shape,
+                data,
+            })
         }
     }
 }
@@ -71,7 +87,11 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
         let item = if kind == "U" { width * 4 } else { width };
         let mut strings = Vec::with_capacity(count.min(array.data.len()));
         for i in 0..count {
-            let raw = if item == 0 { &[][..] } else { &array.data[i * item..(i + 1) * item] };
+            let raw = if item == 0 {
+                &[][..]
+            } else {
+                &array.data[i * item..(i + 1) * item]
+            };
             let value = if kind == "S" {
                 let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
                 raw[..end].to_vec()
@@ -90,7 +110,11 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
             };
             strings.push(Cow::Owned(value));
         }
-        return Ok(Tensor { dtype: DType::String, shape: array.shape.clone(), data: TensorData::Strings(strings) });
+        return Ok(Tensor {
+            dtype: DType::String,
+            shape: array.shape.clone(),
+            data: TensorData::Strings(strings),
+        });
     }
     let dtype = match descr.trim_start_matches(['<', '|', '=']) {
         "f2" => DType::Float16,
@@ -109,7 +133,11 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
         "c16" => DType::Complex128,
         other => bail!("entry {name:?}: numpy dtype {other:?} has no TensorFlow equivalent"),
     };
-    Ok(Tensor { dtype, shape: array.shape.clone(), data: TensorData::Bytes(Cow::Owned(array.data.clone())) })
+    Ok(Tensor {
+        dtype,
+        shape: array.shape.clone(),
+        data: TensorData::Bytes(Cow::Owned(array.data.clone())),
+    })
 }
 
 /// The safetensors dtype for a checkpoint dtype, if safetensors has one.
@@ -161,24 +189,42 @@ mod tests {
     #[test]
     fn bfloat16_widens_exactly() -> Result<()> {
         // 1.0 and -2.0 in bfloat16 (FORMAT.md §3.6).
-        let t = Tensor { dtype: DType::BFloat16, shape: vec![2], data: TensorData::Bytes(Cow::Owned(vec![0x80, 0x3f, 0x00, 0xc0])) };
+        let t = Tensor {
+            dtype: DType::BFloat16,
+            shape: vec![2],
+            data: TensorData::Bytes(Cow::Owned(vec![0x80, 0x3f, 0x00, 0xc0])),
+        };
         let npy = tensor_to_npy("t", &t)?;
         assert_eq!(npy.descr, "<f4");
-        let values: Vec<f32> = npy.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values: Vec<f32> = npy
+            .data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         assert_eq!(values, [1.0, -2.0]);
         Ok(())
     }
 
     #[test]
     fn strings_become_fixed_width_bytes_and_back() -> Result<()> {
-        let strings = vec![Cow::Borrowed(&b"a"[..]), Cow::Borrowed(&b"bcd"[..]), Cow::Borrowed(&b""[..])];
-        let t = Tensor { dtype: DType::String, shape: vec![3], data: TensorData::Strings(strings) };
+        let strings = vec![
+            Cow::Borrowed(&b"a"[..]),
+            Cow::Borrowed(&b"bcd"[..]),
+            Cow::Borrowed(&b""[..]),
+        ];
+        let t = Tensor {
+            dtype: DType::String,
+            shape: vec![3],
+            data: TensorData::Strings(strings),
+        };
         let npy = tensor_to_npy("t", &t)?;
         assert_eq!(npy.descr, "|S3");
         assert_eq!(npy.data, b"a\0\0bcd\0\0\0");
         let back = npy_to_tensor("t", &npy)?;
         match back.data {
-            TensorData::Strings(s) => assert_eq!(s, vec![b"a".to_vec(), b"bcd".to_vec(), Vec::new()]),
+            TensorData::Strings(s) => {
+                assert_eq!(s, vec![b"a".to_vec(), b"bcd".to_vec(), Vec::new()])
+            }
             TensorData::Bytes(_) => bail!("expected strings"),
         }
         Ok(())
@@ -190,7 +236,11 @@ mod tests {
         for c in ['h', 'é', '\0'] {
             data.extend_from_slice(&(c as u32).to_le_bytes());
         }
-        let npy = NpyArray { descr: "<U3".into(), shape: vec![], data };
+        let npy = NpyArray {
+            descr: "<U3".into(),
+            shape: vec![],
+            data,
+        };
         match npy_to_tensor("u", &npy)?.data {
             TensorData::Strings(s) => assert_eq!(s[0].as_ref(), "hé".as_bytes()),
             TensorData::Bytes(_) => bail!("expected strings"),

@@ -37,7 +37,10 @@ pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray) -> std::io::Result<()>
         [one] => format!("({one},)"),
         dims => format!(
             "({})",
-            dims.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            dims.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!(
@@ -45,7 +48,11 @@ pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray) -> std::io::Result<()>
         array.descr, shape
     );
     // Pad with spaces so the data starts on a 64-byte boundary, newline last, as numpy does.
-    let (version, prefix_len) = if header.len() + 11 <= 65535 { (1u8, 10) } else { (2u8, 12) };
+    let (version, prefix_len) = if header.len() + 11 <= 65535 {
+        (1u8, 10)
+    } else {
+        (2u8, 12)
+    };
     let total = prefix_len + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
@@ -68,14 +75,20 @@ pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
     let (version, rest) = rest
         .split_first()
         .ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
-    let rest = rest.get(1..).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+    let rest = rest
+        .get(1..)
+        .ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
     let (header_len, rest) = match version {
         1 => {
-            let len = rest.get(..2).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+            let len = rest
+                .get(..2)
+                .ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
             (u16::from_le_bytes([len[0], len[1]]) as usize, &rest[2..])
         }
         2 | 3 => {
-            let len = rest.get(..4).ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
+            let len = rest
+                .get(..4)
+                .ok_or_else(|| anyhow!("{what}: truncated npy header"))?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             (len, &rest[4..])
         }
@@ -88,15 +101,22 @@ pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
         .get(..header_len)
         .ok_or_else(|| anyhow!("{what}: npy header runs past the end of the file"))?;
     let data = &rest[header_len..];
-    let header = std::str::from_utf8(header).with_context(|| format!("{what}: npy header is not text"))?;
+    let header =
+        std::str::from_utf8(header).with_context(|| format!("{what}: npy header is not text"))?;
     let descr = dict_value(header, "descr")
         .and_then(|v| unquote(v))
         .ok_or_else(|| anyhow!("{what}: npy header has no 'descr': {header:?}"))?;
     let fortran = dict_value(header, "fortran_order")
         .ok_or_else(|| anyhow!("{what}: npy header has no 'fortran_order'"))?;
-    let shape_text = dict_value(header, "shape").ok_or_else(|| anyhow!("{what}: npy header has no 'shape'"))?;
-    let shape = parse_shape(shape_text).ok_or_else(|| anyhow!("{what}: cannot parse npy shape {shape_text:?}"))?;
-    let array = NpyArray { descr: descr.to_string(), shape, data: Vec::new() };
+    let shape_text =
+        dict_value(header, "shape").ok_or_else(|| anyhow!("{what}: npy header has no 'shape'"))?;
+    let shape = parse_shape(shape_text)
+        .ok_or_else(|| anyhow!("{what}: cannot parse npy shape {shape_text:?}"))?;
+    let array = NpyArray {
+        descr: descr.to_string(),
+        shape,
+        data: Vec::new(),
+    };
     let count = array.num_elements().with_context(|| what.to_string())?;
     let item = descr_item_size(&array.descr)
         .ok_or_else(|| anyhow!("{what}: unsupported npy dtype {:?}", array.descr))?;
@@ -148,7 +168,11 @@ fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
     let start = header
         .find(&pattern_single)
         .map(|i| i + pattern_single.len())
-        .or_else(|| header.find(&pattern_double).map(|i| i + pattern_double.len()))?;
+        .or_else(|| {
+            header
+                .find(&pattern_double)
+                .map(|i| i + pattern_double.len())
+        })?;
     let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')')? + 1
@@ -191,7 +215,8 @@ fn fortran_to_c(data: &[u8], shape: &[u64], item: usize) -> Vec<u8> {
             f_pos += i * stride;
             stride *= d;
         }
-        out[c_pos * item..(c_pos + 1) * item].copy_from_slice(&data[f_pos * item..(f_pos + 1) * item]);
+        out[c_pos * item..(c_pos + 1) * item]
+            .copy_from_slice(&data[f_pos * item..(f_pos + 1) * item]);
         for axis in (0..dims.len()).rev() {
             index[axis] += 1;
             if index[axis] < dims[axis] {
@@ -210,7 +235,9 @@ pub struct NpzWriter<W: Write + Seek> {
 
 impl<W: Write + Seek> NpzWriter<W> {
     pub fn new(out: W) -> Self {
-        NpzWriter { zip: zip::ZipWriter::new(out) }
+        NpzWriter {
+            zip: zip::ZipWriter::new(out),
+        }
     }
 
     pub fn add(&mut self, name: &str, array: &NpyArray) -> Result<()> {
@@ -229,14 +256,18 @@ impl<W: Write + Seek> NpzWriter<W> {
 
 /// Reads every array of an `.npz` archive, in archive order. `what` names it in errors.
 pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, NpyArray)>> {
-    let mut archive = zip::ZipArchive::new(input).with_context(|| format!("{what}: not a zip (npz) archive"))?;
+    let mut archive =
+        zip::ZipArchive::new(input).with_context(|| format!("{what}: not a zip (npz) archive"))?;
     let mut arrays = Vec::with_capacity(archive.len().min(1 << 16));
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
             .with_context(|| format!("{what}: cannot open archive entry {i}"))?;
         let entry_name = entry.name().to_string();
-        let name = entry_name.strip_suffix(".npy").unwrap_or(&entry_name).to_string();
+        let name = entry_name
+            .strip_suffix(".npy")
+            .unwrap_or(&entry_name)
+            .to_string();
         let mut bytes = Vec::new();
         entry
             .read_to_end(&mut bytes)
@@ -272,7 +303,11 @@ mod tests {
     #[test]
     fn scalar_and_vector_shapes_use_python_tuples() -> Result<()> {
         for (shape, text) in [(vec![], "()"), (vec![5u64], "(5,)")] {
-            let array = NpyArray { descr: "|u1".into(), data: vec![7; shape.iter().product::<u64>() as usize], shape };
+            let array = NpyArray {
+                descr: "|u1".into(),
+                data: vec![7; shape.iter().product::<u64>() as usize],
+                shape,
+            };
             let mut bytes = Vec::new();
             write_npy(&mut bytes, &array)?;
             assert!(String::from_utf8_lossy(&bytes).contains(&format!("'shape': {text}, ")));
@@ -285,7 +320,14 @@ mod tests {
     fn fortran_order_is_reordered() -> Result<()> {
         // numpy.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype=uint8) stores 1 4 2 5 3 6.
         let mut bytes = Vec::new();
-        write_npy(&mut bytes, &NpyArray { descr: "|u1".into(), shape: vec![2, 3], data: vec![1, 4, 2, 5, 3, 6] })?;
+        write_npy(
+            &mut bytes,
+            &NpyArray {
+                descr: "|u1".into(),
+                shape: vec![2, 3],
+                data: vec![1, 4, 2, 5, 3, 6],
+            },
+        )?;
         let text = String::from_utf8_lossy(&bytes).replace("False", "True ");
         let array = read_npy(text.as_bytes(), "t")?;
         assert_eq!(array.data, [1, 2, 3, 4, 5, 6]);
@@ -306,14 +348,25 @@ mod tests {
 
     #[test]
     fn npz_round_trip() -> Result<()> {
-        let a = NpyArray { descr: "<i8".into(), shape: vec![2], data: vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0] };
-        let b = NpyArray { descr: "|S3".into(), shape: vec![2], data: b"ab\0xyz".to_vec() };
+        let a = NpyArray {
+            descr: "<i8".into(),
+            shape: vec![2],
+            data: vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+        };
+        let b = NpyArray {
+            descr: "|S3".into(),
+            shape: vec![2],
+            data: b"ab\0xyz".to_vec(),
+        };
         let mut npz = NpzWriter::new(std::io::Cursor::new(Vec::new()));
         npz.add("dense/kernel", &a)?;
         npz.add("s", &b)?;
         let bytes = npz.finish()?.into_inner();
         let arrays = read_npz(std::io::Cursor::new(bytes), "t.npz")?;
-        assert_eq!(arrays, vec![("dense/kernel".to_string(), a), ("s".to_string(), b)]);
+        assert_eq!(
+            arrays,
+            vec![("dense/kernel".to_string(), a), ("s".to_string(), b)]
+        );
         Ok(())
     }
 }

@@ -52,10 +52,12 @@ pub struct RunArgs {
 fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
     let is_frozen = path.is_file() && path.extension().is_some_and(|e| e == "pb");
     if is_frozen {
-        let model = Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?;
+        let model =
+            Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?;
         return Ok((model, None));
     }
-    let bundle = BundleReader::open(path).with_context(|| format!("cannot open checkpoint {}", path.display()))?;
+    let bundle = BundleReader::open(path)
+        .with_context(|| format!("cannot open checkpoint {}", path.display()))?;
     let mut meta = bundle.prefix().as_os_str().to_owned();
     meta.push(".meta");
     let meta = PathBuf::from(meta);
@@ -66,7 +68,8 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
             meta.display()
         );
     }
-    let model = Model::load(&meta).with_context(|| format!("cannot load graph {}", meta.display()))?;
+    let model =
+        Model::load(&meta).with_context(|| format!("cannot load graph {}", meta.display()))?;
     Ok((model, Some(bundle)))
 }
 
@@ -78,12 +81,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.fetches.is_empty() {
         bail!("nothing to fetch: give --fetch NAME (try --describe to see the graph's likely outputs)");
     }
-    let feeds = args.feeds.iter().map(|f| parse_feed(f)).collect::<Result<Vec<_>>>()?;
+    let feeds = args
+        .feeds
+        .iter()
+        .map(|f| parse_feed(f))
+        .collect::<Result<Vec<_>>>()?;
     let feed_names: Vec<&str> = feeds.iter().map(|(n, _)| n.as_str()).collect();
     let fetch_names: Vec<&str> = args.fetches.iter().map(String::as_str).collect();
-    let options = SessionOptions { threads: args.threads, inference: args.inference };
+    let options = SessionOptions {
+        threads: args.threads,
+        inference: args.inference,
+    };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)?;
-    let feed_refs: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let feed_refs: Vec<(&str, Value)> =
+        feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
 
     if let Some(runs) = args.bench {
@@ -94,18 +105,24 @@ pub fn run(args: &RunArgs) -> Result<()> {
             for (name, value) in fetch_names.iter().zip(&outputs) {
                 let file = output_path(dir, name);
                 if let Some(parent) = file.parent() {
-                    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
                 }
                 let mut bytes = Vec::new();
                 write_npy(&mut bytes, &value_to_npy(value))?;
-                std::fs::write(&file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
+                std::fs::write(&file, bytes)
+                    .with_context(|| format!("cannot write {}", file.display()))?;
                 eprintln!("wrote {}", file.display());
             }
         }
         None => {
             for (name, value) in fetch_names.iter().zip(&outputs) {
                 let npy = value_to_npy(value);
-                println!("{name}: {} {}", value.dtype().name(), crate::summary::shape_text(&npy.shape));
+                println!(
+                    "{name}: {} {}",
+                    value.dtype().name(),
+                    crate::summary::shape_text(&npy.shape)
+                );
                 println!("{}", crate::summary::summarize(&npy_as_tensor(&npy)));
             }
         }
@@ -150,11 +167,22 @@ fn describe(model: &Model) -> Result<()> {
         let shape = match node.attr_shape("shape") {
             Ok(Some(dims)) => format!(
                 "[{}]",
-                dims.iter().map(|d| if *d < 0 { "?".to_string() } else { d.to_string() }).collect::<Vec<_>>().join(",")
+                dims.iter()
+                    .map(|d| if *d < 0 {
+                        "?".to_string()
+                    } else {
+                        d.to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             _ => "unknown".to_string(),
         };
-        let default = if node.op == "PlaceholderWithDefault" { " (has a default)" } else { "" };
+        let default = if node.op == "PlaceholderWithDefault" {
+            " (has a default)"
+        } else {
+            ""
+        };
         println!("  {}\t{dtype}\t{shape}{default}", node.name);
     }
     println!("likely outputs:");
@@ -186,7 +214,10 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
         _ => name.to_string(),
     };
     let mut path = dir.to_path_buf();
-    for part in stem.split('/').filter(|p| !p.is_empty() && *p != "." && *p != "..") {
+    for part in stem
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+    {
         path.push(part);
     }
     path.set_extension("npy");
@@ -195,9 +226,9 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Parses `NAME=FILE.npy`, `NAME=NUMBER` or `NAME=true|false`.
 fn parse_feed(spec: &str) -> Result<(String, Value)> {
-    let (name, value) = spec
-        .split_once('=')
-        .ok_or_else(|| anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false"))?;
+    let (name, value) = spec.split_once('=').ok_or_else(|| {
+        anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false")
+    })?;
     if name.is_empty() {
         bail!("--feed {spec:?}: empty placeholder name");
     }
@@ -205,7 +236,8 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
         "true" | "True" => Value::Bool(TensorBuf::new(vec![], vec![true])?),
         "false" | "False" => Value::Bool(TensorBuf::new(vec![], vec![false])?),
         _ if value.ends_with(".npy") || Path::new(value).is_file() => {
-            let bytes = std::fs::read(value).with_context(|| format!("--feed {name}: cannot read {value}"))?;
+            let bytes = std::fs::read(value)
+                .with_context(|| format!("--feed {name}: cannot read {value}"))?;
             npy_to_value(&read_npy(&bytes, value)?).with_context(|| format!("--feed {name}"))?
         }
         _ => {
@@ -222,31 +254,72 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
 }
 
 fn npy_to_value(array: &NpyArray) -> Result<Value> {
-    let shape: Vec<usize> = array.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
+    let shape: Vec<usize> = array
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()?;
     let data = &array.data;
     let le4 = |c: &[u8]| [c[0], c[1], c[2], c[3]];
     let le8 = |c: &[u8]| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
     let value = match array.descr.trim_start_matches(['<', '|', '=']) {
-        "f4" => Value::F32(TensorBuf::new(shape, data.chunks_exact(4).map(|c| f32::from_le_bytes(le4(c))).collect())?),
-        "f8" => Value::F64(TensorBuf::new(shape, data.chunks_exact(8).map(|c| f64::from_le_bytes(le8(c))).collect())?),
+        "f4" => Value::F32(TensorBuf::new(
+            shape,
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(le4(c)))
+                .collect(),
+        )?),
+        "f8" => Value::F64(TensorBuf::new(
+            shape,
+            data.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(le8(c)))
+                .collect(),
+        )?),
         "f2" => Value::F32(TensorBuf::new(
             shape,
-            data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            data.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
         )?),
-        "i4" => Value::I32(TensorBuf::new(shape, data.chunks_exact(4).map(|c| i32::from_le_bytes(le4(c))).collect())?),
-        "i8" => Value::I64(TensorBuf::new(shape, data.chunks_exact(8).map(|c| i64::from_le_bytes(le8(c))).collect())?),
+        "i4" => Value::I32(TensorBuf::new(
+            shape,
+            data.chunks_exact(4)
+                .map(|c| i32::from_le_bytes(le4(c)))
+                .collect(),
+        )?),
+        "i8" => Value::I64(TensorBuf::new(
+            shape,
+            data.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(le8(c)))
+                .collect(),
+        )?),
         "i2" => Value::I32(TensorBuf::new(
             shape,
-            data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i32).collect(),
+            data.chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect(),
         )?),
-        "i1" => Value::I32(TensorBuf::new(shape, data.iter().map(|&b| b as i8 as i32).collect())?),
+        "i1" => Value::I32(TensorBuf::new(
+            shape,
+            data.iter().map(|&b| b as i8 as i32).collect(),
+        )?),
         "u1" => Value::U8(TensorBuf::new(shape, data.clone())?),
         "u2" => Value::I32(TensorBuf::new(
             shape,
-            data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i32).collect(),
+            data.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect(),
         )?),
-        "u4" => Value::I64(TensorBuf::new(shape, data.chunks_exact(4).map(|c| u32::from_le_bytes(le4(c)) as i64).collect())?),
-        "b1" => Value::Bool(TensorBuf::new(shape, data.iter().map(|&b| b != 0).collect())?),
+        "u4" => Value::I64(TensorBuf::new(
+            shape,
+            data.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(le4(c)) as i64)
+                .collect(),
+        )?),
+        "b1" => Value::Bool(TensorBuf::new(
+            shape,
+            data.iter().map(|&b| b != 0).collect(),
+        )?),
         other => bail!("npy dtype {other:?} cannot be fed (use float, int, uint8 or bool arrays)"),
     };
     Ok(value)
@@ -255,10 +328,22 @@ fn npy_to_value(array: &NpyArray) -> Result<Value> {
 fn value_to_npy(value: &Value) -> NpyArray {
     let shape: Vec<u64> = value.shape().iter().map(|&d| d as u64).collect();
     let (descr, data): (String, Vec<u8>) = match value {
-        Value::F32(t) => ("<f4".into(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()),
-        Value::F64(t) => ("<f8".into(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()),
-        Value::I32(t) => ("<i4".into(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()),
-        Value::I64(t) => ("<i8".into(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()),
+        Value::F32(t) => (
+            "<f4".into(),
+            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        Value::F64(t) => (
+            "<f8".into(),
+            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        Value::I32(t) => (
+            "<i4".into(),
+            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        Value::I64(t) => (
+            "<i8".into(),
+            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
         Value::U8(t) => ("|u1".into(), t.data().to_vec()),
         Value::Bool(t) => ("|b1".into(), t.data().iter().map(|&b| b as u8).collect()),
         Value::Str(t) => {
@@ -291,11 +376,19 @@ fn npy_as_tensor(array: &NpyArray) -> ckpt_bundle::Tensor<'_> {
                 .chunks(width)
                 .map(|s| Cow::Borrowed(&s[..s.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)]))
                 .collect();
-            return ckpt_bundle::Tensor { dtype: DType::String, shape: array.shape.clone(), data: TensorData::Strings(strings) };
+            return ckpt_bundle::Tensor {
+                dtype: DType::String,
+                shape: array.shape.clone(),
+                data: TensorData::Strings(strings),
+            };
         }
         _ => DType::Float32,
     };
-    ckpt_bundle::Tensor { dtype, shape: array.shape.clone(), data: TensorData::Bytes(Cow::Borrowed(&array.data)) }
+    ckpt_bundle::Tensor {
+        dtype,
+        shape: array.shape.clone(),
+        data: TensorData::Bytes(Cow::Borrowed(&array.data)),
+    }
 }
 
 #[cfg(test)]
@@ -306,7 +399,10 @@ mod tests {
     fn output_paths_nest_and_number() {
         let dir = Path::new("out");
         assert_eq!(output_path(dir, "logits"), Path::new("out/logits.npy"));
-        assert_eq!(output_path(dir, "dense/BiasAdd:0"), Path::new("out/dense/BiasAdd.npy"));
+        assert_eq!(
+            output_path(dir, "dense/BiasAdd:0"),
+            Path::new("out/dense/BiasAdd.npy")
+        );
         assert_eq!(output_path(dir, "split:1"), Path::new("out/split_1.npy"));
         assert_eq!(output_path(dir, "../../etc/x"), Path::new("out/etc/x.npy"));
     }

@@ -12,7 +12,10 @@ const MAX_NESTED_RANK: usize = 32;
 /// Formats one element at `index` (row-major) of a fixed-size tensor's bytes.
 fn element(dtype: DType, bytes: &[u8], index: usize) -> String {
     let size = dtype.element_size().unwrap_or(1);
-    let Some(raw) = index.checked_mul(size).and_then(|start| bytes.get(start..start + size)) else {
+    let Some(raw) = index
+        .checked_mul(size)
+        .and_then(|start| bytes.get(start..start + size))
+    else {
         return "?".to_string();
     };
     let le = |n: usize| -> [u8; 8] {
@@ -21,7 +24,10 @@ fn element(dtype: DType, bytes: &[u8], index: usize) -> String {
         out
     };
     match dtype {
-        DType::Float32 => float(f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as f64, false),
+        DType::Float32 => float(
+            f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as f64,
+            false,
+        ),
         DType::Float64 => float(f64::from_le_bytes(le(8)), false),
         DType::Float16 => float(half::f16::from_le_bytes([raw[0], raw[1]]).to_f64(), false),
         DType::BFloat16 => float(half::bf16::from_le_bytes([raw[0], raw[1]]).to_f64(), false),
@@ -102,7 +108,10 @@ pub fn render(tensor: &Tensor<'_>, summarize: bool) -> String {
     let format_one = |i: usize| -> String {
         match &tensor.data {
             TensorData::Bytes(bytes) => element(tensor.dtype, bytes, i),
-            TensorData::Strings(strings) => strings.get(i).map(|s| string_element(s)).unwrap_or_default(),
+            TensorData::Strings(strings) => strings
+                .get(i)
+                .map(|s| string_element(s))
+                .unwrap_or_default(),
         }
     };
     if tensor.shape.is_empty() {
@@ -122,7 +131,14 @@ pub fn render(tensor: &Tensor<'_>, summarize: bool) -> String {
 
 /// Renders the sub-array of `shape[axis..]` starting at flat element `base`.
 /// Recursion depth is the tensor rank, which TensorFlow caps at 254.
-fn render_axis(shape: &[u64], axis: usize, base: u64, summarize: bool, one: &dyn Fn(usize) -> String, out: &mut String) {
+fn render_axis(
+    shape: &[u64],
+    axis: usize,
+    base: u64,
+    summarize: bool,
+    one: &dyn Fn(usize) -> String,
+    out: &mut String,
+) {
     let len = shape[axis];
     let inner: u64 = shape[axis + 1..].iter().product();
     let indices: Vec<Option<u64>> = if summarize && len > 2 * EDGE_ITEMS {
@@ -139,7 +155,11 @@ fn render_axis(shape: &[u64], axis: usize, base: u64, summarize: bool, one: &dyn
     let separator = if last_axis {
         " ".to_string()
     } else {
-        format!("{}{}", "\n".repeat(shape.len() - axis - 1), " ".repeat(axis + 1))
+        format!(
+            "{}{}",
+            "\n".repeat(shape.len() - axis - 1),
+            " ".repeat(axis + 1)
+        )
     };
     for (n, index) in indices.iter().enumerate() {
         if n > 0 {
@@ -158,7 +178,11 @@ fn render_axis(shape: &[u64], axis: usize, base: u64, summarize: bool, one: &dyn
 pub fn shape_text(shape: &[u64]) -> String {
     format!(
         "[{}]",
-        shape.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -169,7 +193,11 @@ mod tests {
 
     fn f32_tensor(shape: Vec<u64>, values: &[f32]) -> Tensor<'static> {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Tensor { dtype: DType::Float32, shape, data: TensorData::Bytes(Cow::Owned(bytes)) }
+        Tensor {
+            dtype: DType::Float32,
+            shape,
+            data: TensorData::Bytes(Cow::Owned(bytes)),
+        }
     }
 
     #[test]
@@ -190,7 +218,11 @@ mod tests {
         let t = Tensor {
             dtype: DType::String,
             shape: vec![3],
-            data: TensorData::Strings(vec![Cow::Borrowed(b"a"), Cow::Borrowed(b""), Cow::Borrowed(b"\x00\xff'")]),
+            data: TensorData::Strings(vec![
+                Cow::Borrowed(b"a"),
+                Cow::Borrowed(b""),
+                Cow::Borrowed(b"\x00\xff'"),
+            ]),
         };
         assert_eq!(summarize(&t), "[b'a' b'' b'\\x00\\xff\\'']");
     }
