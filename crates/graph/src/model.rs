@@ -140,10 +140,14 @@ impl Model {
                 error: Box::new(second),
             })
         } else {
-            Err(Error::NotAGraph {
-                path,
-                reason: first.to_string(),
-            })
+            let reason = if looks_like_text(&bytes) {
+                "it looks like text; only binary protobufs are read (write the graph with \
+                 as_text=False)"
+                    .to_owned()
+            } else {
+                first.to_string()
+            };
+            Err(Error::NotAGraph { path, reason })
         }
     }
 
@@ -348,6 +352,15 @@ fn is_plumbing_op(op: &str) -> bool {
                 | "PrintV2"
                 | "Assert"
         )
+}
+
+/// Whether a file that is no binary protobuf starts like a text one (`node {`, `graph_def {`).
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = bytes.get(..bytes.len().min(256)).unwrap_or(bytes);
+    !head.is_empty()
+        && head
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
 }
 
 /// `gradients/...` or `gradients_<digits>/...`: the scopes `tf.gradients` builds in.

@@ -317,6 +317,11 @@ fn load_rejects_garbage_empty_truncated_and_missing_files() -> TestResult {
             text.contains("not a MetaGraphDef or GraphDef protobuf"),
             "{text}"
         );
+        assert_eq!(
+            text.contains("only binary protobufs are read"),
+            name == "text.meta",
+            "{text}"
+        );
     }
 
     let meta_bytes = meta(ref_model_nodes(), Some(saver())).encode_to_vec();
