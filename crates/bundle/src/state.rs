@@ -223,9 +223,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Formats `st` as Python's `text_format.MessageToString` does: one `field: value` line
-/// per value, proto3 defaults left out, strings C-escaped with octal escapes for bytes
-/// outside printable ASCII, doubles in Python's `repr` form.
+/// Formats `st` as TensorFlow 2.21's Python `text_format.MessageToString` does: one
+/// `field: value` line per value, proto3 defaults left out, strings C-escaped (UTF-8 kept,
+/// other control bytes as octal), doubles in Python's `repr` form.
 pub fn format_state(st: &CheckpointState) -> String {
     let mut out = String::new();
     if !st.model_checkpoint_path.is_empty() {
@@ -245,7 +245,8 @@ pub fn format_state(st: &CheckpointState) -> String {
             py_float_repr(*t)
         );
     }
-    if st.last_preserved_timestamp != 0.0 {
+    // Python protobuf writes a proto3 double unless its bits are all zero (so -0.0 shows).
+    if st.last_preserved_timestamp.to_bits() != 0 {
         let _ = writeln!(
             out,
             "last_preserved_timestamp: {}",
@@ -255,21 +256,23 @@ pub fn format_state(st: &CheckpointState) -> String {
     out
 }
 
-/// Python protobuf's `CEscape(text, as_utf8=False)`.
+/// How Python protobuf (7.x, as TensorFlow 2.21 ships it) escapes a string field: C escapes
+/// for quotes, backslash, tab, newline and carriage return, three-digit octal for other
+/// control bytes and DEL, UTF-8 passed through.
 fn c_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'"' => out.push_str("\\\""),
-            b'\'' => out.push_str("\\'"),
-            b'\\' => out.push_str("\\\\"),
-            32..=126 => out.push(char::from(b)),
-            _ => {
-                let _ = write!(out, "\\{b:03o}");
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\0'..='\x1f' | '\x7f' => {
+                let _ = write!(out, "\\{:03o}", u32::from(c));
             }
+            _ => out.push(c),
         }
     }
     out
@@ -737,16 +740,23 @@ mod tests {
 
     #[test]
     fn escapes_parse_and_format() -> Result<()> {
+        // What TensorFlow 2.21's Python protobuf (7.36) prints for the same message.
         let st = CheckpointState {
-            model_checkpoint_path: "/d/\u{e9}t\u{e9} \"q\" 'a'\\b\tc\nd".to_string(),
+            model_checkpoint_path: "/d/\u{e9}t\u{e9} \"q\" 'a'\\b\tc\nd\u{1}\u{7f}\u{4e2d}"
+                .to_string(),
+            last_preserved_timestamp: -0.0,
             ..Default::default()
         };
         let text = format_state(&st);
         assert_eq!(
             text,
-            "model_checkpoint_path: \"/d/\\303\\251t\\303\\251 \\\"q\\\" \\'a\\'\\\\b\\tc\\nd\"\n"
+            "model_checkpoint_path: \"/d/\u{e9}t\u{e9} \\\"q\\\" \\'a\\'\\\\b\\tc\\nd\\001\\177\u{4e2d}\"\n\
+             last_preserved_timestamp: -0.0\n"
         );
         assert_eq!(parse_state(&text)?, st);
+        // Octal escapes of UTF-8 bytes (older protobuf) parse to the same string.
+        let old = parse_state("model_checkpoint_path: \"\\303\\251\"")?;
+        assert_eq!(old.model_checkpoint_path, "\u{e9}");
         Ok(())
     }
 
