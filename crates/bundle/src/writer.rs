@@ -213,6 +213,38 @@ impl BundleWriter {
         slice: &[(u64, u64)],
         tensor: &Tensor<'_>,
     ) -> Result<()> {
+        let extents: Vec<Option<(u64, u64)>> = slice.iter().copied().map(Some).collect();
+        self.add_extents(full_name, full_shape, &extents, tensor)
+    }
+
+    /// Appends a tensor with a `SaveV2` shape-and-slice spec, as TensorFlow's save op does:
+    /// `""` for a whole tensor, or the full shape's dimensions then the slice, such as
+    /// `"6 2 4,2:-"` (`start,length` per dimension, `-` for all of it).
+    pub fn add_shape_and_slice(
+        &mut self,
+        name: &str,
+        shape_and_slice: &str,
+        tensor: &Tensor<'_>,
+    ) -> Result<()> {
+        if shape_and_slice.is_empty() {
+            return self.add(name, tensor);
+        }
+        let (shape, extents) =
+            parse_shape_and_slice(shape_and_slice).map_err(|reason| Error::InvalidTensor {
+                tensor: name.to_string(),
+                reason: format!("bad shape-and-slice spec {shape_and_slice:?}: {reason}"),
+            })?;
+        self.add_extents(name, &shape, &extents, tensor)
+    }
+
+    /// `extents`: `Some((start, length))` per dimension, `None` for a whole dimension.
+    fn add_extents(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        extents: &[Option<(u64, u64)>],
+        tensor: &Tensor<'_>,
+    ) -> Result<()> {
         self.check_usable()?;
         let bad = |reason: String| Error::InvalidTensor {
             tensor: full_name.to_string(),
@@ -221,34 +253,30 @@ impl BundleWriter {
         if full_name.is_empty() {
             return Err(bad("tensor names must not be empty".to_string()));
         }
-        if slice.len() != full_shape.len() {
+        if extents.len() != full_shape.len() {
             return Err(bad(format!(
                 "slice has {} extents for full shape {full_shape:?}",
-                slice.len()
+                extents.len()
             )));
         }
-        for (d, (&(start, len), &dim)) in slice.iter().zip(full_shape).enumerate() {
-            if start.checked_add(len).is_none_or(|end| end > dim)
-                || start > i64::MAX as u64
-                || len > i64::MAX as u64
-            {
+        let mut lens = Vec::with_capacity(extents.len());
+        for (d, (e, &dim)) in extents.iter().zip(full_shape).enumerate() {
+            let (start, len) = e.unwrap_or((0, dim));
+            if start.checked_add(len).is_none_or(|end| end > dim) || dim > i64::MAX as u64 {
                 return Err(bad(format!(
                     "slice extent {start},{len} of dimension {d} lies outside size {dim}"
                 )));
             }
+            lens.push(len);
         }
-        let lens: Vec<u64> = slice.iter().map(|e| e.1).collect();
         if tensor.shape != lens {
             return Err(bad(format!(
                 "slice data has shape {:?}, the slice extents say {lens:?}",
                 tensor.shape
             )));
         }
-        if slice
-            .iter()
-            .zip(full_shape)
-            .all(|(&(s, l), &d)| s == 0 && l == d)
-        {
+        // TensorFlow's IsFullSlice: stored as a plain tensor.
+        if lens == full_shape {
             return self.add(full_name, tensor);
         }
         if let Some(full) = self.entries.get(full_name.as_bytes()) {
@@ -264,10 +292,16 @@ impl BundleWriter {
                 )));
             }
         }
-        let extents: Vec<(i64, i64)> = slice.iter().map(|&(s, l)| (s as i64, l as i64)).collect();
-        let key = encode_slice_key(full_name.as_bytes(), &extents);
+        let key_extents: Vec<(i64, i64)> = extents
+            .iter()
+            .map(|e| e.map_or((0, -1), |(s, l)| (s as i64, l as i64)))
+            .collect();
+        let key = encode_slice_key(full_name.as_bytes(), &key_extents);
         if self.entries.contains_key(&key) {
-            let shown: Vec<String> = slice.iter().map(|(s, l)| format!("{s},{l}")).collect();
+            let shown: Vec<String> = extents
+                .iter()
+                .map(|e| e.map_or("-".to_string(), |(s, l)| format!("{s},{l}")))
+                .collect();
             return Err(self.duplicate(&format!("{full_name}[{}]", shown.join(":"))));
         }
         tensor.check(full_name)?;
@@ -281,12 +315,16 @@ impl BundleWriter {
                 shape: Some(shape_proto(full_shape)),
                 ..Default::default()
             });
+        // TensorSlice::AsProto: a whole dimension is an empty extent.
         full.slices.push(TensorSliceProto {
             extent: extents
                 .iter()
-                .map(|&(start, length)| Extent {
-                    start,
-                    has_length: Some(HasLength::Length(length)),
+                .map(|e| match *e {
+                    None => Extent::default(),
+                    Some((start, length)) => Extent {
+                        start: start as i64,
+                        has_length: Some(HasLength::Length(length as i64)),
+                    },
                 })
                 .collect(),
         });
@@ -446,6 +484,55 @@ impl Drop for BundleWriter {
     }
 }
 
+/// Parses `"d0 d1 ... s0:s1:..."` (`ParseShapeAndSlice` + `TensorSlice::Parse`), where each
+/// `si` is `start,length` or `-`.
+fn parse_shape_and_slice(
+    spec: &str,
+) -> std::result::Result<(Vec<u64>, Vec<Option<(u64, u64)>>), String> {
+    let tokens: Vec<&str> = spec.split(' ').collect();
+    let Some((slice, dims)) = tokens.split_last() else {
+        return Err("empty".to_string());
+    };
+    let shape = dims
+        .iter()
+        .map(|d| {
+            d.parse::<u64>()
+                .map_err(|_| format!("dimension {d:?} is not a size"))
+        })
+        .collect::<std::result::Result<Vec<u64>, String>>()?;
+    let extents = if slice.is_empty() && shape.is_empty() {
+        Vec::new()
+    } else {
+        slice
+            .split(':')
+            .map(|e| {
+                if e == "-" {
+                    return Ok(None);
+                }
+                let (s, l) = e
+                    .split_once(',')
+                    .ok_or_else(|| format!("extent {e:?} is neither - nor start,length"))?;
+                let start = s
+                    .parse::<u64>()
+                    .map_err(|_| format!("bad start in {e:?}"))?;
+                match l.parse::<i64>() {
+                    Ok(-1) if start == 0 => Ok(None),
+                    Ok(len) if len >= 0 => Ok(Some((start, len as u64))),
+                    _ => Err(format!("bad length in {e:?}")),
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?
+    };
+    if extents.len() != shape.len() {
+        return Err(format!(
+            "{} slice extents for {} dimensions",
+            extents.len(),
+            shape.len()
+        ));
+    }
+    Ok((shape, extents))
+}
+
 fn shape_proto(shape: &[u64]) -> TensorShapeProto {
     TensorShapeProto {
         dim: shape
@@ -552,6 +639,23 @@ mod tests {
             files_in(dir.path())
         );
         Ok(())
+    }
+
+    #[test]
+    fn shape_and_slice_specs() {
+        assert_eq!(
+            parse_shape_and_slice("6 2 4,2:-"),
+            Ok((vec![6, 2], vec![Some((4, 2)), None]))
+        );
+        assert_eq!(
+            parse_shape_and_slice("3 2 -:-"),
+            Ok((vec![3, 2], vec![None, None]))
+        );
+        assert_eq!(parse_shape_and_slice("5 0,-1"), Ok((vec![5], vec![None])));
+        assert!(parse_shape_and_slice("6 2 4,2").is_err());
+        assert!(parse_shape_and_slice("6 x 4,2:-").is_err());
+        assert!(parse_shape_and_slice("6 2 4:-").is_err());
+        assert!(parse_shape_and_slice("6 2 4,-5:-").is_err());
     }
 
     #[test]
