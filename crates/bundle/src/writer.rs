@@ -484,11 +484,12 @@ impl Drop for BundleWriter {
     }
 }
 
+/// A full shape and one extent per dimension (`None`: the whole dimension).
+type ShapeAndSlice = (Vec<u64>, Vec<Option<(u64, u64)>>);
+
 /// Parses `"d0 d1 ... s0:s1:..."` (`ParseShapeAndSlice` + `TensorSlice::Parse`), where each
 /// `si` is `start,length` or `-`.
-fn parse_shape_and_slice(
-    spec: &str,
-) -> std::result::Result<(Vec<u64>, Vec<Option<(u64, u64)>>), String> {
+fn parse_shape_and_slice(spec: &str) -> std::result::Result<ShapeAndSlice, String> {
     let tokens: Vec<&str> = spec.split(' ').collect();
     let Some((slice, dims)) = tokens.split_last() else {
         return Err("empty".to_string());
