@@ -306,7 +306,16 @@ fn export(path: &Path, out: &Path) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir)
+    let mut builder = tempfile::Builder::new();
+    // A temporary file is private (0600) by default; the export is an ordinary file, so ask for
+    // 0666 and let the umask decide, as File::create does.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let mut written = 0usize;
     match format {
@@ -348,8 +357,13 @@ fn export(path: &Path, out: &Path) -> Result<()> {
                 bar.inc(bytes.len() as u64);
             }
             written = views.len();
+            // serialize_to_file replaces the file with its own private temporary file:
+            // give the result back the permissions ours was created with.
+            let permissions = temp.as_file().metadata()?.permissions();
             safetensors::tensor::serialize_to_file(views, None, temp.path())
                 .map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+            std::fs::set_permissions(temp.path(), permissions)
+                .with_context(|| format!("writing {}", out.display()))?;
         }
     }
     temp.persist(out)

@@ -26,11 +26,20 @@ fn element(dtype: DType, bytes: &[u8], index: usize) -> String {
     match dtype {
         DType::Float32 => float(
             f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as f64,
+            true,
             false,
         ),
-        DType::Float64 => float(f64::from_le_bytes(le(8)), false),
-        DType::Float16 => float(half::f16::from_le_bytes([raw[0], raw[1]]).to_f64(), false),
-        DType::BFloat16 => float(half::bf16::from_le_bytes([raw[0], raw[1]]).to_f64(), false),
+        DType::Float64 => float(f64::from_le_bytes(le(8)), false, false),
+        DType::Float16 => float(
+            half::f16::from_le_bytes([raw[0], raw[1]]).to_f64(),
+            true,
+            false,
+        ),
+        DType::BFloat16 => float(
+            half::bf16::from_le_bytes([raw[0], raw[1]]).to_f64(),
+            true,
+            false,
+        ),
         DType::Int8 => (raw[0] as i8).to_string(),
         DType::Int16 => i16::from_le_bytes([raw[0], raw[1]]).to_string(),
         DType::Int32 => i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]).to_string(),
@@ -43,32 +52,47 @@ fn element(dtype: DType, bytes: &[u8], index: usize) -> String {
         DType::Complex64 => {
             let re = f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as f64;
             let im = f32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]) as f64;
-            complex(re, im)
+            complex(re, im, true)
         }
         DType::Complex128 => {
             let mut re = [0u8; 8];
             let mut im = [0u8; 8];
             re.copy_from_slice(&raw[..8]);
             im.copy_from_slice(&raw[8..16]);
-            complex(f64::from_le_bytes(re), f64::from_le_bytes(im))
+            complex(f64::from_le_bytes(re), f64::from_le_bytes(im), false)
         }
         _ => "?".to_string(),
     }
 }
 
-fn float(v: f64, signed: bool) -> String {
+/// `single`: the value came from a 32-bit or narrower float, so it prints as the shortest
+/// text that reads back as that float (f32 `1e-5`, not its f64 expansion `9.999999747378752e-6`).
+fn float(v: f64, single: bool, signed: bool) -> String {
     let text = if v.is_nan() {
         "nan".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "inf" } else { "-inf" }.to_string()
     } else if v != 0.0 && (v.abs() >= 1e16 || v.abs() < 1e-4) {
-        format!("{v:e}")
+        if single {
+            format!("{:e}", v as f32)
+        } else {
+            format!("{v:e}")
+        }
     } else if v.fract() == 0.0 {
         format!("{v}.")
     } else {
-        // numpy's default precision is 8 significant fractional digits.
-        let s = format!("{v:.8}");
-        s.trim_end_matches('0').to_string()
+        let shortest = if single {
+            (v as f32).to_string()
+        } else {
+            v.to_string()
+        };
+        // numpy's default precision: at most 8 fractional digits.
+        match shortest.split_once('.') {
+            Some((_, fraction)) if fraction.len() > 8 => {
+                format!("{v:.8}").trim_end_matches('0').to_string()
+            }
+            _ => shortest,
+        }
     };
     if signed && !text.starts_with('-') {
         format!("+{text}")
@@ -77,8 +101,8 @@ fn float(v: f64, signed: bool) -> String {
     }
 }
 
-fn complex(re: f64, im: f64) -> String {
-    format!("{}{}j", float(re, false), float(im, true))
+fn complex(re: f64, im: f64, single: bool) -> String {
+    format!("{}{}j", float(re, single, false), float(im, single, true))
 }
 
 fn string_element(s: &[u8]) -> String {
@@ -116,6 +140,10 @@ pub fn render(tensor: &Tensor<'_>, summarize: bool) -> String {
     };
     if tensor.shape.is_empty() {
         return format_one(0);
+    }
+    if tensor.num_elements() == 0 {
+        // numpy prints every empty array, whatever its shape, as `[]`.
+        return "[]".to_string();
     }
     if tensor.shape.len() > MAX_NESTED_RANK {
         // Beyond any real model's rank: print flat rather than nest brackets that deep.
@@ -225,6 +253,31 @@ mod tests {
             ]),
         };
         assert_eq!(summarize(&t), "[b'a' b'' b'\\x00\\xff\\'']");
+    }
+
+    #[test]
+    fn floats_print_at_their_own_precision() {
+        // The f32 nearest 1e-5 is 9.999999747378752e-6: shortest as an f32, not as an f64.
+        let t = f32_tensor(vec![3], &[0.1, 1e-5, 123456.79]);
+        assert_eq!(summarize(&t), "[0.1 1e-5 123456.79]");
+        let t = Tensor {
+            dtype: DType::Float64,
+            shape: vec![3],
+            data: TensorData::Bytes(Cow::Owned(
+                [1e-5f32 as f64, 1e-5, 1.0 / 3.0]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            )),
+        };
+        assert_eq!(summarize(&t), "[9.999999747378752e-6 1e-5 0.33333333]");
+    }
+
+    #[test]
+    fn empty_arrays_print_as_brackets_whatever_their_shape() {
+        for shape in [vec![0], vec![3, 0], vec![0, 5], vec![2, 0, 4]] {
+            assert_eq!(summarize(&f32_tensor(shape, &[])), "[]");
+        }
     }
 
     #[test]
