@@ -5,7 +5,7 @@ use rayon::prelude::*;
 pub(crate) use ckpt_table::{mask_crc as mask, unmask_crc as unmask};
 
 /// Buffers at least this long are checksummed in parallel chunks.
-const PAR_THRESHOLD: usize = 8 << 20;
+pub(crate) const PAR_THRESHOLD: usize = 8 << 20;
 const CHUNK: usize = 4 << 20;
 
 /// `crc32c(bytes)`, split across rayon threads for large buffers and recombined with

@@ -12,7 +12,7 @@ use ckpt_proto::{
 };
 use rayon::prelude::*;
 
-use crate::crc::{crc32c, unmask};
+use crate::crc::{crc32c, unmask, PAR_THRESHOLD};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::mmap::{map_file, FileBytes};
@@ -205,30 +205,44 @@ impl BundleReader {
     /// parallel across tensors, reading the mapped bytes in place. Returns the first
     /// problem in name order.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let results: Vec<Result<u64>> = self
-            .tensors
-            .par_iter()
-            .zip(self.layouts.par_iter())
-            .map(|(info, layout)| match layout {
-                Layout::Whole(d) => self.verify_data(info, &info.shape, d).map(|()| d.size),
-                Layout::Sliced { pieces, incomplete } => {
-                    if let Some(reason) = incomplete {
-                        return Err(self.slices_error(info, reason.clone()));
-                    }
-                    pieces.iter().try_fold(0u64, |acc, p| {
-                        let shape: Vec<u64> = p.extents.iter().map(|e| e.1).collect();
-                        self.verify_data(info, &shape, &p.data)?;
-                        Ok(acc.saturating_add(p.data.size))
-                    })
-                }
-            })
+        // Large tensors are checksummed one at a time, each split across all threads;
+        // the rest run in parallel with each other. (Nesting the two is slower: the
+        // threads then stream from several tensors at once.)
+        let is_large = |i: &usize| matches!(self.layouts.get(*i), Some(Layout::Whole(d)) if d.size >= PAR_THRESHOLD as u64);
+        let n = self.tensors.len();
+        let mut results: Vec<(usize, Result<u64>)> = (0..n)
+            .into_par_iter()
+            .filter(|i| !is_large(i))
+            .map(|i| (i, self.verify_one(i)))
             .collect();
+        results.extend((0..n).filter(is_large).map(|i| (i, self.verify_one(i))));
+        results.sort_by_key(|r| r.0);
         let mut report = VerifyReport::default();
-        for r in results {
+        for (_, r) in results {
             report.bytes = report.bytes.saturating_add(r?);
             report.tensors += 1;
         }
         Ok(report)
+    }
+
+    /// Verifies tensor `i`; returns the bytes checked.
+    fn verify_one(&self, i: usize) -> Result<u64> {
+        let (Some(info), Some(layout)) = (self.tensors.get(i), self.layouts.get(i)) else {
+            return Ok(0);
+        };
+        match layout {
+            Layout::Whole(d) => self.verify_data(info, &info.shape, d).map(|()| d.size),
+            Layout::Sliced { pieces, incomplete } => {
+                if let Some(reason) = incomplete {
+                    return Err(self.slices_error(info, reason.clone()));
+                }
+                pieces.iter().try_fold(0u64, |acc, p| {
+                    let shape: Vec<u64> = p.extents.iter().map(|e| e.1).collect();
+                    self.verify_data(info, &shape, &p.data)?;
+                    Ok(acc.saturating_add(p.data.size))
+                })
+            }
+        }
     }
 
     fn position(&self, name: &str) -> Result<usize> {
