@@ -430,8 +430,7 @@ fn merge(out_prefix: &Path, inputs: &[PathBuf], prefer: Option<Prefer>) -> Resul
         Prefer::First => ckpt_bundle::Prefer::First,
         Prefer::Last => ckpt_bundle::Prefer::Last,
     });
-    ckpt_bundle::merge_bundles(inputs, out_prefix, prefer)
-        .with_context(|| format!("cannot merge into {}", out_prefix.display()))?;
+    ckpt_bundle::merge_bundles(inputs, out_prefix, prefer)?;
     eprintln!(
         "merged {} checkpoints into {}",
         inputs.len(),
