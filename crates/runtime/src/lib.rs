@@ -1,1 +1,53 @@
-#![forbid(unsafe_code)]
+//! A CPU executor for TensorFlow graphs restored from checkpoints, without TensorFlow.
+//!
+//! Give it a [`ckpt_graph::Model`] (a `.meta` graph or a frozen `.pb`), the checkpoint's
+//! [`ckpt_bundle::BundleReader`], the tensors to fetch and the placeholders to feed: a
+//! [`Session`] prunes the graph to what the fetches need, builds one kernel per node (an
+//! unsupported op is an error here, naming the op and the node, not halfway through a run),
+//! decodes constants and loads the variables once, then runs as often as you like. Kernels
+//! compute in float32 (plus the int32/int64/bool that shape and control ops need), split work
+//! over rayon threads above a size threshold, and multiply matrices with `matrixmultiply`.
+//! TF1 control flow (`Switch`/`Merge`, with dead branches) and TF2's `If` over library
+//! functions both run, so every form of dropout TensorFlow emits evaluates at inference; with
+//! [`SessionOptions::inference`] recognized dropout subgraphs are removed altogether.
+//!
+//! ```
+//! use ckpt_graph::ckpt_proto::{attr_value, AttrValue, DataType, GraphDef, NodeDef};
+//! use ckpt_graph::Model;
+//! use ckpt_runtime::{Session, SessionOptions, Value};
+//!
+//! let node = |name: &str, op: &str, inputs: &[&str]| NodeDef {
+//!     name: name.into(),
+//!     op: op.into(),
+//!     input: inputs.iter().map(|s| s.to_string()).collect(),
+//!     attr: [("dtype".to_string(), AttrValue { value: Some(attr_value::Value::Type(DataType::DtFloat as i32)) })].into(),
+//!     ..Default::default()
+//! };
+//! let def = GraphDef {
+//!     node: vec![node("x", "Placeholder", &[]), node("y", "Relu", &["x"]), node("pred", "ArgMax", &["y", "x_axis"]),
+//!                node("x_axis", "Placeholder", &[])],
+//!     ..Default::default()
+//! };
+//! let model = Model::from_graph_def(&def)?;
+//! let session = Session::new(&model, None, &["y"], &["x"], SessionOptions::default())?;
+//! let x = Value::new(vec![2, 2], vec![-1.0f32, 2.0, 3.0, -4.0])?;
+//! let out = session.run(&[("x", x)])?;
+//! assert_eq!(out[0].as_f32(), Some(&[0.0, 2.0, 3.0, 0.0][..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_code)]
+
+mod error;
+mod gemm;
+mod ops;
+mod plan;
+mod rewrite;
+mod session;
+mod tensor_proto;
+mod value;
+mod variable;
+
+pub use error::Error;
+pub use ops::supported_ops;
+pub use session::{FeedInfo, Session, SessionOptions};
+pub use value::{checked_num_elements, DType, Element, TensorBuf, Value};

@@ -1,0 +1,146 @@
+//! `Cast`, with TensorFlow's conversion rules.
+
+use ckpt_graph::Node;
+
+use crate::ops::parallel;
+use crate::ops::{attrs, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
+use crate::value::TensorBuf;
+use crate::{DType, Error, Value};
+
+pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    kernel(Cast {
+        to: attrs::dtype(node, "DstT")?,
+    })
+}
+
+#[derive(Debug)]
+struct Cast {
+    to: DType,
+}
+
+impl Kernel for Cast {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let [x] = take_inputs(inputs)?;
+        let from = x.dtype();
+        let y = cast_value(&x, self.to)
+            .ok_or_else(|| OpError(format!("cannot cast {from} to {}", self.to)))?;
+        Ok(vec![y])
+    }
+}
+
+/// Element conversions: `as` for numbers (float to integer truncates toward zero and
+/// saturates), `!= 0` to bool, 0/1 from bool.
+trait CastTo: Copy + Sync {
+    fn to_f32(self) -> f32;
+    fn to_f64(self) -> f64;
+    fn to_i32(self) -> i32;
+    fn to_i64(self) -> i64;
+    fn to_u8(self) -> u8;
+    fn to_bool(self) -> bool;
+}
+
+macro_rules! cast_num {
+    ($t:ty, $zero:expr) => {
+        impl CastTo for $t {
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i32(self) -> i32 {
+                self as i32
+            }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            fn to_u8(self) -> u8 {
+                self as u8
+            }
+            fn to_bool(self) -> bool {
+                self != $zero
+            }
+        }
+    };
+}
+
+cast_num!(f32, 0.0);
+cast_num!(f64, 0.0);
+cast_num!(i32, 0);
+cast_num!(i64, 0);
+cast_num!(u8, 0);
+
+impl CastTo for bool {
+    fn to_f32(self) -> f32 {
+        u8::from(self).into()
+    }
+    fn to_f64(self) -> f64 {
+        u8::from(self).into()
+    }
+    fn to_i32(self) -> i32 {
+        self.into()
+    }
+    fn to_i64(self) -> i64 {
+        self.into()
+    }
+    fn to_u8(self) -> u8 {
+        self.into()
+    }
+    fn to_bool(self) -> bool {
+        self
+    }
+}
+
+fn convert<T: CastTo>(t: &TensorBuf<T>, to: DType) -> Option<Value> {
+    let shape = t.shape().to_vec();
+    let d = t.data();
+    Some(match to {
+        DType::F32 => Value::F32(TensorBuf::from_parts(shape, parallel::map(d, T::to_f32))),
+        DType::F64 => Value::F64(TensorBuf::from_parts(shape, parallel::map(d, T::to_f64))),
+        DType::I32 => Value::I32(TensorBuf::from_parts(shape, parallel::map(d, T::to_i32))),
+        DType::I64 => Value::I64(TensorBuf::from_parts(shape, parallel::map(d, T::to_i64))),
+        DType::U8 => Value::U8(TensorBuf::from_parts(shape, parallel::map(d, T::to_u8))),
+        DType::Bool => Value::Bool(TensorBuf::from_parts(shape, parallel::map(d, T::to_bool))),
+        DType::String => return None,
+    })
+}
+
+/// `v` converted to `to`; `None` when one side is a string and the other is not.
+pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
+    if v.dtype() == to {
+        return Some(v.clone());
+    }
+    match v {
+        Value::F32(t) => convert(t, to),
+        Value::F64(t) => convert(t, to),
+        Value::I32(t) => convert(t, to),
+        Value::I64(t) => convert(t, to),
+        Value::U8(t) => convert(t, to),
+        Value::Bool(t) => convert(t, to),
+        Value::Str(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensorflow_cast_rules() -> Result<(), Error> {
+        let x = Value::new(vec![5], vec![-1.7f32, -0.5, 0.0, 2.9, 1e10])?;
+        assert_eq!(
+            x.cast(DType::I32)?.as_i32(),
+            Some(&[-1, 0, 0, 2, i32::MAX][..])
+        );
+        assert_eq!(
+            x.cast(DType::Bool)?.as_bool(),
+            Some(&[true, true, false, true, true][..])
+        );
+        let b = Value::new(vec![2], vec![true, false])?;
+        assert_eq!(b.cast(DType::F32)?.as_f32(), Some(&[1.0, 0.0][..]));
+        let i = Value::new(vec![2], vec![300i64, -1])?;
+        assert_eq!(i.cast(DType::U8)?.as_u8(), Some(&[44, 255][..]));
+        assert!(i.cast(DType::String).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Broadcasting arithmetic: `Add`, `AddV2`, `Sub`, `Mul`, `RealDiv`, `FloorDiv`, `Maximum`,
+//! `Minimum`, `SquaredDifference`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ckpt_graph::Node;
+
+use crate::ops::broadcast::zip2_reuse;
+use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
+use crate::value::{Num, TensorBuf};
+use crate::{Error, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Max,
+    Min,
+    SquaredDifference,
+}
+
+pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let op = match node.op.as_str() {
+        "Add" | "AddV2" => BinOp::Add,
+        "Sub" => BinOp::Sub,
+        "Mul" => BinOp::Mul,
+        "RealDiv" => BinOp::Div,
+        "FloorDiv" => BinOp::FloorDiv,
+        "Maximum" => BinOp::Max,
+        "Minimum" => BinOp::Min,
+        "SquaredDifference" => BinOp::SquaredDifference,
+        other => return Err(node_error(node, format!("not a binary op: {other}"))),
+    };
+    kernel(Binary { op })
+}
+
+#[derive(Debug)]
+struct Binary {
+    op: BinOp,
+}
+
+impl Kernel for Binary {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let [a, b] = take_inputs(inputs)?;
+        Ok(vec![binary(self.op, a, b)?])
+    }
+}
+
+/// `a op b` with broadcasting; both inputs must have the same numeric dtype.
+pub(crate) fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, OpError> {
+    Ok(match (a, b) {
+        (Value::F32(a), Value::F32(b)) => Value::F32(arith(op, a, b)?),
+        (Value::F64(a), Value::F64(b)) => Value::F64(arith(op, a, b)?),
+        (Value::I32(a), Value::I32(b)) => Value::I32(arith(op, a, b)?),
+        (Value::I64(a), Value::I64(b)) => Value::I64(arith(op, a, b)?),
+        (Value::U8(a), Value::U8(b)) => Value::U8(arith(op, a, b)?),
+        (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
+    })
+}
+
+fn max<T: Num>(x: T, y: T) -> T {
+    // NaN propagates, as in TensorFlow.
+    if x.is_nan() || x > y {
+        x
+    } else {
+        y
+    }
+}
+
+fn min<T: Num>(x: T, y: T) -> T {
+    if x.is_nan() || x < y {
+        x
+    } else {
+        y
+    }
+}
+
+pub(crate) fn arith<T: Num>(
+    op: BinOp,
+    a: TensorBuf<T>,
+    b: TensorBuf<T>,
+) -> Result<TensorBuf<T>, OpError> {
+    let div_by_zero = AtomicBool::new(false);
+    let div = |x: T, y: T| {
+        x.div(y).unwrap_or_else(|| {
+            div_by_zero.store(true, Ordering::Relaxed);
+            T::ZERO
+        })
+    };
+    let out = match op {
+        BinOp::Add => zip2_reuse(a, b, |x, y| x + y)?,
+        BinOp::Sub => zip2_reuse(a, b, |x, y| x.sub(y))?,
+        BinOp::Mul => zip2_reuse(a, b, |x, y| x * y)?,
+        BinOp::Div => zip2_reuse(a, b, div)?,
+        BinOp::FloorDiv => zip2_reuse(a, b, |x, y| {
+            let q = div(x, y);
+            if T::IS_FLOAT {
+                T::from_f64(q.as_f64().floor())
+            } else if q * y != x && ((x < T::ZERO) != (y < T::ZERO)) {
+                // Integer division truncates; floor rounds toward negative infinity.
+                q.sub(T::ONE)
+            } else {
+                q
+            }
+        })?,
+        BinOp::Max => zip2_reuse(a, b, max)?,
+        BinOp::Min => zip2_reuse(a, b, min)?,
+        BinOp::SquaredDifference => zip2_reuse(a, b, |x, y| {
+            let d = x.sub(y);
+            d * d
+        })?,
+    };
+    if div_by_zero.load(Ordering::Relaxed) {
+        op_bail!("integer division by zero");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_matches_scalar_reference() -> Result<(), OpError> {
+        let xs = vec![-7.5f32, -1.0, 0.0, 2.0, 3.5, 9.0];
+        let ys = vec![2.0f32, -3.0, 1.5, 2.0, -0.5, 4.0];
+        let t = |v: &Vec<f32>| TensorBuf::from_parts(vec![2, 3], v.clone());
+        type Case = (BinOp, fn(f32, f32) -> f32);
+        let cases: [Case; 8] = [
+            (BinOp::Add, |x, y| x + y),
+            (BinOp::Sub, |x, y| x - y),
+            (BinOp::Mul, |x, y| x * y),
+            (BinOp::Div, |x, y| x / y),
+            (BinOp::FloorDiv, |x, y| (x / y).floor()),
+            (BinOp::Max, f32::max),
+            (BinOp::Min, f32::min),
+            (BinOp::SquaredDifference, |x, y| (x - y) * (x - y)),
+        ];
+        for (op, f) in cases {
+            let out = arith(op, t(&xs), t(&ys))?;
+            let want: Vec<f32> = xs.iter().zip(&ys).map(|(&x, &y)| f(x, y)).collect();
+            assert_eq!(out.data(), want.as_slice(), "{op:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn integer_division_floors_and_rejects_zero() -> Result<(), OpError> {
+        let a = TensorBuf::from_parts(vec![4], vec![7i32, -7, 7, -7]);
+        let b = TensorBuf::from_parts(vec![4], vec![2i32, 2, -2, -2]);
+        assert_eq!(
+            arith(BinOp::FloorDiv, a.clone(), b.clone())?.data(),
+            &[3, -4, -4, 3]
+        );
+        assert_eq!(arith(BinOp::Div, a.clone(), b)?.data(), &[3, -3, -3, 3]);
+        let z = TensorBuf::from_parts(vec![], vec![0i32]);
+        assert!(arith(BinOp::Div, a, z).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn broadcasting_and_dtype_mismatch() -> Result<(), OpError> {
+        let a = Value::new(vec![2, 1], vec![1.0f32, 2.0])?;
+        let b = Value::new(vec![3], vec![10.0f32, 20.0, 30.0])?;
+        let out = binary(BinOp::Add, a, b)?;
+        assert_eq!(out.shape(), &[2, 3]);
+        assert_eq!(
+            out.as_f32(),
+            Some(&[11.0, 21.0, 31.0, 12.0, 22.0, 32.0][..])
+        );
+        assert!(binary(BinOp::Add, Value::scalar(1.0f32), Value::scalar(1i32)).is_err());
+        Ok(())
+    }
+}

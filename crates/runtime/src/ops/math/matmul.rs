@@ -1,0 +1,237 @@
+//! `MatMul` (float32, with `transpose_a` / `transpose_b`): transposes are strides handed to
+//! sgemm, never copies. A product with few rows (batch-1 inference) takes a matrix-vector
+//! path that streams the weights once, split over threads by output columns.
+
+use ckpt_graph::Node;
+use rayon::prelude::*;
+
+use crate::gemm::{sgemm, MatRef};
+use crate::ops::parallel::MIN_PARALLEL_WORK;
+use crate::ops::{
+    attrs, expect_f32, fmt_shape, kernel, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
+};
+use crate::value::TensorBuf;
+use crate::{Error, Value};
+
+pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    kernel(MatMul {
+        transpose_a: attrs::bool_or(node, "transpose_a", false)?,
+        transpose_b: attrs::bool_or(node, "transpose_b", false)?,
+    })
+}
+
+#[derive(Debug)]
+pub(crate) struct MatMul {
+    pub transpose_a: bool,
+    pub transpose_b: bool,
+}
+
+impl Kernel for MatMul {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let [a, b] = take_inputs(inputs)?;
+        let (a, b) = (expect_f32(a, "a")?, expect_f32(b, "b")?);
+        Ok(vec![Value::F32(matmul(
+            &a,
+            &b,
+            self.transpose_a,
+            self.transpose_b,
+        )?)])
+    }
+}
+
+/// Rows up to which the matrix-vector path beats packing for sgemm.
+const GEMV_MAX_ROWS: usize = 4;
+
+pub(crate) fn matmul(
+    a: &TensorBuf<f32>,
+    b: &TensorBuf<f32>,
+    ta: bool,
+    tb: bool,
+) -> Result<TensorBuf<f32>, OpError> {
+    let (&[a0, a1], &[b0, b1]) = (a.shape(), b.shape()) else {
+        op_bail!(
+            "MatMul needs matrices, got shapes {} and {}",
+            fmt_shape(a.shape()),
+            fmt_shape(b.shape())
+        );
+    };
+    let am = MatRef::row_major(a.data(), a0, a1);
+    let bm = MatRef::row_major(b.data(), b0, b1);
+    let am = if ta { am.t() } else { am };
+    let bm = if tb { bm.t() } else { bm };
+    if am.cols != bm.rows {
+        let flags = match (ta, tb) {
+            (false, false) => "",
+            (true, false) => " (transpose_a)",
+            (false, true) => " (transpose_b)",
+            (true, true) => " (transpose_a, transpose_b)",
+        };
+        op_bail!(
+            "inner dimensions disagree: {} x {}{flags}",
+            fmt_shape(a.shape()),
+            fmt_shape(b.shape())
+        );
+    }
+    let (m, n) = (am.rows, bm.cols);
+    let mut out = vec![0.0f32; m * n];
+    product(am, bm, &mut out)?;
+    Ok(TensorBuf::from_parts(vec![m, n], out))
+}
+
+/// `out = a · b`, `out` row-major `a.rows x b.cols`.
+pub(crate) fn product(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m <= GEMV_MAX_ROWS
+        && m > 0
+        && n > 0
+        && (b.col_stride == 1 || b.row_stride == 1)
+        && b.rows == k
+    {
+        for (i, row) in out.chunks_mut(n).enumerate().take(m) {
+            gemv_row(a, i, b, row);
+        }
+        return Ok(());
+    }
+    sgemm(a, b, out, n, false)
+}
+
+/// `out = a[i, :] · b`.
+fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32]) {
+    let k = a.cols;
+    let x: Vec<f32> = (0..k)
+        .map(|p| a.data[i * a.row_stride + p * a.col_stride])
+        .collect();
+    let n = out.len();
+    let threads = rayon::current_num_threads();
+    let block = if k * n < MIN_PARALLEL_WORK || threads < 2 {
+        n
+    } else {
+        n.div_ceil(threads * 2).next_multiple_of(16)
+    };
+    let compute = |j0: usize, o: &mut [f32]| {
+        if b.col_stride == 1 {
+            // b is row-major: accumulate scaled rows (axpy), contiguous in j.
+            o.fill(0.0);
+            let len = o.len();
+            for (p, &w) in x.iter().enumerate() {
+                let start = p * b.row_stride + j0;
+                let row = &b.data[start..start + len];
+                for (acc, &v) in o.iter_mut().zip(row) {
+                    *acc += w * v;
+                }
+            }
+        } else {
+            // b is a transposed row-major matrix: each output is a contiguous dot product.
+            for (jj, acc) in o.iter_mut().enumerate() {
+                let start = (j0 + jj) * b.col_stride;
+                *acc = dot(&x, &b.data[start..start + k]);
+            }
+        }
+    };
+    if block >= n {
+        compute(0, out);
+    } else {
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(t, o)| compute(t * block, o));
+    }
+}
+
+/// A dot product with eight independent accumulators, so it vectorizes.
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..8 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let tail: f32 = xr.iter().zip(yr).map(|(a, b)| a * b).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    fn reference(
+        a: &[f32],
+        b: &[f32],
+        m: usize,
+        k: usize,
+        n: usize,
+        ta: bool,
+        tb: bool,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    let x = if ta { a[p * m + i] } else { a[i * k + p] };
+                    let y = if tb { b[j * k + p] } else { b[p * n + j] };
+                    s += f64::from(x) * f64::from(y);
+                }
+                out[i * n + j] = s as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_reference_on_odd_shapes() -> Result<(), OpError> {
+        for &(m, k, n) in &[
+            (0, 3, 5),
+            (1, 1, 1),
+            (1, 784, 256),
+            (2, 17, 257),
+            (7, 0, 3),
+            (17, 257, 7),
+            (64, 784, 10),
+            (5, 300, 300),
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let av = values(m * k, 1);
+                let bv = values(k * n, 2);
+                let a = TensorBuf::from_parts(if ta { vec![k, m] } else { vec![m, k] }, av.clone());
+                let b = TensorBuf::from_parts(if tb { vec![n, k] } else { vec![k, n] }, bv.clone());
+                let out = matmul(&a, &b, ta, tb)?;
+                assert_eq!(out.shape(), &[m, n]);
+                let want = reference(&av, &bv, m, k, n, ta, tb);
+                for (x, y) in out.data().iter().zip(&want) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "{m}x{k}x{n} {ta} {tb}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn shape_mismatch_names_both_shapes() {
+        let a = TensorBuf::from_parts(vec![64, 784], vec![0.0f32; 64 * 784]);
+        let b = TensorBuf::from_parts(vec![300, 10], vec![0.0f32; 3000]);
+        let err = matmul(&a, &b, false, false).err();
+        assert_eq!(
+            err,
+            Some(OpError(
+                "inner dimensions disagree: [64,784] x [300,10]".into()
+            ))
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! Kernels, one file per op family, and the table from op name to kernel builder.
+//!
+//! A builder reads and validates a node's attributes when the plan is built and returns a
+//! [`Built`]: most often a [`Kernel`] that the executor calls on every run with owned inputs
+//! (so it may reuse a uniquely held input buffer for its output).
+
+use std::fmt;
+
+use ckpt_graph::{Function, Model, Node};
+
+use crate::value::{Element, TensorBuf};
+use crate::{Error, Value};
+
+pub(crate) mod array;
+pub(crate) mod attrs;
+pub(crate) mod broadcast;
+pub(crate) mod control;
+pub(crate) mod math;
+pub(crate) mod nn;
+pub(crate) mod parallel;
+
+/// A kernel failure; the executor adds the node's name and op.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OpError(pub String);
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Error> for OpError {
+    fn from(e: Error) -> OpError {
+        OpError(e.to_string())
+    }
+}
+
+/// `Err(OpError(format!(...)))`.
+macro_rules! op_bail {
+    ($($arg:tt)*) => {
+        return Err($crate::ops::OpError(format!($($arg)*)))
+    };
+}
+pub(crate) use op_bail;
+
+/// One op's computation, configured at plan time.
+pub(crate) trait Kernel: Send + Sync + fmt::Debug {
+    /// Computes the outputs from live inputs.
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError>;
+
+    /// Whether the outputs depend on nothing but the inputs, so that a node whose inputs are
+    /// all constants may be evaluated once at plan time.
+    fn is_pure(&self) -> bool {
+        true
+    }
+}
+
+/// What a builder makes of a node.
+#[derive(Debug)]
+pub(crate) enum Built {
+    Kernel(Box<dyn Kernel>),
+    /// Outputs known at plan time (`Const`).
+    Constant(Vec<Value>),
+    /// A variable: its value comes from the checkpoint.
+    Variable,
+    /// `Switch`: forwards input 0 to output 0 when the predicate is false, to output 1 when it
+    /// is true; the other output is dead. `force_false` routes to output 0 regardless.
+    Switch {
+        force_false: bool,
+    },
+    /// `Merge`: forwards its first live input and that input's index.
+    Merge,
+}
+
+pub(crate) fn kernel(k: impl Kernel + 'static) -> Result<Built, Error> {
+    Ok(Built::Kernel(Box::new(k)))
+}
+
+/// What builders may consult besides the node itself.
+#[derive(Debug)]
+pub(crate) struct BuildCtx<'a> {
+    /// The model, for its function library.
+    pub model: &'a Model,
+    /// Rewrite recognized dropout to identity (`SessionOptions::inference`).
+    pub inference: bool,
+    /// For each output index up to the highest one read, whether the plan reads it.
+    pub used_outputs: &'a [bool],
+    /// Inference mode routes this `Switch` to its false output whatever the predicate.
+    pub force_false: bool,
+    /// Nesting depth of function bodies (0 for the main graph).
+    pub depth: usize,
+}
+
+impl BuildCtx<'_> {
+    /// The library function `name`, called by `node`.
+    pub(crate) fn function(&self, node: &Node, name: &str) -> Result<&Function, Error> {
+        self.model
+            .function(name)
+            .map_err(|e| node_error(node, e.to_string()))
+    }
+}
+
+pub(crate) type Builder = fn(&Node, &BuildCtx<'_>) -> Result<Built, Error>;
+
+/// The op table: every op the executor supports, with its builder.
+static OPS: &[(&str, Builder)] = &[
+    // control flow
+    ("If", control::if_op::build),
+    ("Merge", control::merge::build),
+    ("NoOp", control::noop::build),
+    ("StatelessIf", control::if_op::build),
+    ("Switch", control::switch::build),
+    ("PartitionedCall", control::call::build),
+    ("StatefulPartitionedCall", control::call::build),
+    // arrays, shapes, variables
+    ("Cast", array::cast::build),
+    ("Concat", array::concat::build_concat),
+    ("ConcatV2", array::concat::build_concat_v2),
+    ("Const", array::constant::build),
+    ("ExpandDims", array::expand_dims::build),
+    ("Fill", array::fill::build),
+    ("GatherV2", array::gather::build),
+    ("Identity", array::identity::build),
+    ("IdentityN", array::identity::build_n),
+    ("MirrorPad", array::pad::build_mirror),
+    ("OnesLike", array::fill::build_ones_like),
+    ("Pack", array::pack::build),
+    ("Pad", array::pad::build),
+    ("PadV2", array::pad::build_v2),
+    ("Placeholder", array::placeholder::build),
+    (
+        "PlaceholderWithDefault",
+        array::placeholder::build_with_default,
+    ),
+    ("RandomUniform", array::random::build),
+    ("Rank", array::shape::build_rank),
+    ("ReadVariableOp", array::variable::build_read),
+    ("Reshape", array::reshape::build),
+    ("Shape", array::shape::build),
+    ("Size", array::shape::build_size),
+    ("Slice", array::strided_slice::build_slice),
+    ("Snapshot", array::identity::build),
+    ("Squeeze", array::squeeze::build),
+    ("StopGradient", array::identity::build),
+    ("StridedSlice", array::strided_slice::build),
+    ("Transpose", array::transpose::build),
+    ("Unpack", array::pack::build_unpack),
+    ("VarHandleOp", array::variable::build),
+    ("Variable", array::variable::build),
+    ("VariableV2", array::variable::build),
+    ("ZerosLike", array::fill::build_zeros_like),
+    // math
+    ("Abs", math::unary::build),
+    ("Add", math::binary::build),
+    ("AddV2", math::binary::build),
+    ("BiasAdd", math::bias_add::build),
+    ("Equal", math::compare::build),
+    ("Exp", math::unary::build),
+    ("Floor", math::unary::build),
+    ("FloorDiv", math::binary::build),
+    ("Greater", math::compare::build),
+    ("GreaterEqual", math::compare::build),
+    ("Less", math::compare::build),
+    ("LessEqual", math::compare::build),
+    ("Log", math::unary::build),
+    ("LogicalAnd", math::compare::build_logical),
+    ("LogicalNot", math::compare::build_logical),
+    ("LogicalOr", math::compare::build_logical),
+    ("MatMul", math::matmul::build),
+    ("Max", math::reduce::build),
+    ("Maximum", math::binary::build),
+    ("Mean", math::reduce::build),
+    ("Min", math::reduce::build),
+    ("Minimum", math::binary::build),
+    ("Mul", math::binary::build),
+    ("Neg", math::unary::build),
+    ("NotEqual", math::compare::build),
+    ("Prod", math::reduce::build),
+    ("RealDiv", math::binary::build),
+    ("Reciprocal", math::unary::build),
+    ("Rsqrt", math::unary::build),
+    ("Select", math::select::build),
+    ("SelectV2", math::select::build),
+    ("Sqrt", math::unary::build),
+    ("Square", math::unary::build),
+    ("SquaredDifference", math::binary::build),
+    ("Sub", math::binary::build),
+    ("Sum", math::reduce::build),
+    // nn
+    ("ArgMax", nn::arg_minmax::build),
+    ("ArgMin", nn::arg_minmax::build),
+    ("AvgPool", nn::pool::build),
+    ("Conv2D", nn::conv2d::build),
+    ("DepthwiseConv2dNative", nn::depthwise::build),
+    ("Elu", nn::activation::build),
+    ("FusedBatchNorm", nn::batch_norm::build),
+    ("FusedBatchNormV3", nn::batch_norm::build),
+    ("LeakyRelu", nn::activation::build),
+    ("LogSoftmax", nn::softmax::build),
+    ("MaxPool", nn::pool::build),
+    ("Relu", nn::activation::build),
+    ("Relu6", nn::activation::build),
+    ("Sigmoid", nn::activation::build),
+    ("Softmax", nn::softmax::build),
+    ("Tanh", nn::activation::build),
+];
+
+/// The builder for `op`, if the executor supports it (function-call nodes, whose op is a
+/// library function's name, are handled by the plan).
+pub(crate) fn builder(op: &str) -> Option<Builder> {
+    OPS.iter().find(|(name, _)| *name == op).map(|&(_, b)| b)
+}
+
+/// Names of all supported ops, sorted.
+pub fn supported_ops() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = OPS.iter().map(|&(name, _)| name).collect();
+    names.sort_unstable();
+    names
+}
+
+/// An error about a node found while building the plan.
+pub(crate) fn node_error(node: &Node, message: impl Into<String>) -> Error {
+    Error::Node {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        message: message.into(),
+    }
+}
+
+/// A kernel defined by a plain function of its inputs.
+pub(crate) struct FnKernel(pub fn(Vec<Value>) -> Result<Vec<Value>, OpError>);
+
+impl fmt::Debug for FnKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnKernel")
+    }
+}
+
+impl Kernel for FnKernel {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        (self.0)(inputs)
+    }
+}
+
+/// Checks the input count and returns the inputs as an array.
+pub(crate) fn take_inputs<const N: usize>(inputs: Vec<Value>) -> Result<[Value; N], OpError> {
+    let n = inputs.len();
+    inputs
+        .try_into()
+        .map_err(|_| OpError(format!("expected {N} inputs, got {n}")))
+}
+
+/// The `f32` tensor in `v`, or an error naming what it is instead.
+pub(crate) fn expect_f32(v: Value, what: &str) -> Result<TensorBuf<f32>, OpError> {
+    expect::<f32>(v, what)
+}
+
+pub(crate) fn expect<T: Element>(v: Value, what: &str) -> Result<TensorBuf<T>, OpError> {
+    T::take(v).map_err(|v| {
+        OpError(format!(
+            "{what} has dtype {}, expected {}",
+            v.dtype(),
+            T::DTYPE
+        ))
+    })
+}
+
+/// An integer tensor (int32 or int64) as `i64`s: shapes, axes, paddings, indices.
+pub(crate) fn int_values(v: &Value, what: &str) -> Result<Vec<i64>, OpError> {
+    match v {
+        Value::I32(t) => Ok(t.data().iter().map(|&x| i64::from(x)).collect()),
+        Value::I64(t) => Ok(t.data().to_vec()),
+        other => op_bail!("{what} must be int32 or int64, got {}", other.dtype()),
+    }
+}
+
+/// A scalar (or one-element) integer tensor.
+pub(crate) fn int_scalar(v: &Value, what: &str) -> Result<i64, OpError> {
+    let vals = int_values(v, what)?;
+    match vals.as_slice() {
+        [x] => Ok(*x),
+        _ => op_bail!("{what} must be a scalar, got shape {:?}", v.shape()),
+    }
+}
+
+/// Resolves a possibly negative `axis` against `rank` (`-rank <= axis < rank`).
+pub(crate) fn normalize_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
+    let r = rank as i64;
+    if axis < -r || axis >= r {
+        op_bail!("axis {axis} is out of range for rank {rank}");
+    }
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
+}
+
+/// A dimension list as `usize`, rejecting negative sizes.
+pub(crate) fn dims_from(values: &[i64], what: &str) -> Result<Vec<usize>, OpError> {
+    values
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| OpError(format!("{what} has negative dimension {d}")))
+        })
+        .collect()
+}
+
+/// Element count of `shape`, or an error when it overflows.
+pub(crate) fn num_elements(shape: &[usize]) -> Result<usize, OpError> {
+    crate::value::checked_num_elements(shape)
+        .ok_or_else(|| OpError(format!("shape {shape:?} is too large")))
+}
+
+/// `[a,b,c]`, the way error messages print shapes.
+pub(crate) fn fmt_shape(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_table_has_no_duplicates() {
+        let names = supported_ops();
+        for pair in names.windows(2) {
+            assert_ne!(pair[0], pair[1], "duplicate op in the table");
+        }
+        assert!(builder("Conv2D").is_some());
+        assert!(builder("NotAnOp").is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! Elementwise activations: `Relu`, `Relu6`, `LeakyRelu`, `Elu`, `Sigmoid`, `Tanh`.
+//! Computed in place when the input buffer is not shared.
+
+use ckpt_graph::Node;
+
+use crate::ops::math::unary::map_reuse;
+use crate::ops::{
+    attrs, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
+};
+use crate::{Error, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Activation {
+    Relu,
+    Relu6,
+    LeakyRelu(f32),
+    Elu,
+    Sigmoid,
+    Tanh,
+}
+
+pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let act = match node.op.as_str() {
+        "Relu" => Activation::Relu,
+        "Relu6" => Activation::Relu6,
+        "LeakyRelu" => Activation::LeakyRelu(attrs::f32_or(node, "alpha", 0.2)?),
+        "Elu" => Activation::Elu,
+        "Sigmoid" => Activation::Sigmoid,
+        "Tanh" => Activation::Tanh,
+        other => return Err(node_error(node, format!("not an activation: {other}"))),
+    };
+    kernel(act)
+}
+
+macro_rules! activate {
+    ($act:expr, $t:expr, $f:ty) => {
+        match $act {
+            Activation::Relu => map_reuse($t, |x: $f| if x > 0.0 { x } else { 0.0 }),
+            Activation::Relu6 => map_reuse($t, |x: $f| x.clamp(0.0, 6.0)),
+            Activation::LeakyRelu(alpha) => {
+                let alpha = alpha as $f;
+                map_reuse($t, move |x: $f| if x > 0.0 { x } else { x * alpha })
+            }
+            Activation::Elu => map_reuse($t, |x: $f| if x < 0.0 { x.exp_m1() } else { x }),
+            Activation::Sigmoid => map_reuse($t, |x: $f| 1.0 / (1.0 + (-x).exp())),
+            Activation::Tanh => map_reuse($t, |x: $f| x.tanh()),
+        }
+    };
+}
+
+impl Activation {
+    /// Applies the activation to a float32 slice in place (for fused kernels).
+    pub(crate) fn apply_f32(self, data: &mut [f32]) {
+        match self {
+            Activation::Relu => data
+                .iter_mut()
+                .for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
+            Activation::Relu6 => data.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
+            Activation::LeakyRelu(a) => data
+                .iter_mut()
+                .for_each(|x| *x = if *x > 0.0 { *x } else { *x * a }),
+            Activation::Elu => data
+                .iter_mut()
+                .for_each(|x| *x = if *x < 0.0 { x.exp_m1() } else { *x }),
+            Activation::Sigmoid => data.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
+            Activation::Tanh => data.iter_mut().for_each(|x| *x = x.tanh()),
+        }
+    }
+}
+
+impl Kernel for Activation {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let [x] = take_inputs(inputs)?;
+        let y = match x {
+            Value::F32(t) => Value::F32(activate!(*self, t, f32)),
+            Value::F64(t) => Value::F64(activate!(*self, t, f64)),
+            other => op_bail!("unsupported dtype {}", other.dtype()),
+        };
+        Ok(vec![y])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_match_formulas() -> Result<(), OpError> {
+        let xs = vec![-3.0f32, -0.5, 0.0, 0.5, 7.0];
+        type Case = (Activation, fn(f32) -> f32);
+        let cases: [Case; 6] = [
+            (Activation::Relu, |x| x.max(0.0)),
+            (Activation::Relu6, |x| x.clamp(0.0, 6.0)),
+            (Activation::LeakyRelu(0.2), |x| {
+                if x > 0.0 {
+                    x
+                } else {
+                    0.2 * x
+                }
+            }),
+            (Activation::Elu, |x| if x < 0.0 { x.exp() - 1.0 } else { x }),
+            (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
+            (Activation::Tanh, f32::tanh),
+        ];
+        for (act, f) in cases {
+            let y = act.run(vec![Value::new(vec![5], xs.clone())?])?;
+            let got = y[0].as_f32().ok_or(OpError("dtype".into()))?;
+            for (&g, &x) in got.iter().zip(&xs) {
+                assert!((g - f(x)).abs() <= 1e-6, "{act:?}({x}) = {g}");
+            }
+            let mut inplace = xs.clone();
+            act.apply_f32(&mut inplace);
+            assert_eq!(inplace.as_slice(), got);
+        }
+        assert!(Activation::Relu.run(vec![Value::scalar(1i32)]).is_err());
+        Ok(())
+    }
+}

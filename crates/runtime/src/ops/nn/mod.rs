@@ -1,0 +1,10 @@
+//! Neural-network ops: activations, softmax, convolutions, pooling, batch norm, arg-max.
+
+pub(crate) mod activation;
+pub(crate) mod arg_minmax;
+pub(crate) mod batch_norm;
+pub(crate) mod conv2d;
+pub(crate) mod depthwise;
+pub(crate) mod pool;
+pub(crate) mod softmax;
+pub(crate) mod window;

@@ -1,0 +1,161 @@
+//! `MaxPool` and `AvgPool` (NHWC). Padding cells never win a max, and a SAME average divides
+//! by the number of cells inside the input, as TensorFlow does.
+
+use ckpt_graph::Node;
+
+use super::window::{ksize, Geometry, Window};
+use crate::ops::{
+    expect_f32, fmt_shape, kernel, op_bail, parallel, take_inputs, BuildCtx, Built, Kernel, OpError,
+};
+use crate::value::TensorBuf;
+use crate::{Error, Value};
+
+pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    kernel(Pool {
+        max: node.op == "MaxPool",
+        ksize: ksize(node)?,
+        window: Window::from_node(node)?,
+    })
+}
+
+#[derive(Debug)]
+struct Pool {
+    max: bool,
+    ksize: [usize; 2],
+    window: Window,
+}
+
+impl Kernel for Pool {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let [x] = take_inputs(inputs)?;
+        let x = expect_f32(x, "input")?;
+        Ok(vec![Value::F32(pool(
+            &x,
+            self.max,
+            self.ksize,
+            &self.window,
+        )?)])
+    }
+}
+
+fn pool(
+    x: &TensorBuf<f32>,
+    max: bool,
+    [kh, kw]: [usize; 2],
+    window: &Window,
+) -> Result<TensorBuf<f32>, OpError> {
+    let &[n, h, w, c] = x.shape() else {
+        op_bail!("input must be NHWC (rank 4), got {}", fmt_shape(x.shape()));
+    };
+    let Geometry {
+        out: [oh, ow],
+        pad_before: [pt, pl],
+    } = window.geometry([h, w], [kh, kw])?;
+    let mut out = vec![0.0f32; n * oh * ow * c];
+    let xd = x.data();
+    let [sh, sw] = window.strides;
+    parallel::for_rows(&mut out, ow * c, ow * c * kh * kw, |row_index, row| {
+        let (b, oy) = (row_index / oh, row_index % oh);
+        let y0 = (oy * sh) as isize - pt as isize;
+        let (ylo, yhi) = (
+            y0.max(0) as usize,
+            ((y0 + kh as isize).min(h as isize)).max(0) as usize,
+        );
+        for (ox, o) in row.chunks_mut(c).enumerate() {
+            let x0 = (ox * sw) as isize - pl as isize;
+            let (xlo, xhi) = (
+                x0.max(0) as usize,
+                ((x0 + kw as isize).min(w as isize)).max(0) as usize,
+            );
+            o.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+            for iy in ylo..yhi {
+                for ix in xlo..xhi {
+                    let src = ((b * h + iy) * w + ix) * c;
+                    let xin = &xd[src..src + c];
+                    if max {
+                        for (o, &v) in o.iter_mut().zip(xin) {
+                            *o = if v > *o { v } else { *o };
+                        }
+                    } else {
+                        for (o, &v) in o.iter_mut().zip(xin) {
+                            *o += v;
+                        }
+                    }
+                }
+            }
+            if !max {
+                let count = (yhi.saturating_sub(ylo) * xhi.saturating_sub(xlo)) as f32;
+                let inv = if count > 0.0 { 1.0 / count } else { 0.0 };
+                o.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    });
+    Ok(TensorBuf::from_parts(vec![n, oh, ow, c], out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv2d::tests::values;
+    use super::super::window::Padding;
+    use super::*;
+
+    #[test]
+    fn pooling_matches_reference() -> Result<(), OpError> {
+        let cases: &[([usize; 4], [usize; 2], usize, Padding)] = &[
+            ([2, 28, 28, 16], [2, 2], 2, Padding::Valid),
+            ([1, 7, 7, 3], [2, 2], 2, Padding::Same),
+            ([1, 7, 9, 2], [3, 3], 2, Padding::Same),
+            ([3, 5, 5, 1], [3, 3], 1, Padding::Same),
+            ([1, 1, 1, 1], [1, 1], 1, Padding::Valid),
+            ([0, 4, 4, 2], [2, 2], 2, Padding::Valid),
+        ];
+        for &(xs, [kh, kw], s, padding) in cases {
+            let win = Window {
+                strides: [s, s],
+                dilations: [1, 1],
+                padding,
+            };
+            let xv = values(xs.iter().product(), 11);
+            let x = TensorBuf::from_parts(xs.to_vec(), xv.clone());
+            let g = win.geometry([xs[1], xs[2]], [kh, kw])?;
+            for max in [true, false] {
+                let got = pool(&x, max, [kh, kw], &win)?;
+                let [n, h, w, c] = xs;
+                let [oh, ow] = g.out;
+                assert_eq!(got.shape(), &[n, oh, ow, c]);
+                for b in 0..n {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ci in 0..c {
+                                let mut cells = Vec::new();
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        let iy = (oy * s + ky) as i64 - g.pad_before[0] as i64;
+                                        let ix = (ox * s + kx) as i64 - g.pad_before[1] as i64;
+                                        if iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64 {
+                                            cells.push(
+                                                xv[((b * h + iy as usize) * w + ix as usize) * c
+                                                    + ci],
+                                            );
+                                        }
+                                    }
+                                }
+                                let want = if max {
+                                    cells.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                                } else {
+                                    cells.iter().sum::<f32>() / cells.len() as f32
+                                };
+                                let v = got.data()[((b * oh + oy) * ow + ox) * c + ci];
+                                assert!(
+                                    (v - want).abs() <= 1e-6,
+                                    "{xs:?} max={max}: {v} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

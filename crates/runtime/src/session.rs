@@ -1,0 +1,257 @@
+//! [`Session`]: a plan with its weights loaded, run with feeds.
+
+use ckpt_bundle::BundleReader;
+use ckpt_graph::{Model, Output, PLACEHOLDER_OPS};
+
+use crate::ops::array::placeholder;
+use crate::ops::attrs;
+use crate::plan::{declared_dtype, Plan, PlanInput};
+use crate::rewrite::Rewrite;
+use crate::{DType, Error, Value};
+
+/// How a session is built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Threads for the kernels; `None` uses rayon's global pool (one thread per core).
+    pub threads: Option<usize>,
+    /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
+    /// dropout conds), so a training graph runs deterministically at inference.
+    pub inference: bool,
+}
+
+/// A placeholder (or other fed tensor) the session expects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedInfo {
+    /// The name as given to [`Session::new`].
+    pub name: String,
+    /// The dtype a fed value is cast to, when the graph declares one.
+    pub dtype: Option<DType>,
+    /// The static shape a fed value must match (`-1` for any size); `None` when unknown.
+    pub shape: Option<Vec<i64>>,
+}
+
+/// A graph compiled for some fetches and feeds, with constants decoded and variables loaded
+/// from the checkpoint. Build once, run many times, from any thread.
+///
+/// ```no_run
+/// use ckpt_bundle::BundleReader;
+/// use ckpt_graph::Model;
+/// use ckpt_runtime::{Session, SessionOptions, Value};
+///
+/// let model = Model::load("model.ckpt.meta".as_ref())?;
+/// let bundle = BundleReader::open("model.ckpt")?;
+/// let session = Session::new(&model, Some(&bundle), &["pred"], &["x", "keep_prob"], SessionOptions::default())?;
+/// let x = Value::new(vec![1, 784], vec![0.0f32; 784])?;
+/// let out = session.run(&[("x", x), ("keep_prob", Value::scalar(1.0f32))])?;
+/// println!("{:?}", out[0].as_i64());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    plan: Plan,
+    feeds: Vec<(Output, FeedInfo)>,
+    fetch_names: Vec<String>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Session {
+    /// Builds the plan computing `fetches` from `feeds` (names `node` or `node:k`).
+    ///
+    /// Errors: an unknown name (with close names suggested), an unsupported op (naming it, the
+    /// node and the supported ops), a needed placeholder missing from `feeds`, variables
+    /// missing from the checkpoint (all of them named), a variable whose dtype or shape
+    /// disagrees with the graph.
+    pub fn new(
+        model: &Model,
+        bundle: Option<&BundleReader>,
+        fetches: &[&str],
+        feeds: &[&str],
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let graph = &model.graph;
+        let fetch_outputs: Vec<Output> = fetches
+            .iter()
+            .map(|f| graph.parse_output(f))
+            .collect::<Result<_, _>>()?;
+        let mut feed_infos: Vec<(Output, FeedInfo)> = Vec::with_capacity(feeds.len());
+        for &name in feeds {
+            let output = graph.parse_output(name)?;
+            if feed_infos.iter().any(|(o, _)| *o == output) {
+                return Err(Error::DuplicateFeed {
+                    name: name.to_string(),
+                });
+            }
+            let node = graph.node(output.node);
+            let is_placeholder = PLACEHOLDER_OPS.contains(&node.op.as_str());
+            let dtype = if is_placeholder {
+                attrs::dtype(node, "dtype").ok()
+            } else if output.index == 0 {
+                declared_dtype(node)
+            } else {
+                None
+            };
+            let shape = if is_placeholder {
+                attrs::shape_or_unknown(node, "shape")?
+            } else {
+                None
+            };
+            feed_infos.push((
+                output,
+                FeedInfo {
+                    name: name.to_string(),
+                    dtype,
+                    shape,
+                },
+            ));
+        }
+        let feed_outputs: Vec<Output> = feed_infos.iter().map(|(o, _)| *o).collect();
+        let rewrite = if options.inference {
+            Rewrite::dropout(graph, model)
+        } else {
+            Rewrite::default()
+        };
+        let build = || {
+            Plan::build(&PlanInput {
+                model,
+                graph,
+                bundle,
+                main_graph: true,
+                fetches: &fetch_outputs,
+                feeds: &feed_outputs,
+                inference: options.inference,
+                rewrite: &rewrite,
+                depth: 0,
+            })
+        };
+        let pool = match options.threads {
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build()
+                    .map_err(|e| Error::ThreadPool(e.to_string()))?,
+            ),
+            None => None,
+        };
+        // Folding constants runs kernels: do it on the session's threads too.
+        let plan = match &pool {
+            Some(pool) => pool.install(build)?,
+            None => build()?,
+        };
+        Ok(Session {
+            plan,
+            feeds: feed_infos,
+            fetch_names: fetches.iter().map(|s| s.to_string()).collect(),
+            pool,
+        })
+    }
+
+    /// Runs the plan: one value per fetch, in order. Every feed given to [`Session::new`] must
+    /// be fed; a value is cast to the placeholder's dtype (as `feed_dict` does) and checked
+    /// against its static shape.
+    pub fn run(&self, feeds: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
+        let mut values: Vec<Option<Value>> = vec![None; self.feeds.len()];
+        for (name, value) in feeds {
+            let i = self.feed_index(name)?;
+            let (_, info) = &self.feeds[i];
+            if values[i].is_some() {
+                return Err(Error::DuplicateFeed {
+                    name: name.to_string(),
+                });
+            }
+            values[i] = Some(check_feed(info, value)?);
+        }
+        let values: Vec<Value> = values
+            .into_iter()
+            .zip(&self.feeds)
+            .map(|(v, (_, info))| {
+                v.ok_or_else(|| Error::UnfedPlaceholder {
+                    name: info.name.clone(),
+                    hint: placeholder::hint(&info.name).to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        match &self.pool {
+            Some(pool) => pool.install(|| self.plan.run(values)),
+            None => self.plan.run(values),
+        }
+    }
+
+    /// The feeds the session expects, in the order given to [`Session::new`].
+    pub fn placeholders(&self) -> impl Iterator<Item = &FeedInfo> {
+        self.feeds.iter().map(|(_, info)| info)
+    }
+
+    /// The fetched tensors' names, in output order.
+    pub fn fetch_names(&self) -> &[String] {
+        &self.fetch_names
+    }
+
+    /// How many kernels run per call, after constants were folded at build time.
+    pub fn num_steps(&self) -> usize {
+        self.plan.num_steps()
+    }
+
+    fn feed_index(&self, name: &str) -> Result<usize, Error> {
+        if let Some(i) = self.feeds.iter().position(|(_, info)| info.name == name) {
+            return Ok(i);
+        }
+        // "x" and "x:0" name the same tensor.
+        let canonical = |s: &str| {
+            if s.contains(':') {
+                s.to_string()
+            } else {
+                format!("{s}:0")
+            }
+        };
+        let wanted = canonical(name);
+        self.feeds
+            .iter()
+            .position(|(_, info)| canonical(&info.name) == wanted)
+            .ok_or_else(|| Error::UnknownFeed {
+                name: name.to_string(),
+                expected: self
+                    .feeds
+                    .iter()
+                    .map(|(_, info)| info.name.clone())
+                    .collect(),
+            })
+    }
+}
+
+/// `value` cast to the feed's dtype and checked against its static shape.
+fn check_feed(info: &FeedInfo, value: &Value) -> Result<Value, Error> {
+    let value = match info.dtype {
+        Some(d) if d != value.dtype() => value.cast(d).map_err(|_| Error::FeedDtype {
+            name: info.name.clone(),
+            expected: d,
+            found: value.dtype(),
+        })?,
+        _ => value.clone(),
+    };
+    if let Some(expected) = &info.shape {
+        let found = value.shape();
+        let fits = expected.len() == found.len()
+            && expected
+                .iter()
+                .zip(found)
+                .all(|(&e, &f)| e < 0 || e as usize == f);
+        if !fits {
+            let dims: Vec<String> = expected
+                .iter()
+                .map(|d| {
+                    if *d < 0 {
+                        "?".to_string()
+                    } else {
+                        d.to_string()
+                    }
+                })
+                .collect();
+            return Err(Error::FeedShape {
+                name: info.name.clone(),
+                expected: format!("[{}]", dims.join(",")),
+                found: found.to_vec(),
+            });
+        }
+    }
+    Ok(value)
+}

@@ -1,0 +1,525 @@
+//! Runtime tensors: a dtype tag over shared, immutable-unless-unique element buffers.
+//!
+//! A [`TensorBuf`] keeps its elements behind an `Arc`, so constants and checkpoint weights
+//! loaded at plan time are handed to every run without copying; a kernel that receives the
+//! only reference to a buffer may write into it in place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Error;
+
+/// Element types the executor computes with.
+///
+/// Half-precision tensors (`half`, `bfloat16`) are widened to `F32` when they are loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DType {
+    F32,
+    F64,
+    I32,
+    I64,
+    U8,
+    Bool,
+    String,
+}
+
+impl DType {
+    /// numpy's name (`float32`, `int64`, `bool`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::Bool => "bool",
+            DType::String => "string",
+        }
+    }
+
+    /// The runtime dtype that holds values of a graph's `DataType` (reference types map to
+    /// their base type; `half` and `bfloat16` widen to `F32`). `None` for types the executor
+    /// does not compute with.
+    pub fn from_proto(dtype: ckpt_proto::DataType) -> Option<DType> {
+        use ckpt_proto::DataType as D;
+        Some(match dtype {
+            D::DtFloat
+            | D::DtFloatRef
+            | D::DtHalf
+            | D::DtHalfRef
+            | D::DtBfloat16
+            | D::DtBfloat16Ref => DType::F32,
+            D::DtDouble | D::DtDoubleRef => DType::F64,
+            D::DtInt32 | D::DtInt32Ref => DType::I32,
+            D::DtInt64 | D::DtInt64Ref => DType::I64,
+            D::DtUint8 | D::DtUint8Ref => DType::U8,
+            D::DtBool | D::DtBoolRef => DType::Bool,
+            D::DtString | D::DtStringRef => DType::String,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A dense row-major tensor of `T`: a shape and a shared element buffer.
+#[derive(Clone, PartialEq)]
+pub struct TensorBuf<T> {
+    shape: Vec<usize>,
+    data: Arc<Vec<T>>,
+}
+
+impl<T> TensorBuf<T> {
+    /// A tensor of `shape` holding `data`; the element count must match the shape.
+    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<TensorBuf<T>, Error> {
+        match checked_num_elements(&shape) {
+            Some(n) if n == data.len() => Ok(TensorBuf {
+                shape,
+                data: Arc::new(data),
+            }),
+            _ => Err(Error::ShapeMismatch {
+                shape,
+                len: data.len(),
+            }),
+        }
+    }
+
+    /// Builds a tensor whose element count the caller computed from `shape`.
+    pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<T>) -> TensorBuf<T> {
+        debug_assert_eq!(checked_num_elements(&shape), Some(data.len()));
+        TensorBuf {
+            shape,
+            data: Arc::new(data),
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The same elements under another shape with the same element count.
+    pub(crate) fn reshaped(self, shape: Vec<usize>) -> TensorBuf<T> {
+        debug_assert_eq!(checked_num_elements(&shape), Some(self.data.len()));
+        TensorBuf {
+            shape,
+            data: self.data,
+        }
+    }
+
+    /// Mutable access when this is the only reference to the buffer.
+    pub(crate) fn unique_mut(&mut self) -> Option<&mut [T]> {
+        Arc::get_mut(&mut self.data).map(|v| v.as_mut_slice())
+    }
+
+    pub(crate) fn is_unique(&self) -> bool {
+        Arc::strong_count(&self.data) == 1
+    }
+}
+
+impl<T: Clone> TensorBuf<T> {
+    /// The elements, copied only when the buffer is shared.
+    pub fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for TensorBuf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        write!(f, "{:?} [", self.shape)?;
+        for (i, x) in self.data.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{x:?}")?;
+        }
+        if self.data.len() > SHOWN {
+            f.write_str(", ...")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Product of the dimensions, `None` on overflow.
+pub fn checked_num_elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// A tensor of any supported dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    F32(TensorBuf<f32>),
+    F64(TensorBuf<f64>),
+    I32(TensorBuf<i32>),
+    I64(TensorBuf<i64>),
+    U8(TensorBuf<u8>),
+    Bool(TensorBuf<bool>),
+    /// Byte strings (TensorFlow strings need not be UTF-8).
+    Str(TensorBuf<Vec<u8>>),
+}
+
+/// Runs `$body` with `$t` bound to the `TensorBuf` of any variant.
+macro_rules! map_any {
+    ($value:expr, $t:ident => $body:expr) => {
+        match $value {
+            $crate::Value::F32($t) => $body,
+            $crate::Value::F64($t) => $body,
+            $crate::Value::I32($t) => $body,
+            $crate::Value::I64($t) => $body,
+            $crate::Value::U8($t) => $body,
+            $crate::Value::Bool($t) => $body,
+            $crate::Value::Str($t) => $body,
+        }
+    };
+}
+pub(crate) use map_any;
+
+/// Evaluates `$body` with the type alias `$T` bound to the element type of `$dtype`.
+macro_rules! with_dtype {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+            $crate::DType::String => {
+                type $T = Vec<u8>;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_dtype;
+
+impl Value {
+    /// A tensor of `shape` holding `data`.
+    ///
+    /// ```
+    /// use ckpt_runtime::Value;
+    /// let v = Value::new(vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0])?;
+    /// assert_eq!(v.shape(), &[2, 2]);
+    /// # Ok::<(), ckpt_runtime::Error>(())
+    /// ```
+    pub fn new<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Value, Error> {
+        Ok(T::wrap(TensorBuf::new(shape, data)?))
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar<T: Element>(x: T) -> Value {
+        T::wrap(TensorBuf::from_parts(Vec::new(), vec![x]))
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        map_any!(self, t => t.shape())
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Value::F32(_) => DType::F32,
+            Value::F64(_) => DType::F64,
+            Value::I32(_) => DType::I32,
+            Value::I64(_) => DType::I64,
+            Value::U8(_) => DType::U8,
+            Value::Bool(_) => DType::Bool,
+            Value::Str(_) => DType::String,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        map_any!(self, t => t.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer when the dtype is `T`.
+    pub fn get<T: Element>(&self) -> Option<&TensorBuf<T>> {
+        T::view(self)
+    }
+
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        self.get::<f32>().map(TensorBuf::data)
+    }
+
+    pub fn as_f64(&self) -> Option<&[f64]> {
+        self.get::<f64>().map(TensorBuf::data)
+    }
+
+    pub fn as_i32(&self) -> Option<&[i32]> {
+        self.get::<i32>().map(TensorBuf::data)
+    }
+
+    pub fn as_i64(&self) -> Option<&[i64]> {
+        self.get::<i64>().map(TensorBuf::data)
+    }
+
+    pub fn as_u8(&self) -> Option<&[u8]> {
+        self.get::<u8>().map(TensorBuf::data)
+    }
+
+    pub fn as_bool(&self) -> Option<&[bool]> {
+        self.get::<bool>().map(TensorBuf::data)
+    }
+
+    pub fn as_strings(&self) -> Option<&[Vec<u8>]> {
+        self.get::<Vec<u8>>().map(TensorBuf::data)
+    }
+
+    /// Converts elements to `dtype` with TensorFlow's `Cast` rules: float to integer
+    /// truncates toward zero (saturating), anything to bool is `!= 0`, bool to number is 0/1.
+    /// Strings convert only to strings.
+    pub fn cast(&self, dtype: DType) -> Result<Value, Error> {
+        crate::ops::array::cast::cast_value(self, dtype).ok_or(Error::Cast {
+            from: self.dtype(),
+            to: dtype,
+        })
+    }
+
+    /// The same elements under `shape` (same element count).
+    pub fn reshape(self, shape: Vec<usize>) -> Result<Value, Error> {
+        if checked_num_elements(&shape) != Some(self.len()) {
+            return Err(Error::ShapeMismatch {
+                shape,
+                len: self.len(),
+            });
+        }
+        Ok(map_any!(self, t => Element::wrap(t.reshaped(shape))))
+    }
+
+    /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
+    pub fn get_f64(&self, i: usize) -> Option<f64> {
+        match self {
+            Value::F32(t) => t.data().get(i).map(|&x| f64::from(x)),
+            Value::F64(t) => t.data().get(i).copied(),
+            Value::I32(t) => t.data().get(i).map(|&x| f64::from(x)),
+            Value::I64(t) => t.data().get(i).map(|&x| x as f64),
+            Value::U8(t) => t.data().get(i).map(|&x| f64::from(x)),
+            Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
+            Value::Str(_) => None,
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An element type a [`Value`] can hold. Sealed: implemented for `f32`, `f64`, `i32`,
+/// `i64`, `u8`, `bool` and `Vec<u8>` (strings).
+pub trait Element: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
+    const DTYPE: DType;
+    fn wrap(t: TensorBuf<Self>) -> Value;
+    fn view(v: &Value) -> Option<&TensorBuf<Self>>;
+    fn take(v: Value) -> Result<TensorBuf<Self>, Value>;
+}
+
+macro_rules! element {
+    ($t:ty, $variant:ident, $dtype:ident) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+            fn wrap(t: TensorBuf<Self>) -> Value {
+                Value::$variant(t)
+            }
+            fn view(v: &Value) -> Option<&TensorBuf<Self>> {
+                match v {
+                    Value::$variant(t) => Some(t),
+                    _ => None,
+                }
+            }
+            fn take(v: Value) -> Result<TensorBuf<Self>, Value> {
+                match v {
+                    Value::$variant(t) => Ok(t),
+                    other => Err(other),
+                }
+            }
+        }
+        impl From<TensorBuf<$t>> for Value {
+            fn from(t: TensorBuf<$t>) -> Value {
+                Value::$variant(t)
+            }
+        }
+    };
+}
+
+element!(f32, F32, F32);
+element!(f64, F64, F64);
+element!(i32, I32, I32);
+element!(i64, I64, I64);
+element!(u8, U8, U8);
+element!(bool, Bool, Bool);
+element!(Vec<u8>, Str, String);
+
+/// Numeric element types: arithmetic, comparisons and reductions are generic over these.
+pub(crate) trait Num:
+    Element + Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const IS_FLOAT: bool;
+    /// Smallest value, used as the identity of `Max` (`-inf` for floats).
+    const LOWEST: Self;
+    /// Largest value, used as the identity of `Min` (`+inf` for floats).
+    const HIGHEST: Self;
+    fn as_f64(self) -> f64;
+    fn from_f64(x: f64) -> Self;
+    fn from_usize(x: usize) -> Self;
+    fn sub(self, other: Self) -> Self;
+    /// `None` for an integer division by zero.
+    fn div(self, other: Self) -> Option<Self>;
+    fn neg(self) -> Self;
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! num_float {
+    ($t:ty) => {
+        impl Num for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const IS_FLOAT: bool = true;
+            const LOWEST: Self = <$t>::NEG_INFINITY;
+            const HIGHEST: Self = <$t>::INFINITY;
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_usize(x: usize) -> Self {
+                x as $t
+            }
+            fn sub(self, other: Self) -> Self {
+                self - other
+            }
+            fn div(self, other: Self) -> Option<Self> {
+                Some(self / other)
+            }
+            fn neg(self) -> Self {
+                -self
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+        }
+    };
+}
+
+macro_rules! num_int {
+    ($t:ty) => {
+        impl Num for $t {
+            const ZERO: Self = 0;
+            const ONE: Self = 1;
+            const IS_FLOAT: bool = false;
+            const LOWEST: Self = <$t>::MIN;
+            const HIGHEST: Self = <$t>::MAX;
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_usize(x: usize) -> Self {
+                x as $t
+            }
+            fn sub(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            fn div(self, other: Self) -> Option<Self> {
+                // TensorFlow's integer division truncates toward zero; MIN / -1 wraps.
+                if other == 0 {
+                    None
+                } else {
+                    Some(self.wrapping_div(other))
+                }
+            }
+            fn neg(self) -> Self {
+                self.wrapping_neg()
+            }
+            fn is_nan(self) -> bool {
+                false
+            }
+        }
+    };
+}
+
+num_float!(f32);
+num_float!(f64);
+num_int!(i32);
+num_int!(i64);
+num_int!(u8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_checks_element_count() -> Result<(), Error> {
+        let v = Value::new(vec![2, 3], vec![0i32; 6])?;
+        assert_eq!(v.shape(), &[2, 3]);
+        assert_eq!(v.dtype(), DType::I32);
+        assert!(Value::new(vec![2, 3], vec![0i32; 5]).is_err());
+        assert!(Value::new(vec![usize::MAX, 3], vec![0i32; 5]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn scalar_has_empty_shape() {
+        let v = Value::scalar(3.5f32);
+        assert_eq!(v.shape(), &[] as &[usize]);
+        assert_eq!(v.as_f32(), Some(&[3.5f32][..]));
+    }
+
+    #[test]
+    fn unique_buffers_are_mutable_shared_are_not() -> Result<(), Error> {
+        let mut a = TensorBuf::new(vec![2], vec![1.0f32, 2.0])?;
+        assert!(a.unique_mut().is_some());
+        let b = a.clone();
+        assert!(a.unique_mut().is_none());
+        assert_eq!(b.into_vec(), vec![1.0, 2.0]);
+        assert!(a.unique_mut().is_some());
+        Ok(())
+    }
+}

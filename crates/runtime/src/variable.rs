@@ -1,0 +1,133 @@
+//! Checkpoint tensors as runtime values: copied once out of the memory map into an owned,
+//! aligned buffer at plan time, then shared by every run.
+
+use ckpt_bundle::{DType as BDType, Tensor};
+
+use crate::ops::array::strided_slice::{apply, SliceSpec};
+use crate::value::{with_dtype, Element, TensorBuf};
+use crate::Value;
+
+pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
+    let shape: Vec<usize> = t
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
+        .collect::<Result<_, _>>()?;
+    let err = |e: ckpt_bundle::Error| e.to_string();
+    let value = match t.dtype {
+        BDType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
+        BDType::Float16 | BDType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
+        BDType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
+        BDType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
+        BDType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
+        BDType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
+        BDType::Bool => Value::new(
+            shape,
+            t.as_slice::<u8>()
+                .map_err(err)?
+                .iter()
+                .map(|&b| b != 0)
+                .collect::<Vec<bool>>(),
+        ),
+        BDType::String => {
+            let strings = t.strings().ok_or("string tensor without strings")?;
+            Value::new(
+                shape,
+                strings.iter().map(|s| s.to_vec()).collect::<Vec<Vec<u8>>>(),
+            )
+        }
+        other => return Err(format!("dtype {other} is not supported by the executor")),
+    };
+    value.map_err(|e| e.to_string())
+}
+
+/// The part of a full variable that a `shape_and_slice` spec such as `"6 2 0,3:0,2"` selects
+/// (full shape, then `start,length` or `-` per dimension).
+pub(crate) fn slice(full: Value, spec: &str) -> Result<Value, String> {
+    let mut parts: Vec<&str> = spec.split_whitespace().collect();
+    let extents = parts
+        .pop()
+        .ok_or_else(|| format!("empty slice spec {spec:?}"))?;
+    let dims: Vec<usize> = parts
+        .iter()
+        .map(|p| {
+            p.parse::<usize>()
+                .map_err(|_| format!("bad slice spec {spec:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if dims.as_slice() != full.shape() {
+        return Err(format!(
+            "slice spec {spec:?} is for shape {dims:?}, the tensor has {:?}",
+            full.shape()
+        ));
+    }
+    let mut starts = Vec::new();
+    let mut counts = Vec::new();
+    for (d, ext) in extents.split(':').enumerate() {
+        let n = *dims
+            .get(d)
+            .ok_or_else(|| format!("slice spec {spec:?} has too many extents"))?;
+        let (start, len) = if ext == "-" {
+            (0, n)
+        } else {
+            let (s, l) = ext
+                .split_once(',')
+                .ok_or_else(|| format!("bad extent {ext:?} in {spec:?}"))?;
+            let s: usize = s.parse().map_err(|_| format!("bad extent {ext:?}"))?;
+            let l: usize = l.parse().map_err(|_| format!("bad extent {ext:?}"))?;
+            if s.checked_add(l).is_none_or(|e| e > n) {
+                return Err(format!("extent {ext:?} exceeds dimension {d} of size {n}"));
+            }
+            (s, l)
+        };
+        starts.push(start as i64);
+        counts.push(len);
+    }
+    if counts.len() != dims.len() {
+        return Err(format!(
+            "slice spec {spec:?} has {} extents for rank {}",
+            counts.len(),
+            dims.len()
+        ));
+    }
+    let spec = SliceSpec {
+        starts,
+        steps: vec![1; dims.len()],
+        out_shape: counts.clone(),
+        counts,
+    };
+    let dtype = full.dtype();
+    with_dtype!(dtype, T => {
+        let t: TensorBuf<T> = T::take(full).map_err(|_| "dtype changed".to_string())?;
+        Ok(T::wrap(apply(&t, &spec).map_err(|e| e.0)?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_bundle_tensors() -> Result<(), String> {
+        let t =
+            Tensor::from_vec(vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0]).map_err(|e| e.to_string())?;
+        let v = to_value(&t)?;
+        assert_eq!(v.shape(), &[2, 2]);
+        assert_eq!(v.as_f32(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
+        let t = Tensor::from_vec(vec![], vec![7i64]).map_err(|e| e.to_string())?;
+        assert_eq!(to_value(&t)?.as_i64(), Some(&[7][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn slices_partitioned_parts() -> Result<(), String> {
+        let full =
+            Value::new(vec![6, 2], (0..12).collect::<Vec<i32>>()).map_err(|e| e.to_string())?;
+        let part = slice(full.clone(), "6 2 3,3:-")?;
+        assert_eq!(part.shape(), &[3, 2]);
+        assert_eq!(part.as_i32(), Some(&[6, 7, 8, 9, 10, 11][..]));
+        assert!(slice(full.clone(), "6 3 0,3:-").is_err());
+        assert!(slice(full, "6 2 5,3:-").is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! Runs every TensorFlow-made fixture model through `Model::load` + `BundleReader` + `Session`
+//! and compares with the outputs TensorFlow 2.21 computed (fixtures/make_fixtures.py).
+
+mod common;
+
+use std::path::PathBuf;
+
+use ckpt_bundle::BundleReader;
+use ckpt_graph::Model;
+use ckpt_runtime::{Session, SessionOptions, Value};
+use common::{assert_close, fixtures, read_npy, TestResult};
+use serde_json::Value as Json;
+
+struct Case {
+    dir: PathBuf,
+    model: Model,
+    bundle: Option<BundleReader>,
+    feeds: Vec<(String, Value)>,
+    /// (tensor name, TensorFlow's output file)
+    fetches: Vec<(String, PathBuf)>,
+}
+
+fn str_field<'a>(j: &'a Json, key: &str) -> TestResult<&'a str> {
+    j.get(key)
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("case.json: missing {key}").into())
+}
+
+fn load_case(name: &str) -> TestResult<Case> {
+    let dir = fixtures().join(name);
+    let case: Json = serde_json::from_slice(&std::fs::read(dir.join("case.json"))?)?;
+    let (model, bundle) = match str_field(&case, "kind")? {
+        "frozen" => (Model::load(&dir.join(str_field(&case, "graph")?))?, None),
+        _ => (
+            Model::load(&dir.join(str_field(&case, "meta")?))?,
+            Some(BundleReader::open(
+                dir.join(str_field(&case, "checkpoint")?),
+            )?),
+        ),
+    };
+    let mut feeds = Vec::new();
+    for f in case
+        .get("feeds")
+        .and_then(Json::as_array)
+        .ok_or("case.json: no feeds")?
+    {
+        let name = str_field(f, "name")?.to_string();
+        let value = if let Some(file) = f.get("file").and_then(Json::as_str) {
+            read_npy(&dir.join(file))?
+        } else {
+            let v = f.get("value").ok_or("feed without file or value")?;
+            match str_field(f, "dtype")? {
+                "bool" => Value::scalar(v.as_bool().ok_or("bool feed")?),
+                "float32" => Value::scalar(v.as_f64().ok_or("float feed")? as f32),
+                "int32" => Value::scalar(v.as_i64().ok_or("int feed")? as i32),
+                other => return Err(format!("feed dtype {other}").into()),
+            }
+        };
+        feeds.push((name, value));
+    }
+    let mut fetches = Vec::new();
+    for f in case
+        .get("fetches")
+        .and_then(Json::as_array)
+        .ok_or("case.json: no fetches")?
+    {
+        fetches.push((
+            str_field(f, "tensor")?.to_string(),
+            dir.join(str_field(f, "file")?),
+        ));
+    }
+    Ok(Case {
+        dir,
+        model,
+        bundle,
+        feeds,
+        fetches,
+    })
+}
+
+/// Builds a session for the case's fetches and feeds, runs it, compares every fetch.
+fn check(name: &str, options: SessionOptions) -> TestResult<Session> {
+    let case = load_case(name)?;
+    let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+    let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+    let session = Session::new(
+        &case.model,
+        case.bundle.as_ref(),
+        &fetch_names,
+        &feed_names,
+        options,
+    )
+    .map_err(|e| format!("{}: {e}", case.dir.display()))?;
+    let feeds: Vec<(&str, Value)> = case
+        .feeds
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    let outputs = session.run(&feeds).map_err(|e| format!("{name}: {e}"))?;
+    assert_eq!(outputs.len(), case.fetches.len());
+    for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
+        let want = read_npy(file)?;
+        assert_close(&format!("{name}/{fetch}"), got, &want)?;
+    }
+    // A second run reuses the plan and must give the same values.
+    let again = session.run(&feeds)?;
+    assert_eq!(again, outputs, "{name}: a second run differs");
+    Ok(session)
+}
+
+#[test]
+fn mlp_keep_prob_and_rate_dropout() -> TestResult {
+    check("mlp", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lenet_resource_variables_and_rate_dropout() -> TestResult {
+    check("lenet", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn layers_switch_merge_cond() -> TestResult {
+    check("layers_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn layers_if_cond_with_functions() -> TestResult {
+    check("layers_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn mobilenet_block() -> TestResult {
+    check("mobilenet", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn frozen_graph() -> TestResult {
+    check("frozen", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn single_op_graphs() -> TestResult {
+    check("ops", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
+    for name in ["mlp", "lenet", "layers_v1", "layers_v2", "frozen"] {
+        let plain = check(name, SessionOptions::default())?;
+        let inference = check(
+            name,
+            SessionOptions {
+                inference: true,
+                ..Default::default()
+            },
+        )?;
+        assert!(
+            inference.num_steps() < plain.num_steps(),
+            "{name}: inference mode runs {} steps, plain {}",
+            inference.num_steps(),
+            plain.num_steps()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn single_thread_matches() -> TestResult {
+    for name in ["mlp", "lenet", "mobilenet"] {
+        check(
+            name,
+            SessionOptions {
+                threads: Some(1),
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(())
+}
