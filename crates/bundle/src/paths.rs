@@ -44,11 +44,11 @@ pub(crate) fn strip_data_suffix(name: &str) -> Option<&str> {
 /// a prefix, a directory holding a `checkpoint` state file, or one of the checkpoint's own
 /// files (`.index`, `.meta`, `.data-NNNNN-of-NNNNN`).
 pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
-    if path.is_dir() {
-        return resolve_dir(path);
-    }
     if index_path(path).is_file() {
         return Ok(path.to_path_buf());
+    }
+    if path.is_dir() {
+        return resolve_dir(path);
     }
     if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
         let stem = name

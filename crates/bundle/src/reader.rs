@@ -647,8 +647,15 @@ impl BundleReader {
         let (tensors, layouts): (Vec<_>, Vec<_>) = all.into_iter().unzip();
 
         let mut memory = memory_shards.map(|v| v.into_iter().map(Some).collect::<Vec<_>>());
-        let mut shards = Vec::with_capacity(builder.slots.len());
-        for (&id, _) in builder.slots.iter() {
+        // Slots were numbered in order of first use; lay the shards out in that order.
+        let mut by_slot: Vec<(usize, u32)> = builder
+            .slots
+            .iter()
+            .map(|(&id, &slot)| (slot, id))
+            .collect();
+        by_slot.sort_unstable();
+        let mut shards = Vec::with_capacity(by_slot.len());
+        for (_, id) in by_slot {
             let shard = Shard {
                 id,
                 path: data_path(&prefix, id, num_shards),

@@ -498,3 +498,36 @@ fn not_found_suggests_close_names() -> TestResult {
     assert!(!r.contains("missing") && r.contains("a"));
     Ok(())
 }
+
+#[test]
+fn reader_and_writer_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<BundleReader>();
+    send_sync::<Tensor<'static>>();
+    send::<BundleWriter>();
+}
+
+#[test]
+fn two_shards_referenced_out_of_id_order() -> TestResult {
+    // "a" lives in shard 1 and "b" in shard 0, so the first shard used is not shard 0.
+    let dir = tempfile::tempdir()?;
+    let prefix = dir.path().join("m");
+    let mut w = BundleWriter::create(&prefix)?;
+    w.add("a", &Tensor::from_vec(vec![2], vec![1.0f32, 2.0])?)?;
+    w.add("b", &Tensor::from_vec(vec![], vec![3i64])?)?;
+    w.finish()?;
+    let data = std::fs::read(data_path(&prefix, 0, 1))?;
+    std::fs::remove_file(data_path(&prefix, 0, 1))?;
+    std::fs::write(data_path(&prefix, 1, 2), &data[..8])?;
+    std::fs::write(data_path(&prefix, 0, 2), &data[8..])?;
+    edit_header(&prefix, |h| h.num_shards = 2)?;
+    edit_entry(&prefix, "a", |e| e.shard_id = 1)?;
+    edit_entry(&prefix, "b", |e| e.offset = 0)?;
+    let r = BundleReader::open(&prefix)?;
+    assert_eq!(r.num_shards(), 2);
+    assert_eq!(&*r.read("a")?.typed::<f32>()?, &[1.0, 2.0]);
+    assert_eq!(&*r.read("b")?.typed::<i64>()?, &[3]);
+    assert_eq!(r.verify()?.bytes, 16);
+    Ok(())
+}
