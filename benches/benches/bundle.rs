@@ -4,14 +4,15 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use ckpt_benches::{tensor_bytes, tensor_name, write_checkpoint, TENSORS, TENSOR_BYTES};
+use ckpt_benches::{bench_dir, tensor_bytes, tensor_name, write_checkpoint, TENSORS, TENSOR_BYTES};
 use ckpt_bundle::{BundleReader, ReadOptions, TensorData};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bundle(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temporary directory for the benchmark checkpoint");
+    let dir = bench_dir().expect("temporary directory for the benchmark checkpoint");
     let payloads: Vec<Vec<u8>> = (0..TENSORS).map(tensor_bytes).collect();
-    let prefix = write_checkpoint(dir.path(), &payloads).expect("write the benchmark checkpoint");
+    let prefix =
+        write_checkpoint(dir.path(), &payloads, false).expect("write the benchmark checkpoint");
     let total = (TENSORS * TENSOR_BYTES) as u64;
 
     let mut group = c.benchmark_group("restore_1GiB");
@@ -72,9 +73,14 @@ fn bundle(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(30))
         .throughput(Throughput::Bytes(total));
-    let out = tempfile::tempdir().expect("temporary directory for saves");
+    let out = bench_dir().expect("temporary directory for saves");
+    // Like TensorFlow's SaveV2: checksums computed, no fsync.
     group.bench_function("write_with_checksums", |b| {
-        b.iter(|| write_checkpoint(out.path(), &payloads).expect("write"))
+        b.iter(|| write_checkpoint(out.path(), &payloads, false).expect("write"))
+    });
+    // The writer's default: fsync data and index before renaming them into place.
+    group.bench_function("write_with_checksums_fsync", |b| {
+        b.iter(|| write_checkpoint(out.path(), &payloads, true).expect("write"))
     });
     group.finish();
 }

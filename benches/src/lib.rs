@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use ckpt_bundle::{BundleWriter, DType, Tensor, TensorData};
+use ckpt_bundle::{BundleWriter, DType, Tensor, TensorData, WriteOptions};
 
 /// Number of tensors in the benchmark checkpoint.
 pub const TENSORS: usize = 64;
@@ -35,10 +35,24 @@ pub fn tensor_name(index: usize) -> String {
     format!("layer_{index:02}/dense/kernel")
 }
 
-/// Writes the benchmark checkpoint under `dir` and returns its prefix.
-pub fn write_checkpoint(dir: &Path, payloads: &[Vec<u8>]) -> Result<PathBuf, ckpt_bundle::Error> {
+/// Where the benchmark checkpoints go: `$CKPT_BENCH_DIR` if set (e.g. `/dev/shm` to measure
+/// the writer rather than the disk), else the system's temporary directory.
+pub fn bench_dir() -> std::io::Result<tempfile::TempDir> {
+    match std::env::var_os("CKPT_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+}
+
+/// Writes the benchmark checkpoint under `dir` and returns its prefix. `sync` fsyncs the files
+/// before renaming them into place (the writer's default; TensorFlow's SaveV2 does not sync).
+pub fn write_checkpoint(
+    dir: &Path,
+    payloads: &[Vec<u8>],
+    sync: bool,
+) -> Result<PathBuf, ckpt_bundle::Error> {
     let prefix = dir.join("model.ckpt");
-    let mut writer = BundleWriter::create(&prefix)?;
+    let mut writer = BundleWriter::create_with(&prefix, WriteOptions { sync })?;
     for (index, bytes) in payloads.iter().enumerate() {
         let tensor = Tensor {
             dtype: DType::Float32,
