@@ -1,4 +1,5 @@
-//! A bounds-checked wrapper over `matrixmultiply::sgemm`, the one place this crate uses `unsafe`.
+//! A bounds-checked wrapper over `matrixmultiply::sgemm`, and matrix-vector loops compiled
+//! for AVX2+FMA when the CPU has them: the one place this crate uses `unsafe`.
 
 #![allow(unsafe_code)]
 
@@ -115,6 +116,94 @@ pub(crate) fn sgemm(
         );
     }
     Ok(())
+}
+
+/// `out[j] = sum over p of x[p] * b[p * row_stride + col0 + j]`: a row vector times a
+/// row-major matrix, one output column block.
+pub(crate) fn vec_mat(x: &[f32], b: &[f32], row_stride: usize, col0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is all
+            // `vec_mat_avx2` requires; its body is safe code.
+            unsafe { vec_mat_avx2(x, b, row_stride, col0, out) };
+            return;
+        }
+    }
+    vec_mat_portable(x, b, row_stride, col0, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn vec_mat_avx2(x: &[f32], b: &[f32], row_stride: usize, col0: usize, out: &mut [f32]) {
+    vec_mat_portable(x, b, row_stride, col0, out);
+}
+
+/// Output columns accumulated in registers at once (eight AVX registers).
+const VEC_MAT_BLOCK: usize = 64;
+
+#[inline(always)]
+fn vec_mat_portable(x: &[f32], b: &[f32], row_stride: usize, col0: usize, out: &mut [f32]) {
+    let mut blocks = out.chunks_exact_mut(VEC_MAT_BLOCK);
+    let mut j = col0;
+    for block in &mut blocks {
+        // The block's accumulators stay in registers while the weights stream past.
+        let mut acc = [0.0f32; VEC_MAT_BLOCK];
+        for (p, &w) in x.iter().enumerate() {
+            let start = p * row_stride + j;
+            let row = &b[start..start + VEC_MAT_BLOCK];
+            for l in 0..VEC_MAT_BLOCK {
+                acc[l] = w.mul_add(row[l], acc[l]);
+            }
+        }
+        block.copy_from_slice(&acc);
+        j += VEC_MAT_BLOCK;
+    }
+    let rest = blocks.into_remainder();
+    rest.fill(0.0);
+    let len = rest.len();
+    for (p, &w) in x.iter().enumerate() {
+        let start = p * row_stride + j;
+        for (acc, &v) in rest.iter_mut().zip(&b[start..start + len]) {
+            *acc = w.mul_add(v, *acc);
+        }
+    }
+}
+
+/// The dot product of two equal-length slices.
+pub(crate) fn dot(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is all
+            // `dot_avx2` requires; its body is safe code.
+            return unsafe { dot_avx2(x, y) };
+        }
+    }
+    dot_portable(x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2(x: &[f32], y: &[f32]) -> f32 {
+    dot_portable(x, y)
+}
+
+/// Sixteen independent accumulators, so the loop vectorizes.
+#[inline(always)]
+fn dot_portable(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (xc, yc) = (x.chunks_exact(16), y.chunks_exact(16));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..16 {
+            acc[l] = a[l].mul_add(b[l], acc[l]);
+        }
+    }
+    let tail: f32 = xr.iter().zip(yr).map(|(a, b)| a * b).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod fusion;
 mod gemm;
 mod ops;
 mod plan;

@@ -184,7 +184,16 @@ impl Plan {
             }
         }
 
-        // 3. Kernels, constants and variables, node by node.
+        // 3. Conv2D/MatMul -> BiasAdd -> activation chains become one kernel.
+        let fetched: HashSet<Output> = input.fetches.iter().map(|&f| resolve(f)).collect();
+        let fed_outputs: HashSet<Output> = fed.keys().copied().collect();
+        let fusions = crate::fusion::find(graph, &order, &fetched, &fed_outputs, resolve)?;
+        let resolve = |o: Output| {
+            let o = input.rewrite.resolve(o);
+            fusions.alias.get(&o).copied().unwrap_or(o)
+        };
+
+        // 4. Kernels, constants and variables, node by node.
         let mut plan = Plan {
             steps: Vec::new(),
             consts: Vec::new(),
@@ -202,7 +211,22 @@ impl Plan {
         let mut missing_variables = Vec::new();
         let mut unloaded_variables = Vec::new();
         let no_outputs = Vec::new();
-        for &id in &order {
+        // A fused producer is planned where its BiasAdd was, after the bias is available.
+        let mut planned_at: HashMap<NodeId, NodeId> = HashMap::new();
+        for &producer in fusions.fused.keys() {
+            if let Some(&bias_add) = fusions.absorbed_by(producer).first() {
+                planned_at.insert(bias_add, producer);
+            }
+        }
+        let plan_order: Vec<NodeId> = order
+            .iter()
+            .filter_map(|id| match planned_at.get(id) {
+                Some(&producer) => Some(producer),
+                None if fusions.absorbed.contains(id) || fusions.fused.contains_key(id) => None,
+                None => Some(*id),
+            })
+            .collect();
+        for &id in &plan_order {
             let node = graph.node(id);
             let used_outputs = used.get(&id).unwrap_or(&no_outputs);
             let ctx = BuildCtx {
@@ -212,12 +236,23 @@ impl Plan {
                 force_false: input.rewrite.force_false.contains(&id),
                 depth: input.depth,
             };
-            let built = match ops::builder(&node.op) {
-                Some(build) => build(node, &ctx)?,
-                None if input.model.functions.contains_key(&node.op) => {
+            let fused = fusions.fused.get(&id);
+            let built = match (fused, ops::builder(&node.op)) {
+                (Some(f), _) if node.op == "Conv2D" => {
+                    ops::nn::conv2d::build_fused(node, f.activation)?
+                }
+                (Some(f), _) => ops::math::matmul::build_fused(
+                    node,
+                    ops::nn::conv2d::Epilogue {
+                        bias: true,
+                        activation: f.activation,
+                    },
+                )?,
+                (None, Some(build)) => build(node, &ctx)?,
+                (None, None) if input.model.functions.contains_key(&node.op) => {
                     ops::control::call::build_named(node, &ctx, &node.op)?
                 }
-                None => {
+                (None, None) => {
                     return Err(Error::UnsupportedOp {
                         node: node.name.clone(),
                         op: node.op.clone(),
@@ -228,7 +263,9 @@ impl Plan {
             let sources: Vec<Source> = node
                 .inputs
                 .iter()
-                .map(|&i| plan.source(resolve(i), &fed, &location, graph))
+                .map(|&i| resolve(i))
+                .chain(fused.map(|f| f.bias))
+                .map(|i| plan.source(i, &fed, &location, graph))
                 .collect::<Result<_, _>>()?;
             let control: Vec<usize> = node
                 .control_inputs
@@ -323,7 +360,7 @@ impl Plan {
             });
         }
 
-        // 4. Fetches, then last reads.
+        // 5. Fetches, then last reads.
         plan.fetches = input
             .fetches
             .iter()

@@ -5,18 +5,24 @@
 use ckpt_graph::Node;
 use rayon::prelude::*;
 
-use crate::gemm::{sgemm, MatRef};
-use crate::ops::parallel::MIN_PARALLEL_WORK;
-use crate::ops::{
-    attrs, expect_f32, fmt_shape, kernel, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
-};
+use crate::gemm::{dot, sgemm, vec_mat, MatRef};
+use crate::ops::nn::conv2d::Epilogue;
+use crate::ops::parallel;
+use crate::ops::{attrs, expect_f32, fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    build_fused(node, Epilogue::default())
+}
+
+/// A `MatMul`, with a bias (an extra, third input) and activation applied to its rows when
+/// `epilogue` asks for them.
+pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
     kernel(MatMul {
         transpose_a: attrs::bool_or(node, "transpose_a", false)?,
         transpose_b: attrs::bool_or(node, "transpose_b", false)?,
+        epilogue,
     })
 }
 
@@ -24,20 +30,41 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 pub(crate) struct MatMul {
     pub transpose_a: bool,
     pub transpose_b: bool,
+    pub epilogue: Epilogue,
 }
 
 impl Kernel for MatMul {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
-        let [a, b] = take_inputs(inputs)?;
+        let expected = if self.epilogue.bias { 3 } else { 2 };
+        if inputs.len() != expected {
+            op_bail!("expected {expected} inputs, got {}", inputs.len());
+        }
+        let mut it = inputs.into_iter();
+        let (Some(a), Some(b)) = (it.next(), it.next()) else {
+            op_bail!("missing inputs");
+        };
         let (a, b) = (expect_f32(a, "a")?, expect_f32(b, "b")?);
-        Ok(vec![Value::F32(matmul(
-            &a,
-            &b,
-            self.transpose_a,
-            self.transpose_b,
-        )?)])
+        let bias = it.next().map(|v| expect_f32(v, "bias")).transpose()?;
+        let mut out = matmul(&a, &b, self.transpose_a, self.transpose_b)?;
+        if self.epilogue != Epilogue::default() {
+            let n = out.shape()[1];
+            let bias = bias.as_ref().map(|t| t.data());
+            if let Some(b) = bias {
+                if b.len() != n {
+                    op_bail!("bias has {} elements, the product has {n} columns", b.len());
+                }
+            }
+            if let Some(data) = out.unique_mut() {
+                parallel::for_rows(data, n.max(1), n, |_, row| self.epilogue.apply(row, bias));
+            }
+        }
+        Ok(vec![Value::F32(out)])
     }
 }
+
+/// Weights (k*n) from which a matrix-vector product is split over threads: below this, waking
+/// threads costs more than streaming the weights on one core.
+const GEMV_PARALLEL_WORK: usize = 1 << 20;
 
 /// Rows up to which the matrix-vector path beats packing for sgemm.
 const GEMV_MAX_ROWS: usize = 4;
@@ -103,7 +130,7 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32]) {
         .collect();
     let n = out.len();
     let threads = rayon::current_num_threads();
-    let block = if k * n < MIN_PARALLEL_WORK || threads < 2 {
+    let block = if k * n < GEMV_PARALLEL_WORK || threads < 2 {
         n
     } else {
         n.div_ceil(threads * 2).next_multiple_of(16)
@@ -111,15 +138,7 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32]) {
     let compute = |j0: usize, o: &mut [f32]| {
         if b.col_stride == 1 {
             // b is row-major: accumulate scaled rows (axpy), contiguous in j.
-            o.fill(0.0);
-            let len = o.len();
-            for (p, &w) in x.iter().enumerate() {
-                let start = p * b.row_stride + j0;
-                let row = &b.data[start..start + len];
-                for (acc, &v) in o.iter_mut().zip(row) {
-                    *acc += w * v;
-                }
-            }
+            vec_mat(&x, b.data, b.row_stride, j0, o);
         } else {
             // b is a transposed row-major matrix: each output is a contiguous dot product.
             for (jj, acc) in o.iter_mut().enumerate() {
@@ -135,20 +154,6 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32]) {
             .enumerate()
             .for_each(|(t, o)| compute(t * block, o));
     }
-}
-
-/// A dot product with eight independent accumulators, so it vectorizes.
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a, b) in xc.zip(yc) {
-        for l in 0..8 {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    let tail: f32 = xr.iter().zip(yr).map(|(a, b)| a * b).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -20,7 +20,12 @@ pub(crate) enum Activation {
 }
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let act = match node.op.as_str() {
+    kernel(parse(node)?)
+}
+
+/// The activation a node computes.
+pub(crate) fn parse(node: &Node) -> Result<Activation, Error> {
+    Ok(match node.op.as_str() {
         "Relu" => Activation::Relu,
         "Relu6" => Activation::Relu6,
         "LeakyRelu" => Activation::LeakyRelu(attrs::f32_or(node, "alpha", 0.2)?),
@@ -28,8 +33,7 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
         other => return Err(node_error(node, format!("not an activation: {other}"))),
-    };
-    kernel(act)
+    })
 }
 
 macro_rules! activate {

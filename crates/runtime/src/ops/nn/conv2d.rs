@@ -20,6 +20,17 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     })
 }
 
+/// A `Conv2D` that also adds a bias (an extra, third input) and applies `activation`.
+pub(crate) fn build_fused(node: &Node, activation: Option<Activation>) -> Result<Built, Error> {
+    kernel(Conv2D {
+        window: Window::from_node(node)?,
+        epilogue: Epilogue {
+            bias: true,
+            activation,
+        },
+    })
+}
+
 /// Work applied to each output block after the product: a per-channel bias, then an activation.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Epilogue {
@@ -72,9 +83,6 @@ impl Kernel for Conv2D {
     }
 }
 
-/// Target size of one block's im2col buffer, in floats (about a quarter of L2).
-const PATCH_FLOATS: usize = 1 << 16;
-
 pub(crate) fn conv2d(
     x: &TensorBuf<f32>,
     f: &TensorBuf<f32>,
@@ -118,44 +126,55 @@ pub(crate) fn conv2d(
     let pointwise =
         kh == 1 && kw == 1 && window.strides == [1, 1] && oh == h && ow == w && pt == 0 && pl == 0;
     let xd = x.data();
-    let [sh, sw] = window.strides;
-    let [dh, dw] = window.dilations;
-    let block_rows = (PATCH_FLOATS / k.max(1)).max(8);
+    let g = Im2col {
+        h,
+        w,
+        c,
+        kh,
+        kw,
+        oh,
+        ow,
+        stride: window.strides,
+        dilation: window.dilations,
+        pad: [pt, pl],
+    };
+    // Few input channels: lay patches out tap-major, so an output row's worth of one tap is
+    // one (often contiguous) run of the input. Otherwise pixel-major, copying channel runs.
+    let tap_major = c < 8;
+    // matrixmultiply splits a product over its own threads once m*k + k*n reaches 2^15. Keep
+    // blocks below that so rayon's split over blocks is the only one, unless the filter alone
+    // is that large: then run blocks in turn and let matrixmultiply use the threads.
+    let kn = k * co;
+    let spread_blocks = kn * 2 < MM_THREADING;
+    let block_rows = if spread_blocks {
+        ((MM_THREADING - kn) / k.max(1))
+            .min(PATCH_FLOATS / k.max(1))
+            .max(8)
+    } else {
+        (PATCH_FLOATS / k.max(1)).max(64)
+    };
     let result = std::sync::Mutex::new(Ok(()));
-    parallel::for_row_blocks(&mut out, co, k * co, block_rows, |first, block| {
+    let process = |first: usize, block: &mut [f32]| {
         let nrows = block.len() / co;
         let status = if pointwise {
             let a = MatRef::row_major(&xd[first * c..(first + nrows) * c], nrows, c);
             sgemm(a, filter, block, co, false)
         } else {
             let mut patch = vec![0.0f32; nrows * k];
-            for (r, prow) in patch.chunks_mut(k).enumerate() {
-                let pix = first + r;
-                let (b, rem) = (pix / (oh * ow), pix % (oh * ow));
-                let (oy, ox) = (rem / ow, rem % ow);
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let src = ((b * h + iy as usize) * w + ix as usize) * c;
-                        let dst = (ky * kw + kx) * c;
-                        prow[dst..dst + c].copy_from_slice(&xd[src..src + c]);
-                    }
+            let a = if tap_major {
+                g.fill_tap_major(xd, first, nrows, &mut patch);
+                MatRef {
+                    data: &patch,
+                    rows: nrows,
+                    cols: k,
+                    row_stride: 1,
+                    col_stride: nrows,
                 }
-            }
-            sgemm(
-                MatRef::row_major(&patch, nrows, k),
-                filter,
-                block,
-                co,
-                false,
-            )
+            } else {
+                g.fill_pixel_major(xd, first, nrows, &mut patch);
+                MatRef::row_major(&patch, nrows, k)
+            };
+            sgemm(a, filter, block, co, false)
         };
         match status {
             Ok(()) => epilogue.apply(block, bias),
@@ -165,11 +184,143 @@ pub(crate) fn conv2d(
                 }
             }
         }
-    });
+    };
+    if spread_blocks {
+        parallel::for_row_blocks(&mut out, co, kn, block_rows, process);
+    } else {
+        for (i, block) in out.chunks_mut(block_rows * co).enumerate() {
+            process(i * block_rows, block);
+        }
+    }
     result
         .into_inner()
         .map_err(|_| OpError("a convolution task panicked".into()))??;
     Ok(TensorBuf::from_parts(vec![n, oh, ow, co], out))
+}
+
+/// Target size of one block's im2col buffer, in floats (about a quarter of L2).
+const PATCH_FLOATS: usize = 1 << 16;
+
+/// The `m*k + k*n` from which matrixmultiply multithreads a product.
+const MM_THREADING: usize = 1 << 15;
+
+/// Convolution geometry for building im2col patch matrices.
+struct Im2col {
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+}
+
+impl Im2col {
+    /// Input row of output row `oy` for kernel row `ky`, if inside the input.
+    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.stride[0] + ky * self.dilation[0]).checked_sub(self.pad[0])?;
+        (iy < self.h).then_some(iy)
+    }
+
+    /// The kernel columns `kx` whose input column `ox*sw + kx*dw - pl` is inside the input.
+    fn valid_taps(&self, ox: usize) -> (usize, usize) {
+        let (sw, dw, pl) = (self.stride[1], self.dilation[1], self.pad[1]);
+        let start = ox * sw; // input column of kx = 0, before padding
+        let lo = pl.saturating_sub(start).div_ceil(dw);
+        // ix < w  <=>  start + kx*dw < w + pl
+        let hi = (self.w + pl)
+            .saturating_sub(start)
+            .div_ceil(dw)
+            .min(self.kw);
+        (lo.min(hi), hi)
+    }
+
+    /// The output columns `ox` (in `ox0..ox1`) whose input column for kernel column `kx` is
+    /// inside the input.
+    fn valid_columns(&self, kx: usize, ox0: usize, ox1: usize) -> (usize, usize) {
+        let (sw, dw, pl) = (self.stride[1], self.dilation[1], self.pad[1]);
+        let shift = kx * dw; // ix = ox*sw + shift - pl
+        let lo = pl.saturating_sub(shift).div_ceil(sw);
+        let hi = (self.w + pl).saturating_sub(shift).div_ceil(sw);
+        (lo.clamp(ox0, ox1), hi.clamp(ox0, ox1))
+    }
+
+    /// Patch rows `first..first+nrows`, row-major: row r holds taps (ky, kx, ci).
+    fn fill_pixel_major(&self, x: &[f32], first: usize, nrows: usize, patch: &mut [f32]) {
+        let (c, kw) = (self.c, self.kw);
+        let k = self.kh * kw * c;
+        for (r, prow) in patch.chunks_mut(k).enumerate().take(nrows) {
+            let pix = first + r;
+            let (b, rem) = (pix / (self.oh * self.ow), pix % (self.oh * self.ow));
+            let (oy, ox) = (rem / self.ow, rem % self.ow);
+            let (lo, hi) = self.valid_taps(ox);
+            if lo >= hi {
+                continue;
+            }
+            for ky in 0..self.kh {
+                let Some(iy) = self.input_row(oy, ky) else {
+                    continue;
+                };
+                let row = (b * self.h + iy) * self.w;
+                if self.dilation[1] == 1 {
+                    // Consecutive taps read consecutive input pixels: one copy per kernel row.
+                    let ix = ox * self.stride[1] + lo - self.pad[1];
+                    let src = &x[(row + ix) * c..(row + ix + hi - lo) * c];
+                    prow[(ky * kw + lo) * c..(ky * kw + hi) * c].copy_from_slice(src);
+                } else {
+                    for kx in lo..hi {
+                        let ix = ox * self.stride[1] + kx * self.dilation[1] - self.pad[1];
+                        let dst = (ky * kw + kx) * c;
+                        prow[dst..dst + c].copy_from_slice(&x[(row + ix) * c..(row + ix + 1) * c]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Patch rows `first..first+nrows`, tap-major: element (r, tap*c + ci) at
+    /// `patch[(tap*c + ci) * nrows + r]`.
+    fn fill_tap_major(&self, x: &[f32], first: usize, nrows: usize, patch: &mut [f32]) {
+        let (c, kw, ow) = (self.c, self.kw, self.ow);
+        let mut r = 0;
+        while r < nrows {
+            let pix = first + r;
+            let (b, rem) = (pix / (self.oh * ow), pix % (self.oh * ow));
+            let (oy, ox0) = (rem / ow, rem % ow);
+            // A run of output pixels on the same output row.
+            let ox1 = (ox0 + nrows - r).min(ow);
+            for ky in 0..self.kh {
+                let Some(iy) = self.input_row(oy, ky) else {
+                    continue;
+                };
+                let row = (b * self.h + iy) * self.w;
+                for kx in 0..kw {
+                    let (lo, hi) = self.valid_columns(kx, ox0, ox1);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let ix_lo = lo * self.stride[1] + kx * self.dilation[1] - self.pad[1];
+                    for ci in 0..c {
+                        let start = ((ky * kw + kx) * c + ci) * nrows + r + (lo - ox0);
+                        let dst = &mut patch[start..start + (hi - lo)];
+                        if c == 1 && self.stride[1] == 1 {
+                            dst.copy_from_slice(&x[row + ix_lo..row + ix_lo + (hi - lo)]);
+                        } else {
+                            let step = self.stride[1] * c;
+                            let base = (row + ix_lo) * c + ci;
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                *d = x[base + j * step];
+                            }
+                        }
+                    }
+                }
+            }
+            r += ox1 - ox0;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +400,10 @@ pub(crate) mod tests {
             ([1, 1, 1, 1], [1, 1, 1, 1], Padding::Same, 1, 1),
             ([0, 4, 4, 2], [3, 3, 2, 3], Padding::Same, 1, 1),
             ([2, 17, 3, 5], [4, 1, 5, 6], Padding::Same, 3, 1),
+            ([1, 9, 9, 8], [3, 3, 8, 4], Padding::Same, 1, 2),
+            ([2, 9, 10, 9], [3, 3, 9, 4], Padding::Valid, 2, 1),
+            ([4, 29, 31, 3], [3, 3, 3, 8], Padding::Same, 1, 1),
+            ([3, 29, 31, 1], [5, 5, 1, 6], Padding::Same, 2, 1),
         ];
         for &(xs, fs, padding, s, d) in cases {
             let win = Window {
