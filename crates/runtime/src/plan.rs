@@ -209,6 +209,7 @@ impl Plan {
         };
         let mut location: HashMap<NodeId, Location> = HashMap::new();
         let mut missing_variables = Vec::new();
+        let mut poisoned: HashSet<usize> = HashSet::new();
         let mut unloaded_variables = Vec::new();
         let no_outputs = Vec::new();
         // A fused producer is planned where its BiasAdd was, after the bias is available.
@@ -295,7 +296,7 @@ impl Plan {
                     Ok(Some(v)) => plan.add_consts(vec![v]),
                     Ok(None) => {
                         unloaded_variables.push(node.name.clone());
-                        plan.add_consts(Vec::new())
+                        plan.add_placeholder_const(&mut poisoned)
                     }
                     Err(VariableError::Missing(key)) => {
                         missing_variables.push(if key == node.name {
@@ -303,12 +304,15 @@ impl Plan {
                         } else {
                             format!("{key} (node {})", node.name)
                         });
-                        plan.add_consts(Vec::new())
+                        plan.add_placeholder_const(&mut poisoned)
                     }
                     Err(VariableError::Other(e)) => return Err(e),
                 },
                 Built::Kernel(kernel) => {
-                    let all_const = sources.iter().all(|s| matches!(s, Source::Const(_)));
+                    // Constants standing in for missing variables are never computed with.
+                    let all_const = sources
+                        .iter()
+                        .all(|s| matches!(s, Source::Const(c) if !poisoned.contains(c)));
                     if kernel.is_pure()
                         && all_const
                         && control.is_empty()
@@ -408,6 +412,13 @@ impl Plan {
         let count = values.len();
         self.consts.extend(values);
         Location::Consts { first, count }
+    }
+
+    /// A stand-in for a variable that could not be loaded, so planning can go on and report
+    /// every missing variable at once.
+    fn add_placeholder_const(&mut self, poisoned: &mut HashSet<usize>) -> Location {
+        poisoned.insert(self.consts.len());
+        self.add_consts(vec![unused_output()])
     }
 
     fn add_step(

@@ -345,4 +345,31 @@ pub(crate) mod tests {
         assert_eq!(l.dims, vec![24, 5]);
         assert_eq!(l.strides, vec![[5, 0], [1, 1]]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn zip2_matches_reference_on_random_shapes(
+            out in proptest::collection::vec(0usize..5, 0..5),
+            mask_a in proptest::collection::vec(proptest::bool::ANY, 5),
+            mask_b in proptest::collection::vec(proptest::bool::ANY, 5),
+            drop_a in 0usize..3,
+            drop_b in 0usize..3,
+        ) {
+            // Derive two broadcast-compatible shapes from `out`: some dims become 1, some
+            // leading dims are dropped.
+            let derive = |mask: &[bool], drop: usize| -> Vec<usize> {
+                out.iter().zip(mask).skip(drop.min(out.len())).map(|(&d, &m)| if m { 1 } else { d }).collect()
+            };
+            let (sa, sb) = (derive(&mask_a, drop_a), derive(&mask_b, drop_b));
+            let (a, b) = (iota(&sa), iota(&sb));
+            let got = zip2(&a, &b, |x, y| x * 1000.0 + y).map_err(|e| proptest::test_runner::TestCaseError::fail(e.0))?;
+            let shape = broadcast_shapes(&[&sa, &sb]).map_err(|e| proptest::test_runner::TestCaseError::fail(e.0))?;
+            proptest::prop_assert_eq!(got.shape(), shape.as_slice());
+            for (i, &v) in got.data().iter().enumerate() {
+                let x = a.data()[reference_index(&shape, &sa, i)];
+                let y = b.data()[reference_index(&shape, &sb, i)];
+                proptest::prop_assert_eq!(v, x * 1000.0 + y);
+            }
+        }
+    }
 }

@@ -336,4 +336,28 @@ mod tests {
         assert!(reduce(&t, &[2], false, Reduction::Sum).is_err());
         Ok(())
     }
+
+    proptest::proptest! {
+        #[test]
+        fn sum_and_max_match_reference_on_random_axes(
+            shape in proptest::collection::vec(0usize..6, 1..5),
+            axes_mask in proptest::collection::vec(proptest::bool::ANY, 5),
+            keep in proptest::bool::ANY,
+        ) {
+            let n: usize = shape.iter().product();
+            let data: Vec<f64> = (0..n).map(|i| ((i * 31 % 17) as f64) - 8.0).collect();
+            let t = TensorBuf::from_parts(shape.clone(), data.clone());
+            let axes: Vec<usize> = (0..shape.len()).filter(|&d| axes_mask[d]).collect();
+            let ax: Vec<i64> = axes.iter().map(|&a| a as i64).collect();
+            for op in [Reduction::Sum, Reduction::Max, Reduction::Mean] {
+                let got = reduce(&t, &ax, keep, op).map_err(|e| proptest::test_runner::TestCaseError::fail(e.0))?;
+                let want = reference(&shape, &data, &axes, op);
+                proptest::prop_assert_eq!(got.len(), want.len());
+                for (x, y) in got.data().iter().zip(&want) {
+                    // Small integers: every summation order is exact.
+                    proptest::prop_assert!(x == y || (x.is_nan() && y.is_nan()), "{:?} {:?} {:?}: {} vs {}", shape, axes, op, x, y);
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,718 @@
+//! Behaviour of `Session` on small hand-built graphs: control flow, functions, dropout
+//! rewriting, feeds, and the errors a user meets.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use ckpt_bundle::BundleReader;
+use ckpt_graph::ckpt_proto::attr_value::{ListValue, Value as Attr};
+use ckpt_graph::ckpt_proto::op_def::ArgDef;
+use ckpt_graph::ckpt_proto::tensor_shape_proto::Dim;
+use ckpt_graph::ckpt_proto::{
+    AttrValue, DataType, FunctionDef, FunctionDefLibrary, GraphDef, NameAttrList, NodeDef, OpDef,
+    TensorProto, TensorShapeProto,
+};
+use ckpt_graph::Model;
+use ckpt_runtime::{Error, Session, SessionOptions, Value};
+use common::{fixtures, TestResult};
+
+fn attr(v: Attr) -> AttrValue {
+    AttrValue { value: Some(v) }
+}
+
+fn float() -> AttrValue {
+    attr(Attr::Type(DataType::DtFloat as i32))
+}
+
+fn shape(dims: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+fn node(name: &str, op: &str, inputs: &[&str], attrs: &[(&str, AttrValue)]) -> NodeDef {
+    NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        device: String::new(),
+        attr: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
+
+fn placeholder(name: &str, dtype: DataType, dims: Option<&[i64]>) -> NodeDef {
+    let mut attrs = vec![("dtype", attr(Attr::Type(dtype as i32)))];
+    if let Some(d) = dims {
+        attrs.push(("shape", attr(Attr::Shape(shape(d)))));
+    }
+    node(name, "Placeholder", &[], &attrs)
+}
+
+fn const_f32(name: &str, dims: &[i64], values: &[f32], control: &[&str]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtFloat as i32,
+        tensor_shape: Some(shape(dims)),
+        float_val: values.to_vec(),
+        ..Default::default()
+    };
+    let inputs: Vec<String> = control.iter().map(|c| format!("^{c}")).collect();
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    node(
+        name,
+        "Const",
+        &inputs,
+        &[
+            ("dtype", float()),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+fn const_i32(name: &str, dims: &[i64], values: &[i32]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtInt32 as i32,
+        tensor_shape: Some(shape(dims)),
+        int_val: values.to_vec(),
+        ..Default::default()
+    };
+    node(
+        name,
+        "Const",
+        &[],
+        &[
+            ("dtype", attr(Attr::Type(DataType::DtInt32 as i32))),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+fn model(nodes: Vec<NodeDef>) -> Result<Model, ckpt_graph::Error> {
+    Model::from_graph_def(&GraphDef {
+        node: nodes,
+        ..Default::default()
+    })
+}
+
+fn f32s(v: &Value) -> TestResult<Vec<f32>> {
+    Ok(v.as_f32().ok_or("expected float32")?.to_vec())
+}
+
+fn x23() -> TestResult<Value> {
+    Ok(Value::new(
+        vec![2, 3],
+        vec![1.0f32, -2.0, 3.0, -4.0, 5.0, -6.0],
+    )?)
+}
+
+#[test]
+fn unsupported_op_names_the_op_the_node_and_the_supported_ops() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        node("weird", "FancyOp", &["x"], &[("T", float())]),
+    ])?;
+    let err = Session::new(&m, None, &["weird"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"weird\"") && msg.contains("\"FancyOp\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Conv2D") && msg.contains("MatMul") && msg.contains("StridedSlice"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+#[test]
+fn unknown_fetch_suggests_close_names() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        node("logits", "Relu", &["x"], &[("T", float())]),
+    ])?;
+    let err = Session::new(&m, None, &["logit"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "no node named \"logit\"; did you mean \"logits\"?"
+    );
+    Ok(())
+}
+
+#[test]
+fn unfed_placeholders_are_named_with_a_hint() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, Some(&[-1, 3])),
+        placeholder("keep_prob", DataType::DtFloat, Some(&[])),
+        node("y", "Mul", &["x", "keep_prob"], &[("T", float())]),
+    ])?;
+    let err = Session::new(&m, None, &["y"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert!(
+        matches!(&err, Error::UnfedPlaceholder { name, .. } if name == "keep_prob"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("feed 1.0"), "{err}");
+    // Declared at build time but missing at run time.
+    let s = Session::new(
+        &m,
+        None,
+        &["y"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )?;
+    let err = s.run(&[("x", x23()?)]).err().ok_or("expected an error")?;
+    assert!(err.to_string().contains("keep_prob"), "{err}");
+    // An unknown feed name.
+    let err = s.run(&[
+        ("x", x23()?),
+        ("keep_prob", Value::scalar(1.0f32)),
+        ("z", Value::scalar(1.0f32)),
+    ]);
+    assert!(matches!(err, Err(Error::UnknownFeed { .. })));
+    Ok(())
+}
+
+#[test]
+fn feeds_are_cast_and_checked_against_the_static_shape() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, Some(&[-1, 3])),
+        node("y", "Neg", &["x"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["y"], &["x"], SessionOptions::default())?;
+    // float64 and int64 feeds become float32, as feed_dict converts them.
+    let out = s.run(&[("x", Value::new(vec![1, 3], vec![1.0f64, 2.0, 3.0])?)])?;
+    assert_eq!(f32s(&out[0])?, vec![-1.0, -2.0, -3.0]);
+    let out = s.run(&[("x:0", Value::new(vec![1, 3], vec![1i64, 2, 3])?)])?;
+    assert_eq!(f32s(&out[0])?, vec![-1.0, -2.0, -3.0]);
+    let err = s
+        .run(&[("x", Value::new(vec![3, 2], vec![0.0f32; 6])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "feed \"x\": shape [3, 2] does not match the placeholder's shape [?,3]"
+    );
+    let err = s.run(&[("x", Value::new(vec![3], vec![0.0f32; 3])?)]);
+    assert!(matches!(err, Err(Error::FeedShape { .. })));
+    Ok(())
+}
+
+#[test]
+fn matmul_shape_mismatch_names_the_node_and_both_shapes() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        const_f32("w", &[300, 10], &[0.5], &[]),
+        node("dense/MatMul", "MatMul", &["x", "w"], &[("T", float())]),
+    ])?;
+    let s = Session::new(
+        &m,
+        None,
+        &["dense/MatMul"],
+        &["x"],
+        SessionOptions::default(),
+    )?;
+    let err = s
+        .run(&[("x", Value::new(vec![64, 784], vec![0.0f32; 64 * 784])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"dense/MatMul\" (MatMul): inner dimensions disagree: [64,784] x [300,10]"
+    );
+    Ok(())
+}
+
+#[test]
+fn variables_need_a_checkpoint_and_every_missing_one_is_named() -> TestResult {
+    let mlp = fixtures().join("mlp");
+    let m = Model::load(&mlp.join("model.ckpt-150.meta"))?;
+    let err = Session::new(
+        &m,
+        None,
+        &["pred"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )
+    .err()
+    .ok_or("expected an error")?;
+    match &err {
+        Error::NoCheckpoint { names } => assert_eq!(names.len(), 6, "{err}"),
+        other => return Err(format!("unexpected error {other}").into()),
+    }
+    // The LeNet checkpoint holds none of the MLP's variables.
+    let other = BundleReader::open(fixtures().join("lenet/model.ckpt"))?;
+    let err = Session::new(
+        &m,
+        Some(&other),
+        &["pred"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )
+    .err()
+    .ok_or("expected an error")?;
+    let msg = err.to_string();
+    for v in [
+        "fc1/weights",
+        "fc1/biases",
+        "fc2/weights",
+        "fc2/biases",
+        "fc3/weights",
+        "fc3/biases",
+    ] {
+        assert!(msg.contains(v), "{msg}");
+    }
+    Ok(())
+}
+
+/// x, p -> Switch -> (false: Identity, true: Neg and a Const under `^switch_t`) -> Merge.
+fn cond_model() -> Result<Model, ckpt_graph::Error> {
+    let bool_t = attr(Attr::Type(DataType::DtBool as i32));
+    model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        placeholder("p", DataType::DtBool, Some(&[])),
+        node("cond/Switch", "Switch", &["x", "p"], &[("T", float())]),
+        node("cond/pred_switch", "Switch", &["p", "p"], &[("T", bool_t)]),
+        node("cond/switch_t", "Identity", &["cond/pred_switch:1"], &[]),
+        node(
+            "cond/false",
+            "Identity",
+            &["cond/Switch:0"],
+            &[("T", float())],
+        ),
+        node("cond/neg", "Neg", &["cond/Switch:1"], &[("T", float())]),
+        const_f32("cond/ten", &[], &[10.0], &["cond/switch_t"]),
+        node(
+            "cond/true",
+            "Add",
+            &["cond/neg", "cond/ten"],
+            &[("T", float())],
+        ),
+        node(
+            "cond/Merge",
+            "Merge",
+            &["cond/false", "cond/true"],
+            &[("T", float()), ("N", attr(Attr::I(2)))],
+        ),
+    ])
+}
+
+#[test]
+fn switch_and_merge_forward_the_live_branch() -> TestResult {
+    let m = cond_model()?;
+    let s = Session::new(
+        &m,
+        None,
+        &["cond/Merge:0", "cond/Merge:1"],
+        &["x", "p"],
+        SessionOptions::default(),
+    )?;
+    let out = s.run(&[("x", x23()?), ("p", Value::scalar(false))])?;
+    assert_eq!(f32s(&out[0])?, vec![1.0, -2.0, 3.0, -4.0, 5.0, -6.0]);
+    assert_eq!(out[1].as_i32(), Some(&[0][..]));
+    let out = s.run(&[("x", x23()?), ("p", Value::scalar(true))])?;
+    assert_eq!(f32s(&out[0])?, vec![9.0, 12.0, 7.0, 14.0, 5.0, 16.0]);
+    assert_eq!(out[1].as_i32(), Some(&[1][..]));
+    // A tensor on the untaken branch cannot be fetched.
+    let s = Session::new(
+        &m,
+        None,
+        &["cond/true"],
+        &["x", "p"],
+        SessionOptions::default(),
+    )?;
+    let err = s.run(&[("x", x23()?), ("p", Value::scalar(false))]);
+    assert!(matches!(err, Err(Error::DeadFetch { .. })), "{err:?}");
+    Ok(())
+}
+
+fn arg(name: &str) -> ArgDef {
+    ArgDef {
+        name: name.into(),
+        r#type: DataType::DtFloat as i32,
+        ..Default::default()
+    }
+}
+
+/// A one-argument, one-result function whose body is `body` (reading argument `x`) returning
+/// `ret`.
+fn function(name: &str, body: Vec<NodeDef>, ret: &str) -> FunctionDef {
+    FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x")],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    }
+}
+
+fn if_model(op: &str, then_body: Vec<NodeDef>, then_ret: &str) -> Result<Model, ckpt_graph::Error> {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let types = |t: DataType| {
+        attr(Attr::List(ListValue {
+            r#type: vec![t as i32],
+            ..Default::default()
+        }))
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            function("then_fn", then_body, then_ret),
+            function(
+                "else_fn",
+                vec![node("id", "Identity", &["x"], &[("T", float())])],
+                "id:output:0",
+            ),
+        ],
+        gradient: Vec::new(),
+    };
+    let nodes = vec![
+        placeholder("x", DataType::DtFloat, None),
+        placeholder("p", DataType::DtBool, Some(&[])),
+        node(
+            "cond",
+            op,
+            &["p", "x"],
+            &[
+                ("then_branch", func("then_fn")),
+                ("else_branch", func("else_fn")),
+                ("Tcond", attr(Attr::Type(DataType::DtBool as i32))),
+                ("Tin", types(DataType::DtFloat)),
+                ("Tout", types(DataType::DtFloat)),
+            ],
+        ),
+        node("y", "Identity", &["cond"], &[("T", float())]),
+    ];
+    Model::from_graph_def(&GraphDef {
+        node: nodes,
+        library: Some(library),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn if_runs_the_chosen_branch_function() -> TestResult {
+    for op in ["If", "StatelessIf"] {
+        let m = if_model(
+            op,
+            vec![node("neg", "Neg", &["x"], &[("T", float())])],
+            "neg:y:0",
+        )?;
+        let s = Session::new(&m, None, &["y"], &["x", "p"], SessionOptions::default())?;
+        let out = s.run(&[("x", x23()?), ("p", Value::scalar(true))])?;
+        assert_eq!(f32s(&out[0])?, vec![-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]);
+        let out = s.run(&[("x", x23()?), ("p", Value::scalar(false))])?;
+        assert_eq!(f32s(&out[0])?, vec![1.0, -2.0, 3.0, -4.0, 5.0, -6.0]);
+    }
+    Ok(())
+}
+
+/// TF2's dropout with a hard-coded rate: SelectV2(RandomUniform(shape(x)) >= 0.5, x * 2, 0).
+fn rate_dropout(prefix: &str, x: &str) -> Vec<NodeDef> {
+    let p = |s: &str| format!("{prefix}/{s}");
+    vec![
+        node(&p("Shape"), "Shape", &[x], &[("T", float())]),
+        node(
+            &p("random_uniform"),
+            "RandomUniform",
+            &[&p("Shape")],
+            &[
+                ("dtype", float()),
+                ("T", attr(Attr::Type(DataType::DtInt32 as i32))),
+            ],
+        ),
+        const_f32(&p("rate"), &[], &[0.5], &[]),
+        node(
+            &p("GreaterEqual"),
+            "GreaterEqual",
+            &[&p("random_uniform"), &p("rate")],
+            &[("T", float())],
+        ),
+        const_f32(&p("scale"), &[], &[2.0], &[]),
+        node(&p("Mul"), "Mul", &[x, &p("scale")], &[("T", float())]),
+        const_f32(&p("zeros"), &[], &[0.0], &[]),
+        node(
+            &p("SelectV2"),
+            "SelectV2",
+            &[&p("GreaterEqual"), &p("Mul"), &p("zeros")],
+            &[("T", float())],
+        ),
+    ]
+}
+
+#[test]
+fn inference_mode_turns_hard_coded_dropout_into_identity() -> TestResult {
+    let big = Value::new(
+        vec![4, 256],
+        (0..1024).map(|i| i as f32 + 1.0).collect::<Vec<_>>(),
+    )?;
+    // TF 2.x form.
+    let mut nodes = vec![placeholder("x", DataType::DtFloat, None)];
+    nodes.extend(rate_dropout("dropout", "x"));
+    nodes.push(node("y", "Relu", &["dropout/SelectV2"], &[("T", float())]));
+    // TF <= 1.12 keep_prob form on top: Mul(RealDiv(y, kp), Floor(kp + U)).
+    nodes.extend([
+        const_f32("kp", &[], &[0.5], &[]),
+        node("d2/Shape", "Shape", &["y"], &[("T", float())]),
+        node(
+            "d2/random_uniform",
+            "RandomUniform",
+            &["d2/Shape"],
+            &[("dtype", float()), ("seed", attr(Attr::I(7)))],
+        ),
+        node(
+            "d2/add",
+            "AddV2",
+            &["kp", "d2/random_uniform"],
+            &[("T", float())],
+        ),
+        node("d2/Floor", "Floor", &["d2/add"], &[("T", float())]),
+        node("d2/div", "RealDiv", &["y", "kp"], &[("T", float())]),
+        node("d2/mul", "Mul", &["d2/div", "d2/Floor"], &[("T", float())]),
+    ]);
+    let m = model(nodes)?;
+    let training = Session::new(&m, None, &["d2/mul"], &["x"], SessionOptions::default())?;
+    let out = training.run(&[("x", big.clone())])?;
+    assert_ne!(out[0], big, "dropout at rate 0.5 should change the values");
+    let inference = Session::new(
+        &m,
+        None,
+        &["d2/mul"],
+        &["x"],
+        SessionOptions {
+            inference: true,
+            ..Default::default()
+        },
+    )?;
+    let out = inference.run(&[("x", big.clone())])?;
+    assert_eq!(out[0], big);
+    assert_eq!(inference.num_steps(), 1, "only the Relu should remain");
+    Ok(())
+}
+
+#[test]
+fn inference_mode_takes_the_else_branch_of_a_dropout_if() -> TestResult {
+    let mut then_body = rate_dropout("dropout", "x");
+    then_body.push(node(
+        "out",
+        "Identity",
+        &["dropout/SelectV2"],
+        &[("T", float())],
+    ));
+    let m = if_model("StatelessIf", then_body, "out:output:0")?;
+    let big = Value::new(
+        vec![4, 256],
+        (0..1024).map(|i| i as f32 + 1.0).collect::<Vec<_>>(),
+    )?;
+    let plain = Session::new(&m, None, &["y"], &["x", "p"], SessionOptions::default())?;
+    let out = plain.run(&[("x", big.clone()), ("p", Value::scalar(true))])?;
+    assert_ne!(out[0], big);
+    let inference = Session::new(
+        &m,
+        None,
+        &["y"],
+        &["x", "p"],
+        SessionOptions {
+            inference: true,
+            ..Default::default()
+        },
+    )?;
+    let out = inference.run(&[("x", big.clone()), ("p", Value::scalar(true))])?;
+    assert_eq!(out[0], big);
+    Ok(())
+}
+
+#[test]
+fn inference_mode_takes_the_false_side_of_a_dropout_cond() -> TestResult {
+    // A TF1 cond whose true branch is dropout, with the predicate fed true (training).
+    let bool_t = attr(Attr::Type(DataType::DtBool as i32));
+    let mut nodes = vec![
+        placeholder("x", DataType::DtFloat, None),
+        placeholder("training", DataType::DtBool, Some(&[])),
+        node("cond/pred_id", "Identity", &["training"], &[("T", bool_t)]),
+        node(
+            "cond/Switch",
+            "Switch",
+            &["x", "cond/pred_id"],
+            &[("T", float())],
+        ),
+        node(
+            "cond/Identity",
+            "Identity",
+            &["cond/Switch:0"],
+            &[("T", float())],
+        ),
+        node(
+            "cond/x_true",
+            "Identity",
+            &["cond/Switch:1"],
+            &[("T", float())],
+        ),
+    ];
+    nodes.extend(rate_dropout("cond/dropout", "cond/x_true"));
+    nodes.push(node(
+        "cond/Merge",
+        "Merge",
+        &["cond/Identity", "cond/dropout/SelectV2"],
+        &[("T", float()), ("N", attr(Attr::I(2)))],
+    ));
+    let m = model(nodes)?;
+    let big = Value::new(
+        vec![4, 256],
+        (0..1024).map(|i| i as f32 + 1.0).collect::<Vec<_>>(),
+    )?;
+    let plain = Session::new(
+        &m,
+        None,
+        &["cond/Merge"],
+        &["x", "training"],
+        SessionOptions::default(),
+    )?;
+    assert_ne!(
+        plain.run(&[("x", big.clone()), ("training", Value::scalar(true))])?[0],
+        big
+    );
+    assert_eq!(
+        plain.run(&[("x", big.clone()), ("training", Value::scalar(false))])?[0],
+        big
+    );
+    let inference = Session::new(
+        &m,
+        None,
+        &["cond/Merge"],
+        &["x", "training"],
+        SessionOptions {
+            inference: true,
+            ..Default::default()
+        },
+    )?;
+    assert_eq!(
+        inference.run(&[("x", big.clone()), ("training", Value::scalar(true))])?[0],
+        big
+    );
+    Ok(())
+}
+
+#[test]
+fn constants_fold_at_build_time_and_defaults_apply() -> TestResult {
+    let m = model(vec![
+        const_i32("dims", &[2], &[2, 3]),
+        const_f32("v", &[], &[1.5], &[]),
+        node("filled", "Fill", &["dims", "v"], &[("T", float())]),
+        node(
+            "pwd",
+            "PlaceholderWithDefault",
+            &["filled"],
+            &[
+                ("dtype", float()),
+                ("shape", attr(Attr::Shape(shape(&[2, 3])))),
+            ],
+        ),
+        node("y", "Square", &["pwd"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["y"], &[], SessionOptions::default())?;
+    assert_eq!(s.num_steps(), 0, "everything is constant");
+    assert_eq!(f32s(&s.run(&[])?[0])?, vec![2.25; 6]);
+    // Feeding the PlaceholderWithDefault replaces its default.
+    let s = Session::new(&m, None, &["y"], &["pwd"], SessionOptions::default())?;
+    assert_eq!(
+        f32s(&s.run(&[("pwd", x23()?)])?[0])?,
+        vec![1.0, 4.0, 9.0, 16.0, 25.0, 36.0]
+    );
+    Ok(())
+}
+
+#[test]
+fn sessions_run_concurrently_and_repeatably() -> TestResult {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Session>();
+    let m = cond_model()?;
+    let s = Session::new(
+        &m,
+        None,
+        &["cond/Merge"],
+        &["x", "p"],
+        SessionOptions {
+            threads: Some(2),
+            ..Default::default()
+        },
+    )?;
+    std::thread::scope(|scope| -> TestResult {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || -> Result<Vec<Value>, Error> {
+                    s.run(&[
+                        ("x", Value::new(vec![1], vec![i as f32])?),
+                        ("p", Value::scalar(i % 2 == 0)),
+                    ])
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let out = h.join().map_err(|_| "thread panicked")??;
+            let want = if i % 2 == 0 {
+                10.0 - i as f32
+            } else {
+                i as f32
+            };
+            assert_eq!(f32s(&out[0])?, vec![want]);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+#[test]
+fn partitioned_variable_parts_come_from_the_full_tensor() -> TestResult {
+    let dir = fixtures().join("partitioned");
+    let m = Model::load(&dir.join("model.ckpt.meta"))?;
+    let bundle = BundleReader::open(dir.join("model.ckpt"))?;
+    let fetches = [
+        "part/pv/part_1",
+        "part/embedding/part_1/Read/ReadVariableOp",
+        "part/grid/part_1_2",
+        "plain",
+    ];
+    let s = Session::new(&m, Some(&bundle), &fetches, &[], SessionOptions::default())?;
+    let out = s.run(&[])?;
+    let full = |name: &str| -> TestResult<Vec<f32>> {
+        Ok(bundle.read(name)?.as_slice::<f32>()?.into_owned())
+    };
+    // pv [6,2] in 3 parts of 2 rows: part 1 is rows 2..4.
+    assert_eq!(out[0].shape(), &[2, 2]);
+    assert_eq!(f32s(&out[0])?, full("part/pv")?[4..8].to_vec());
+    // embedding [7,3] in parts of 4 and 3 rows: part 1 is rows 4..7.
+    assert_eq!(out[1].shape(), &[3, 3]);
+    assert_eq!(f32s(&out[1])?, full("part/embedding")?[12..21].to_vec());
+    // grid [4,6]: part (1,2) is rows 2..4, columns 4..6.
+    let g = full("part/grid")?;
+    assert_eq!(
+        f32s(&out[2])?,
+        vec![g[2 * 6 + 4], g[2 * 6 + 5], g[3 * 6 + 4], g[3 * 6 + 5]]
+    );
+    assert_eq!(f32s(&out[3])?, vec![1.0, 2.0, 3.0]);
+    Ok(())
+}
