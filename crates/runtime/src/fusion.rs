@@ -38,7 +38,15 @@ impl Fusions {
     }
 }
 
-const ACTIVATIONS: &[&str] = &["Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "LeakyRelu"];
+const ACTIVATIONS: &[&str] = &[
+    "Relu",
+    "Relu6",
+    "Elu",
+    "Sigmoid",
+    "Tanh",
+    "LeakyRelu",
+    "Softplus",
+];
 
 /// Finds fusable chains among `order`'s nodes, whose inputs `resolve` maps through earlier
 /// rewrites; `fetched` and `fed` are resolved outputs.

@@ -21,6 +21,30 @@ pub(crate) fn build_size(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Erro
     })
 }
 
+pub(crate) fn build_shape_n(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    kernel(ShapeN {
+        one: ShapeOf {
+            out: out_type(node)?,
+            what: What::Shape,
+        },
+    })
+}
+
+#[derive(Debug)]
+struct ShapeN {
+    one: ShapeOf,
+}
+
+impl Kernel for ShapeN {
+    fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for x in inputs {
+            out.extend(self.one.run(vec![x])?);
+        }
+        Ok(out)
+    }
+}
+
 pub(crate) fn build_rank(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(FnKernel(|inputs| {
         let [x] = take_inputs(inputs)?;

@@ -20,6 +20,8 @@ pub(crate) enum BinOp {
     Max,
     Min,
     SquaredDifference,
+    FloorMod,
+    Pow,
 }
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -32,9 +34,33 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         "Maximum" => BinOp::Max,
         "Minimum" => BinOp::Min,
         "SquaredDifference" => BinOp::SquaredDifference,
+        "FloorMod" => BinOp::FloorMod,
+        "Pow" => BinOp::Pow,
         other => return Err(node_error(node, format!("not a binary op: {other}"))),
     };
     kernel(Binary { op })
+}
+
+/// `AddN`: the sum of inputs of one shape and dtype.
+pub(crate) fn build_add_n(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    kernel(crate::ops::FnKernel(|inputs| {
+        let mut it = inputs.into_iter();
+        let Some(mut acc) = it.next() else {
+            op_bail!("AddN needs at least one input");
+        };
+        for (i, v) in it.enumerate() {
+            if v.shape() != acc.shape() {
+                op_bail!(
+                    "input {} has shape {:?}, input 0 has {:?}",
+                    i + 1,
+                    v.shape(),
+                    acc.shape()
+                );
+            }
+            acc = binary(BinOp::Add, acc, v)?;
+        }
+        Ok(vec![acc])
+    }))
 }
 
 #[derive(Debug)]
@@ -112,6 +138,48 @@ pub(crate) fn arith<T: Num>(
             let d = x.sub(y);
             d * d
         })?,
+        BinOp::FloorMod => zip2_reuse(a, b, |x, y| {
+            if T::IS_FLOAT {
+                // TensorFlow: fmod, moved to the divisor's sign.
+                let (xf, yf) = (x.as_f64(), y.as_f64());
+                let r = xf % yf;
+                T::from_f64(if r != 0.0 && ((r < 0.0) != (yf < 0.0)) {
+                    r + yf
+                } else {
+                    r
+                })
+            } else {
+                let q = div(x, y);
+                let r = x.sub(q * y);
+                if r != T::ZERO && ((r < T::ZERO) != (y < T::ZERO)) {
+                    r + y
+                } else {
+                    r
+                }
+            }
+        })?,
+        BinOp::Pow => {
+            if !T::IS_FLOAT && b.data().iter().any(|&e| e < T::ZERO) {
+                op_bail!("integers to negative integer powers are not allowed");
+            }
+            zip2_reuse(a, b, |x, y| {
+                if T::IS_FLOAT {
+                    T::from_f64(x.as_f64().powf(y.as_f64()))
+                } else {
+                    let mut acc = T::ONE;
+                    let mut e = y.as_f64() as u64;
+                    let mut base = x;
+                    while e > 0 {
+                        if e & 1 == 1 {
+                            acc = acc * base;
+                        }
+                        base = base * base;
+                        e >>= 1;
+                    }
+                    acc
+                }
+            })?
+        }
     };
     if div_by_zero.load(Ordering::Relaxed) {
         op_bail!("integer division by zero");
@@ -144,6 +212,35 @@ mod tests {
             let want: Vec<f32> = xs.iter().zip(&ys).map(|(&x, &y)| f(x, y)).collect();
             assert_eq!(out.data(), want.as_slice(), "{op:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn floor_mod_and_pow_follow_tensorflow() -> Result<(), OpError> {
+        let a = TensorBuf::from_parts(vec![4], vec![7i32, -7, 7, -7]);
+        let b = TensorBuf::from_parts(vec![4], vec![3i32, 3, -3, -3]);
+        assert_eq!(
+            arith(BinOp::FloorMod, a.clone(), b)?.data(),
+            &[1, 2, -2, -1]
+        );
+        let fa = TensorBuf::from_parts(vec![4], vec![7.5f32, -7.5, 7.5, -7.5]);
+        let fb = TensorBuf::from_parts(vec![4], vec![2.0f32, 2.0, -2.0, -2.0]);
+        assert_eq!(
+            arith(BinOp::FloorMod, fa, fb)?.data(),
+            &[1.5, 0.5, -0.5, -1.5]
+        );
+        let e = TensorBuf::from_parts(vec![], vec![3i32]);
+        assert_eq!(
+            arith(BinOp::Pow, a.clone(), e)?.data(),
+            &[343, -343, 343, -343]
+        );
+        assert!(arith(BinOp::Pow, a, TensorBuf::from_parts(vec![], vec![-1i32])).is_err());
+        let p = arith(
+            BinOp::Pow,
+            TensorBuf::from_parts(vec![2], vec![4.0f32, 2.0]),
+            TensorBuf::from_parts(vec![], vec![0.5f32]),
+        )?;
+        assert_eq!(p.data(), &[2.0, 2.0f32.sqrt()]);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ pub(crate) enum Activation {
     Elu,
     Sigmoid,
     Tanh,
+    Softplus,
 }
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -32,8 +33,25 @@ pub(crate) fn parse(node: &Node) -> Result<Activation, Error> {
         "Elu" => Activation::Elu,
         "Sigmoid" => Activation::Sigmoid,
         "Tanh" => Activation::Tanh,
+        "Softplus" => Activation::Softplus,
         other => return Err(node_error(node, format!("not an activation: {other}"))),
     })
+}
+
+/// `log(1 + exp(x))`, switching to `x` and `exp(x)` far from 0 as TensorFlow does.
+macro_rules! softplus {
+    ($f:ty) => {
+        |x: $f| {
+            let threshold = <$f>::EPSILON.ln() + 2.0;
+            if x > -threshold {
+                x
+            } else if x < threshold {
+                x.exp()
+            } else {
+                x.exp().ln_1p()
+            }
+        }
+    };
 }
 
 macro_rules! activate {
@@ -48,6 +66,7 @@ macro_rules! activate {
             Activation::Elu => map_reuse($t, |x: $f| if x < 0.0 { x.exp_m1() } else { x }),
             Activation::Sigmoid => map_reuse($t, |x: $f| 1.0 / (1.0 + (-x).exp())),
             Activation::Tanh => map_reuse($t, |x: $f| x.tanh()),
+            Activation::Softplus => map_reuse($t, softplus!($f)),
         }
     };
 }
@@ -68,6 +87,10 @@ impl Activation {
                 .for_each(|x| *x = if *x < 0.0 { x.exp_m1() } else { *x }),
             Activation::Sigmoid => data.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
             Activation::Tanh => data.iter_mut().for_each(|x| *x = x.tanh()),
+            Activation::Softplus => {
+                let f = softplus!(f32);
+                data.iter_mut().for_each(|x| *x = f(*x))
+            }
         }
     }
 }
@@ -92,7 +115,7 @@ mod tests {
     fn activations_match_formulas() -> Result<(), OpError> {
         let xs = vec![-3.0f32, -0.5, 0.0, 0.5, 7.0];
         type Case = (Activation, fn(f32) -> f32);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (Activation::Relu, |x| x.max(0.0)),
             (Activation::Relu6, |x| x.clamp(0.0, 6.0)),
             (Activation::LeakyRelu(0.2), |x| {
@@ -105,6 +128,7 @@ mod tests {
             (Activation::Elu, |x| if x < 0.0 { x.exp() - 1.0 } else { x }),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
             (Activation::Tanh, f32::tanh),
+            (Activation::Softplus, |x| (1.0 + x.exp()).ln()),
         ];
         for (act, f) in cases {
             let y = act.run(vec![Value::new(vec![5], xs.clone())?])?;
