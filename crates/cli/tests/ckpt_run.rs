@@ -1,0 +1,273 @@
+//! Behaviour tests of `ckpt-run` (and `ckpt run`) on graphs TensorFlow 2.21 wrote: outputs
+//! against TensorFlow's own, and the error a user gets for each kind of bad input.
+
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+use ckpt_cli::npy::{read_npy, write_npy, NpyArray};
+use common::{ckpt, fixture, Run};
+
+fn npy(path: &Path) -> Result<NpyArray> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    read_npy(&bytes, &path.display().to_string())
+}
+
+fn f32s(array: &NpyArray) -> Vec<f32> {
+    array
+        .data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Runs the MLP fixture with `extra` arguments, writing into a fresh directory.
+fn run_mlp(extra: &[&str]) -> Result<(tempfile::TempDir, Run)> {
+    let out = tempfile::tempdir()?;
+    let mlp = fixture("mlp");
+    let x = mlp.join("x.npy");
+    let mut args = vec![
+        "run".to_string(),
+        mlp.join("model.ckpt-150").display().to_string(),
+        "--feed".into(),
+        format!("x={}", x.display()),
+        "--out".into(),
+        out.path().display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let run = ckpt(&args)?;
+    Ok((out, run))
+}
+
+#[test]
+fn mlp_matches_tensorflow() -> Result<()> {
+    let (out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--fetch", "logits,pred"])?;
+    run.success()?;
+    let mlp = fixture("mlp");
+    // argmax is an int64 tensor and must be identical.
+    let pred = npy(&out.path().join("pred.npy"))?;
+    let want_pred = npy(&mlp.join("pred.npy"))?;
+    assert_eq!(pred.descr, "<i8");
+    assert_eq!(pred, want_pred);
+    // logits within 1e-5 relative of TensorFlow's (1e-5 absolute near zero).
+    let logits = npy(&out.path().join("logits.npy"))?;
+    let want = npy(&mlp.join("logits.npy"))?;
+    assert_eq!(logits.shape, want.shape);
+    for (got, want) in f32s(&logits).iter().zip(f32s(&want)) {
+        ensure!(
+            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "logit {got} vs TensorFlow's {want}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn ckpt_run_binary_prints_values() -> Result<()> {
+    let mlp = fixture("mlp");
+    let output = Command::new(env!("CARGO_BIN_EXE_ckpt-run"))
+        .arg(&mlp)
+        .args([
+            "--feed",
+            &format!("x={}", mlp.join("x.npy").display()),
+            "--feed",
+            "keep_prob=1",
+            "--fetch",
+            "pred",
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "ckpt-run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    let want = npy(&mlp.join("pred.npy"))?;
+    let classes: Vec<String> = want
+        .data
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]).to_string())
+        .collect();
+    assert_eq!(
+        stdout,
+        format!("pred: int64 [64]\n[{}]\n", classes.join(" "))
+    );
+    Ok(())
+}
+
+#[test]
+fn frozen_graph_and_inference_mode_agree_with_tensorflow() -> Result<()> {
+    let frozen = fixture("frozen");
+    let out = tempfile::tempdir()?;
+    let x = fixture("mlp").join("x.npy");
+    ckpt([
+        "run".as_ref(),
+        frozen.join("mlp_frozen.pb").as_os_str(),
+        "--feed".as_ref(),
+        format!("x={}", x.display()).as_ref(),
+        "--feed".as_ref(),
+        "keep_prob=0.5".as_ref(),
+        "--inference".as_ref(),
+        "--fetch".as_ref(),
+        "pred".as_ref(),
+        "--out".as_ref(),
+        out.path().as_os_str(),
+    ])?
+    .success()?;
+    // keep_prob is fed 0.5, but --inference removed the dropout: TensorFlow's keep_prob=1 answer.
+    assert_eq!(
+        npy(&out.path().join("pred.npy"))?,
+        npy(&frozen.join("pred.npy"))?
+    );
+    Ok(())
+}
+
+#[test]
+fn describe_lists_placeholders_and_outputs() -> Result<()> {
+    let run = ckpt([
+        "run".as_ref(),
+        fixture("mlp").as_os_str(),
+        "--describe".as_ref(),
+    ])?
+    .success()?;
+    assert!(
+        run.stdout
+            .contains("placeholders:\n  x\tfloat32\t[?,784]\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  keep_prob\tfloat32\t[]\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("likely outputs:\n  pred\tArgMax\n"),
+        "{}",
+        run.stdout
+    );
+    Ok(())
+}
+
+#[test]
+fn unfed_keep_prob_is_named_with_a_hint() -> Result<()> {
+    let (_out, run) = run_mlp(&["--fetch", "pred"])?;
+    let run = run.failure()?;
+    run.stderr_has(&["keep_prob", "1.0"])?;
+    Ok(())
+}
+
+#[test]
+fn unknown_fetch_suggests_close_names() -> Result<()> {
+    let (_out, run) = run_mlp(&["--feed", "keep_prob=1", "--fetch", "logitz"])?;
+    run.failure()?.stderr_has(&["logitz", "logits"])
+}
+
+#[test]
+fn feed_of_the_wrong_shape_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bad = dir.path().join("x.npy");
+    let mut bytes = Vec::new();
+    write_npy(
+        &mut bytes,
+        &NpyArray {
+            descr: "<f4".into(),
+            shape: vec![2, 783],
+            data: vec![0; 2 * 783 * 4],
+        },
+    )?;
+    std::fs::write(&bad, bytes)?;
+    let run = ckpt([
+        "run".as_ref(),
+        fixture("mlp").as_os_str(),
+        "--feed".as_ref(),
+        format!("x={}", bad.display()).as_ref(),
+        "--feed".as_ref(),
+        "keep_prob=1".as_ref(),
+        "--fetch".as_ref(),
+        "pred".as_ref(),
+    ])?;
+    run.failure()?.stderr_has(&["\"x\"", "783", "784"])
+}
+
+#[test]
+fn unparsable_npy_is_named() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bad = dir.path().join("garbage.npy");
+    std::fs::write(&bad, b"this is not numpy")?;
+    let run = ckpt([
+        "run".as_ref(),
+        fixture("mlp").as_os_str(),
+        "--feed".as_ref(),
+        format!("x={}", bad.display()).as_ref(),
+        "--fetch".as_ref(),
+        "pred".as_ref(),
+    ])?;
+    run.failure()?
+        .stderr_has(&["garbage.npy", "not an npy file"])
+}
+
+/// A copy of the MLP fixture's files in a temporary directory.
+fn mlp_copy() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(fixture("mlp"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name()))?;
+    }
+    Ok(dir)
+}
+
+#[test]
+fn garbage_meta_is_named() -> Result<()> {
+    let dir = mlp_copy()?;
+    std::fs::write(dir.path().join("model.ckpt-150.meta"), [0xffu8; 100])?;
+    let run = ckpt([
+        "run".as_ref(),
+        dir.path().join("model.ckpt-150").as_os_str(),
+        "--describe".as_ref(),
+    ])?;
+    run.failure()?
+        .stderr_has(&["model.ckpt-150.meta", "not a MetaGraphDef or GraphDef"])
+}
+
+#[test]
+fn variables_missing_from_the_checkpoint_are_named() -> Result<()> {
+    let dir = mlp_copy()?;
+    let slim = dir.path().join("slim");
+    ckpt([
+        "drop".as_ref(),
+        dir.path().join("model.ckpt-150").as_os_str(),
+        slim.as_os_str(),
+        "--match".as_ref(),
+        "^fc2/".as_ref(),
+    ])?
+    .success()?;
+    std::fs::copy(
+        dir.path().join("model.ckpt-150.meta"),
+        dir.path().join("slim.meta"),
+    )?;
+    let run = ckpt([
+        "run".as_ref(),
+        slim.as_os_str(),
+        "--feed".as_ref(),
+        format!("x={}", fixture("mlp").join("x.npy").display()).as_ref(),
+        "--feed".as_ref(),
+        "keep_prob=1".as_ref(),
+        "--fetch".as_ref(),
+        "pred".as_ref(),
+    ])?;
+    run.failure()?.stderr_has(&["fc2/weights", "fc2/biases"])
+}
+
+#[test]
+fn checkpoint_without_a_graph_says_so() -> Result<()> {
+    let run = ckpt([
+        "run".as_ref(),
+        fixture("dtypes").join("ckpt").as_os_str(),
+        "--describe".as_ref(),
+    ])?;
+    run.failure()?.stderr_has(&["ckpt.meta", "frozen .pb"])
+}
