@@ -16,19 +16,21 @@
 //! use ckpt_graph::Model;
 //! use ckpt_runtime::{Session, SessionOptions, Value};
 //!
-//! let node = |name: &str, op: &str, inputs: &[&str]| NodeDef {
+//! // x -> Relu -> y, as a GraphDef (a real model comes from `Model::load("model.ckpt.meta")`).
+//! let float = AttrValue { value: Some(attr_value::Value::Type(DataType::DtFloat as i32)) };
+//! let node = |name: &str, op: &str, inputs: &[&str], attr: &str| NodeDef {
 //!     name: name.into(),
 //!     op: op.into(),
 //!     input: inputs.iter().map(|s| s.to_string()).collect(),
-//!     attr: [("dtype".to_string(), AttrValue { value: Some(attr_value::Value::Type(DataType::DtFloat as i32)) })].into(),
+//!     attr: [(attr.to_string(), float.clone())].into(),
 //!     ..Default::default()
 //! };
 //! let def = GraphDef {
-//!     node: vec![node("x", "Placeholder", &[]), node("y", "Relu", &["x"]), node("pred", "ArgMax", &["y", "x_axis"]),
-//!                node("x_axis", "Placeholder", &[])],
+//!     node: vec![node("x", "Placeholder", &[], "dtype"), node("y", "Relu", &["x"], "T")],
 //!     ..Default::default()
 //! };
 //! let model = Model::from_graph_def(&def)?;
+//! // No checkpoint needed: the graph has no variables.
 //! let session = Session::new(&model, None, &["y"], &["x"], SessionOptions::default())?;
 //! let x = Value::new(vec![2, 2], vec![-1.0f32, 2.0, 3.0, -4.0])?;
 //! let out = session.run(&[("x", x)])?;
