@@ -132,57 +132,9 @@ impl Plan {
         let resolve = |o: Output| input.rewrite.resolve(o);
 
         // 1. The nodes the fetches need, after the rewrite's aliases, in topological order.
-        let candidates = graph.prune(input.fetches, input.feeds)?;
-        let mut needed = vec![false; graph.nodes.len()];
-        for &f in input.fetches {
-            let f = resolve(f);
-            if !fed.contains_key(&f) {
-                needed[f.node] = true;
-            }
-        }
-        let fed_nodes: HashSet<NodeId> = input.feeds.iter().map(|o| o.node).collect();
-        for &id in candidates.iter().rev() {
-            if !needed[id] {
-                continue;
-            }
-            let node = graph.node(id);
-            for &i in &node.inputs {
-                let i = resolve(i);
-                if !fed.contains_key(&i) {
-                    needed[i.node] = true;
-                }
-            }
-            for &c in &node.control_inputs {
-                if !(fed_nodes.contains(&c) && is_placeholder(graph.node(c))) {
-                    needed[c] = true;
-                }
-            }
-        }
-        let order: Vec<NodeId> = candidates.into_iter().filter(|&id| needed[id]).collect();
-
+        let order = needed_nodes(graph, input.fetches, input.feeds, &fed, resolve)?;
         // 2. Which outputs of each node are read.
-        let mut used: HashMap<NodeId, Vec<bool>> = HashMap::new();
-        let mut mark = |o: Output| {
-            let u = used.entry(o.node).or_default();
-            if u.len() <= o.index {
-                u.resize(o.index + 1, false);
-            }
-            u[o.index] = true;
-        };
-        for &id in &order {
-            for &i in &graph.node(id).inputs {
-                let i = resolve(i);
-                if !fed.contains_key(&i) {
-                    mark(i);
-                }
-            }
-        }
-        for &f in input.fetches {
-            let f = resolve(f);
-            if !fed.contains_key(&f) {
-                mark(f);
-            }
-        }
+        let used = used_outputs(graph, &order, input.fetches, &fed, resolve);
 
         // 3. Conv2D/MatMul -> BiasAdd -> activation chains become one kernel.
         let fetched: HashSet<Output> = input.fetches.iter().map(|&f| resolve(f)).collect();
@@ -664,6 +616,73 @@ impl Plan {
     pub(crate) fn num_steps(&self) -> usize {
         self.steps.len()
     }
+}
+
+/// The nodes computing `fetches` from `feeds`, in topological order: the graph's pruning,
+/// then a second pass dropping what only the rewrite's aliased-away outputs needed.
+fn needed_nodes(
+    graph: &Graph,
+    fetches: &[Output],
+    feeds: &[Output],
+    fed: &HashMap<Output, usize>,
+    resolve: impl Fn(Output) -> Output,
+) -> Result<Vec<NodeId>, Error> {
+    let candidates = graph.prune(fetches, feeds)?;
+    let mut needed = vec![false; graph.nodes.len()];
+    for &f in fetches {
+        let f = resolve(f);
+        if !fed.contains_key(&f) {
+            needed[f.node] = true;
+        }
+    }
+    let fed_nodes: HashSet<NodeId> = feeds.iter().map(|o| o.node).collect();
+    for &id in candidates.iter().rev() {
+        if !needed[id] {
+            continue;
+        }
+        let node = graph.node(id);
+        for &i in &node.inputs {
+            let i = resolve(i);
+            if !fed.contains_key(&i) {
+                needed[i.node] = true;
+            }
+        }
+        for &c in &node.control_inputs {
+            // A control edge from a fed placeholder is satisfied by the feed.
+            if !(fed_nodes.contains(&c) && is_placeholder(graph.node(c))) {
+                needed[c] = true;
+            }
+        }
+    }
+    Ok(candidates.into_iter().filter(|&id| needed[id]).collect())
+}
+
+/// For each node of `order`, which of its outputs are read (by another node or a fetch),
+/// as flags up to the highest one read.
+fn used_outputs(
+    graph: &Graph,
+    order: &[NodeId],
+    fetches: &[Output],
+    fed: &HashMap<Output, usize>,
+    resolve: impl Fn(Output) -> Output,
+) -> HashMap<NodeId, Vec<bool>> {
+    let mut used: HashMap<NodeId, Vec<bool>> = HashMap::new();
+    let reads = order
+        .iter()
+        .flat_map(|&id| graph.node(id).inputs.iter().copied())
+        .chain(fetches.iter().copied());
+    for o in reads {
+        let o = resolve(o);
+        if fed.contains_key(&o) {
+            continue;
+        }
+        let u = used.entry(o.node).or_default();
+        if u.len() <= o.index {
+            u.resize(o.index + 1, false);
+        }
+        u[o.index] = true;
+    }
+    used
 }
 
 fn step_error(step: &Step, e: OpError) -> Error {
