@@ -716,3 +716,87 @@ fn partitioned_variable_parts_come_from_the_full_tensor() -> TestResult {
     assert_eq!(f32s(&out[3])?, vec![1.0, 2.0, 3.0]);
     Ok(())
 }
+
+#[test]
+fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
+    let ints = |v: &[i64]| {
+        attr(Attr::List(ListValue {
+            i: v.to_vec(),
+            ..Default::default()
+        }))
+    };
+    let s = |v: &str| attr(Attr::S(v.as_bytes().to_vec()));
+    // A convolution padded by 2^30 on each side.
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        const_f32("w", &[1, 1, 1, 1], &[1.0], &[]),
+        node(
+            "conv",
+            "Conv2D",
+            &["x", "w"],
+            &[
+                ("T", float()),
+                ("strides", ints(&[1, 1, 1, 1])),
+                ("padding", s("EXPLICIT")),
+                (
+                    "explicit_paddings",
+                    ints(&[0, 0, 1 << 30, 1 << 30, 0, 0, 0, 0]),
+                ),
+            ],
+        ),
+    ])?;
+    let err = Session::new(&m, None, &["conv"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert!(err.to_string().contains("explicit_paddings"), "{err}");
+    // Strides of zero.
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        node(
+            "pool",
+            "MaxPool",
+            &["x"],
+            &[
+                ("T", float()),
+                ("ksize", ints(&[1, 2, 2, 1])),
+                ("strides", ints(&[1, 0, 1, 1])),
+                ("padding", s("VALID")),
+            ],
+        ),
+    ])?;
+    assert!(Session::new(&m, None, &["pool"], &["x"], SessionOptions::default()).is_err());
+    // A fill of 2^40 elements, computed at plan time from constants.
+    let m = model(vec![
+        const_i32("dims", &[2], &[1 << 20, 1 << 20]),
+        const_f32("v", &[], &[0.0], &[]),
+        node("big", "Fill", &["dims", "v"], &[("T", float())]),
+    ])?;
+    let err = Session::new(&m, None, &["big"], &[], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert!(err.to_string().contains("too large"), "{err}");
+    // A constant whose tensor_content does not match its shape.
+    let bad = TensorProto {
+        dtype: DataType::DtFloat as i32,
+        tensor_shape: Some(shape(&[4])),
+        tensor_content: vec![0; 7],
+        ..Default::default()
+    };
+    let m = model(vec![node(
+        "c",
+        "Const",
+        &[],
+        &[
+            ("dtype", float()),
+            ("value", attr(Attr::Tensor(Box::new(bad)))),
+        ],
+    )])?;
+    let err = Session::new(&m, None, &["c"], &[], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert!(
+        err.to_string().contains("tensor_content has 7 bytes"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -322,6 +322,19 @@ pub(crate) fn num_elements(shape: &[usize]) -> Result<usize, OpError> {
         .ok_or_else(|| OpError(format!("shape {shape:?} is too large")))
 }
 
+/// The most elements a kernel allocates for one output: shapes computed from a graph's
+/// attributes (paddings, fills, ranges) are checked against it before any allocation.
+pub(crate) const MAX_ELEMENTS: usize = 1 << 32;
+
+/// Element count of an output of `shape`, refused above [`MAX_ELEMENTS`].
+pub(crate) fn output_len(shape: &[usize]) -> Result<usize, OpError> {
+    let n = num_elements(shape)?;
+    if n > MAX_ELEMENTS {
+        op_bail!("output shape {shape:?} is too large ({n} elements)");
+    }
+    Ok(n)
+}
+
 /// `[a,b,c]`, the way error messages print shapes.
 pub(crate) fn fmt_shape(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();

@@ -3,8 +3,7 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    dims_from, int_values, kernel, num_elements, op_bail, take_inputs, BuildCtx, Built, FnKernel,
-    OpError,
+    dims_from, int_values, kernel, op_bail, take_inputs, BuildCtx, Built, FnKernel, OpError,
 };
 use crate::value::{map_any, Element, TensorBuf};
 use crate::{Error, Value};
@@ -46,10 +45,7 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
 /// A tensor of `shape` with every element equal to the one element of `v`.
 #[allow(clippy::clone_on_copy)] // generic over numbers and strings
 fn broadcast_scalar(v: &Value, shape: Vec<usize>) -> Result<Value, OpError> {
-    let n = num_elements(&shape)?;
-    if n > isize::MAX as usize / 16 {
-        op_bail!("shape {shape:?} is too large");
-    }
+    let n = crate::ops::output_len(&shape)?;
     map_any!(v, t => {
         let Some(x) = t.data().first() else { op_bail!("empty fill value") };
         Ok(Element::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))

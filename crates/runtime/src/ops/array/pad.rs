@@ -3,8 +3,8 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_values, kernel, node_error, num_elements, op_bail, parallel, BuildCtx,
-    Built, Kernel, OpError,
+    attrs, expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel,
+    OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::{Error, Value};
@@ -120,9 +120,6 @@ fn pad<T: Element + Default>(
             .checked_add(n)
             .and_then(|x| x.checked_add(after))
             .ok_or_else(|| OpError("padded size overflows".into()))?;
-        if len > isize::MAX as usize / 16 {
-            op_bail!("padded size {len} is too large");
-        }
         let map = (0..len)
             .map(|o| {
                 let i = o as i64 - before as i64;
@@ -150,7 +147,7 @@ fn pad<T: Element + Default>(
         maps.push(map);
         out_shape.push(len);
     }
-    let total = num_elements(&out_shape)?;
+    let total = crate::ops::output_len(&out_shape)?;
     let mut out = vec![fill.clone(); total];
     if total > 0 {
         let inner_len = out_shape.last().copied().unwrap_or(1);

@@ -6,8 +6,7 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, dims_from, int_values, kernel, node_error, num_elements, op_bail, take_inputs, BuildCtx,
-    Built, Kernel, OpError,
+    attrs, dims_from, int_values, kernel, node_error, take_inputs, BuildCtx, Built, Kernel, OpError,
 };
 use crate::value::TensorBuf;
 use crate::{DType, Error, Value};
@@ -47,10 +46,7 @@ impl Kernel for RandomUniform {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [shape] = take_inputs(inputs)?;
         let shape = dims_from(&int_values(&shape, "shape")?, "shape")?;
-        let n = num_elements(&shape)?;
-        if n > isize::MAX as usize / 16 {
-            op_bail!("shape {shape:?} is too large");
-        }
+        let n = crate::ops::output_len(&shape)?;
         let mut state = self.seed;
         let out = match self.dtype {
             DType::F64 => Value::F64(TensorBuf::from_parts(

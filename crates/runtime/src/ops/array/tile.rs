@@ -4,8 +4,8 @@ use ckpt_graph::Node;
 
 use crate::ops::broadcast::broadcast_shapes;
 use crate::ops::{
-    dims_from, expect, int_values, kernel, num_elements, op_bail, parallel, take_inputs, BuildCtx,
-    Built, FnKernel, OpError,
+    dims_from, expect, int_values, kernel, op_bail, parallel, take_inputs, BuildCtx, Built,
+    FnKernel, OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::Error;
@@ -56,10 +56,7 @@ fn repeat<T: Element + Default>(
     x: &TensorBuf<T>,
     out_shape: Vec<usize>,
 ) -> Result<TensorBuf<T>, OpError> {
-    let total = num_elements(&out_shape)?;
-    if total > isize::MAX as usize / 16 {
-        op_bail!("shape {out_shape:?} is too large");
-    }
+    let total = crate::ops::output_len(&out_shape)?;
     let rank = out_shape.len();
     let in_shape: Vec<usize> = {
         let offset = rank - x.shape().len();

@@ -116,9 +116,10 @@ pub(crate) fn conv2d(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
+    let total = crate::ops::output_len(&[n, oh, ow, co])?;
     let rows = n * oh * ow;
     let k = kh * kw * c;
-    let mut out = vec![0.0f32; rows * co];
+    let mut out = vec![0.0f32; total];
     if rows == 0 || co == 0 {
         return Ok(TensorBuf::from_parts(vec![n, oh, ow, co], out));
     }

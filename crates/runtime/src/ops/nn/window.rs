@@ -22,6 +22,10 @@ pub(crate) struct Window {
     pub padding: Padding,
 }
 
+/// Largest stride, dilation, window or padding accepted from a graph, so that window
+/// arithmetic cannot overflow.
+const MAX_WINDOW: i64 = 1 << 24;
+
 /// Output size and leading padding along height and width.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Geometry {
@@ -51,7 +55,7 @@ impl Window {
             "EXPLICIT" => {
                 let p = attrs::ints_or(node, "explicit_paddings", &[])?;
                 let ok = p.len() == 8
-                    && p.iter().all(|&x| x >= 0)
+                    && p.iter().all(|&x| (0..=MAX_WINDOW).contains(&x))
                     && p[0] == 0
                     && p[1] == 0
                     && p[6] == 0
@@ -125,7 +129,9 @@ impl Window {
 /// for batch and channels.
 fn spatial(node: &Node, name: &str, v: &[i64]) -> Result<[usize; 2], Error> {
     match v {
-        [1, h, w, 1] if *h >= 1 && *w >= 1 => Ok([*h as usize, *w as usize]),
+        [1, h, w, 1] if (1..=MAX_WINDOW).contains(h) && (1..=MAX_WINDOW).contains(w) => {
+            Ok([*h as usize, *w as usize])
+        }
         _ => Err(node_error(
             node,
             format!("attribute {name:?} must be [1, h, w, 1] with h, w >= 1, got {v:?}"),
