@@ -146,7 +146,7 @@ pub(crate) fn resolve(
         let size = shape[d] as i64;
         let (start, count) = if d_shrink[d] {
             let b = if d_begin[d] < 0 {
-                d_begin[d] + size
+                d_begin[d].saturating_add(size)
             } else {
                 d_begin[d]
             };
@@ -171,7 +171,7 @@ pub(crate) fn resolve(
                         hi
                     }
                 } else {
-                    let fwd = if x < 0 { x + size } else { x };
+                    let fwd = if x < 0 { x.saturating_add(size) } else { x };
                     fwd.clamp(lo, hi)
                 }
             };
@@ -282,8 +282,12 @@ impl Kernel for Slice {
         for d in 0..shape.len() {
             let n = shape[d] as i64;
             let b = begin[d];
-            let s = if size[d] == -1 { n - b } else { size[d] };
-            if b < 0 || s < 0 || b + s > n {
+            let s = if size[d] == -1 {
+                n.saturating_sub(b)
+            } else {
+                size[d]
+            };
+            if b < 0 || s < 0 || b.saturating_add(s) > n {
                 op_bail!(
                     "slice begin {b} size {} out of bounds for dimension {d} of size {n}",
                     size[d]
@@ -380,6 +384,32 @@ mod tests {
         assert_eq!(shape, vec![3, 37]);
         assert_eq!(data[0], 3 * 257 + 256);
         assert_eq!(data[37 + 1], 8 * 257 + 256 - 7);
+        Ok(())
+    }
+
+    #[test]
+    fn extreme_indices_clamp_or_fail_without_overflow() -> Result<(), OpError> {
+        let m = Masks::default();
+        assert_eq!(
+            slice(&[4], &[i64::MIN], &[i64::MAX], &[1], m)?,
+            (vec![4], vec![0, 1, 2, 3])
+        );
+        assert_eq!(
+            slice(&[4], &[i64::MAX], &[i64::MIN], &[-1], m)?,
+            (vec![4], vec![3, 2, 1, 0])
+        );
+        assert_eq!(slice(&[4], &[0], &[4], &[i64::MAX], m)?, (vec![1], vec![0]));
+        assert!(slice(
+            &[4],
+            &[i64::MIN],
+            &[0],
+            &[1],
+            Masks {
+                shrink_axis: 1,
+                ..m
+            }
+        )
+        .is_err());
         Ok(())
     }
 
