@@ -8,28 +8,6 @@ use ckpt_bundle::{DType, Tensor, TensorData};
 
 use crate::npy::NpyArray;
 
-/// numpy's dtype string for a checkpoint dtype, or `None` when numpy has no such type
-/// (bfloat16, which export widens to float32; strings, whose width depends on the values).
-pub fn numpy_descr(dtype: DType) -> Option<&'static str> {
-    Some(match dtype {
-        DType::Float16 => "<f2",
-        DType::Float32 => "<f4",
-        DType::Float64 => "<f8",
-        DType::Int8 => "|i1",
-        DType::Int16 => "<i2",
-        DType::Int32 => "<i4",
-        DType::Int64 => "<i8",
-        DType::UInt8 => "|u1",
-        DType::UInt16 => "<u2",
-        DType::UInt32 => "<u4",
-        DType::UInt64 => "<u8",
-        DType::Bool => "|b1",
-        DType::Complex64 => "<c8",
-        DType::Complex128 => "<c16",
-        _ => return None,
-    })
-}
-
 /// Turns a checkpoint tensor into an npy array: bfloat16 widened to float32 (exactly: a
 /// bfloat16 is the top half of a float32), strings into fixed-width `S` bytes padded with NULs.
 pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
@@ -47,7 +25,7 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
             })
         }
         (TensorData::Bytes(bytes), dtype) => {
-            let descr = numpy_descr(dtype).ok_or_else(|| {
+            let descr = dtype.numpy_descr().ok_or_else(|| {
                 anyhow!(
                     "tensor {name:?}: dtype {} has no numpy equivalent",
                     dtype.name()
