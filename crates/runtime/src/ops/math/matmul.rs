@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::gemm::{dot, sgemm, vec_mat, MatRef};
 use crate::ops::nn::conv2d::Epilogue;
 use crate::ops::parallel;
-use crate::ops::{attrs, expect_f32, fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
+use crate::ops::{attrs, fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
 use crate::{Error, Value};
 
@@ -35,16 +35,7 @@ pub(crate) struct MatMul {
 
 impl Kernel for MatMul {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
-        let expected = if self.epilogue.bias { 3 } else { 2 };
-        if inputs.len() != expected {
-            op_bail!("expected {expected} inputs, got {}", inputs.len());
-        }
-        let mut it = inputs.into_iter();
-        let (Some(a), Some(b)) = (it.next(), it.next()) else {
-            op_bail!("missing inputs");
-        };
-        let (a, b) = (expect_f32(a, "a")?, expect_f32(b, "b")?);
-        let bias = it.next().map(|v| expect_f32(v, "bias")).transpose()?;
+        let (a, b, bias) = self.epilogue.take_inputs(inputs, ["a", "b"])?;
         let mut out = matmul(&a, &b, self.transpose_a, self.transpose_b)?;
         if self.epilogue != Epilogue::default() {
             let n = out.shape()[1];

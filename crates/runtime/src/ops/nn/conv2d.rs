@@ -38,7 +38,31 @@ pub(crate) struct Epilogue {
     pub activation: Option<Activation>,
 }
 
+/// The f32 inputs of a kernel with an epilogue: two operands, then the bias when fused.
+pub(crate) type EpilogueInputs = (TensorBuf<f32>, TensorBuf<f32>, Option<TensorBuf<f32>>);
+
 impl Epilogue {
+    /// Checks the input count (two, or three with a fused bias) and takes the inputs as f32,
+    /// naming the operands `names` in errors.
+    pub(crate) fn take_inputs(
+        &self,
+        inputs: Vec<Value>,
+        names: [&str; 2],
+    ) -> Result<EpilogueInputs, OpError> {
+        let expected = if self.bias { 3 } else { 2 };
+        if inputs.len() != expected {
+            op_bail!("expected {expected} inputs, got {}", inputs.len());
+        }
+        let mut it = inputs.into_iter();
+        let (Some(first), Some(second)) = (it.next(), it.next()) else {
+            op_bail!("missing inputs");
+        };
+        let first = expect_f32(first, names[0])?;
+        let second = expect_f32(second, names[1])?;
+        let bias = it.next().map(|b| expect_f32(b, "bias")).transpose()?;
+        Ok((first, second, bias))
+    }
+
     /// Adds `bias` (one value per channel) to every row of `block` and applies the activation.
     pub(crate) fn apply(&self, block: &mut [f32], bias: Option<&[f32]>) {
         if let Some(bias) = bias {
@@ -62,17 +86,7 @@ pub(crate) struct Conv2D {
 
 impl Kernel for Conv2D {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
-        let expected = if self.epilogue.bias { 3 } else { 2 };
-        if inputs.len() != expected {
-            op_bail!("expected {expected} inputs, got {}", inputs.len());
-        }
-        let mut it = inputs.into_iter();
-        let (Some(x), Some(f)) = (it.next(), it.next()) else {
-            op_bail!("missing inputs");
-        };
-        let x = expect_f32(x, "input")?;
-        let f = expect_f32(f, "filter")?;
-        let bias = it.next().map(|b| expect_f32(b, "bias")).transpose()?;
+        let (x, f, bias) = self.epilogue.take_inputs(inputs, ["input", "filter"])?;
         Ok(vec![Value::F32(conv2d(
             &x,
             &f,
