@@ -26,7 +26,7 @@ fn bundle(c: &mut Criterion) {
             let reader = BundleReader::open(&prefix).expect("open");
             for index in 0..TENSORS {
                 let tensor = reader.read(&tensor_name(index)).expect("read");
-                if let TensorData::Bytes(bytes) = &tensor.data {
+                if let TensorData::Bytes(bytes) = &tensor.data() {
                     black_box(bytes.len());
                 }
             }

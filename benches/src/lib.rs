@@ -5,10 +5,9 @@
 //! and save on it.
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use ckpt_bundle::{BundleWriter, DType, Tensor, TensorData, WriteOptions};
+use ckpt_bundle::{BundleWriter, DType, Tensor, WriteOptions};
 
 /// Number of tensors in the benchmark checkpoint.
 pub const TENSORS: usize = 64;
@@ -54,11 +53,11 @@ pub fn write_checkpoint(
     let prefix = dir.join("model.ckpt");
     let mut writer = BundleWriter::create_with(&prefix, WriteOptions { sync })?;
     for (index, bytes) in payloads.iter().enumerate() {
-        let tensor = Tensor {
-            dtype: DType::Float32,
-            shape: vec![(TENSOR_BYTES / 4 / 1024) as u64, 1024],
-            data: TensorData::Bytes(Cow::Borrowed(bytes)),
-        };
+        let tensor = Tensor::from_bytes(
+            DType::Float32,
+            vec![(TENSOR_BYTES / 4 / 1024) as u64, 1024],
+            bytes.as_slice(),
+        )?;
         writer.add(&tensor_name(index), &tensor)?;
     }
     writer.finish()?;

@@ -291,6 +291,25 @@ impl DType {
         self.row().4
     }
 
+    /// The dtype of numpy's array-protocol type string: `"<f4"` is float32, `"|b1"` bool,
+    /// `"<c8"` complex64, `"|S5"` and `"<U3"` (fixed-width bytes and unicode) string. The
+    /// byte order must be little-endian (`<`), not applicable (`|`) or native (`=`; this
+    /// crate assumes a little-endian host). `None` for big-endian descriptors and for numpy
+    /// types TensorFlow has no dtype for (`"<M8"`, `"|O"`, `"|V4"`, ...). The inverse of
+    /// [`numpy_descr`](Self::numpy_descr), except that the quantized dtypes share their
+    /// integer types' descriptors and read back as those.
+    pub fn from_numpy_descr(descr: &str) -> Option<DType> {
+        let body = descr.strip_prefix(['<', '|', '='])?;
+        let (kind, width) = body.split_at_checked(1)?;
+        if matches!(kind, "S" | "U") && width.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(DType::String);
+        }
+        TABLE
+            .iter()
+            .find(|row| row.4.and_then(|d| d.get(1..)) == Some(body))
+            .map(|row| row.0)
+    }
+
     /// The size of the units byte-swapped between big- and little-endian files: the element
     /// size, except for complex types, whose real and imaginary parts swap separately.
     pub(crate) fn swap_unit(self) -> usize {
@@ -332,6 +351,8 @@ macro_rules! element {
 }
 
 element! {
+    [f32; 2] => Complex64,
+    [f64; 2] => Complex128,
     half::f16 => Float16,
     half::bf16 => BFloat16,
     f32 => Float32,
@@ -345,6 +366,17 @@ element! {
     u32 => UInt32,
     u64 => UInt64,
 }
+
+/// An unsigned integer type that holds the raw bits of one element: `u8`, `u16`, `u32`,
+/// `u64` or `u128` (see [`Tensor::as_bits`](crate::Tensor::as_bits)). Sealed.
+pub trait Bits: bytemuck::Pod + sealed::Sealed {}
+
+impl sealed::Sealed for u128 {}
+impl Bits for u8 {}
+impl Bits for u16 {}
+impl Bits for u32 {}
+impl Bits for u64 {}
+impl Bits for u128 {}
 
 #[cfg(test)]
 mod tests {
@@ -389,5 +421,29 @@ mod tests {
         assert_eq!(DType::Complex64.swap_unit(), 4);
         assert_eq!(DType::from_name("half"), Some(DType::Float16));
         assert_eq!(<half::bf16 as Element>::DTYPE, DType::BFloat16);
+    }
+
+    #[test]
+    fn numpy_descriptors() {
+        for d in DType::ALL {
+            if let Some(descr) = d.numpy_descr() {
+                let back = DType::from_numpy_descr(descr);
+                let base = match d {
+                    DType::QInt8 => DType::Int8,
+                    DType::QUInt8 => DType::UInt8,
+                    DType::QInt16 => DType::Int16,
+                    DType::QUInt16 => DType::UInt16,
+                    DType::QInt32 => DType::Int32,
+                    other => other,
+                };
+                assert_eq!(back, Some(base), "{descr}");
+            }
+        }
+        assert_eq!(DType::from_numpy_descr("=f8"), Some(DType::Float64));
+        assert_eq!(DType::from_numpy_descr("|S7"), Some(DType::String));
+        assert_eq!(DType::from_numpy_descr("<U0"), Some(DType::String));
+        for unknown in [">f4", "<f3", "|O", "<M8", "|V4", "f4", "", "<", "|Sx"] {
+            assert_eq!(DType::from_numpy_descr(unknown), None, "{unknown}");
+        }
     }
 }

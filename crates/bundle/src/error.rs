@@ -2,53 +2,76 @@
 
 use std::path::PathBuf;
 
+use ckpt_suggest::did_you_mean;
+
 use crate::DType;
 
 /// Everything that can go wrong while reading, verifying, writing or merging a bundle.
 ///
 /// Each variant carries the context a user needs to find the problem: the file, the
-/// tensor, the byte offset, and what was expected against what was found.
+/// tensor, the byte offset, and what was expected against what was found. A wrapped error
+/// (an I/O error, a table error) is part of the message and is not returned again by
+/// [`std::error::Error::source`], so printing a chain of causes says everything once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system error on a file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// What the operating system said.
+        error: std::io::Error,
     },
 
     /// The path given does not lead to a checkpoint.
     #[error("no checkpoint at {}: {reason}", path.display())]
-    CheckpointNotFound { path: PathBuf, reason: String },
+    CheckpointNotFound {
+        /// The path as given.
+        path: PathBuf,
+        /// What was looked for and not found.
+        reason: String,
+    },
 
     /// A data shard named by the index does not exist.
     #[error("{}: missing data file (shard {shard} of {num_shards}, needed by tensor \"{tensor}\")", path.display())]
     MissingShard {
+        /// The data file that should exist.
         path: PathBuf,
+        /// Its shard id.
         shard: u32,
+        /// The shard count the header declares.
         num_shards: u32,
+        /// A tensor stored in it (empty if none is known).
         tensor: String,
     },
 
     /// The `.index` file is not a valid table.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Table {
+        /// The `.index` file.
         path: PathBuf,
-        #[source]
-        source: ckpt_table::Error,
+        /// What the table reader or writer found.
+        error: ckpt_table::Error,
     },
 
     /// The bundle header (the entry under the empty key) is missing or unacceptable.
     #[error("{}: bad bundle header: {reason}", path.display())]
-    Header { path: PathBuf, reason: String },
+    Header {
+        /// The `.index` file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A tensor's index entry is malformed.
     #[error("{}: tensor \"{tensor}\": bad index entry: {reason}", path.display())]
     Entry {
+        /// The `.index` file.
         path: PathBuf,
+        /// The entry's key, shown readably (`name[0,2:-]` for a stored slice).
         tensor: String,
+        /// What is wrong with it.
         reason: String,
     },
 
@@ -58,10 +81,15 @@ pub enum Error {
         path.display()
     )]
     DataOutOfBounds {
+        /// The data file.
         path: PathBuf,
+        /// The tensor whose bytes these are.
         tensor: String,
+        /// Where its bytes start, in bytes.
         offset: u64,
+        /// How many bytes it claims.
         size: u64,
+        /// The file's length in bytes.
         file_len: u64,
     },
 
@@ -71,86 +99,136 @@ pub enum Error {
         path.display()
     )]
     ChecksumMismatch {
+        /// The data file.
         path: PathBuf,
+        /// The tensor whose bytes these are.
         tensor: String,
+        /// Where its bytes start, in bytes.
         offset: u64,
+        /// The crc32c the index holds (unmasked).
         stored: u32,
+        /// The crc32c of the bytes found.
         computed: u32,
     },
 
     /// The bytes of a string or variant tensor do not follow the layout.
     #[error("{}: tensor \"{tensor}\": corrupt {dtype} data at offset {offset}: {reason}", path.display())]
     StringData {
+        /// The data file.
         path: PathBuf,
+        /// The tensor whose bytes these are.
         tensor: String,
+        /// `string` or `variant`.
         dtype: DType,
+        /// Where the problem is, in bytes from the start of the file.
         offset: u64,
+        /// What is wrong.
         reason: String,
     },
 
     /// A partitioned tensor's slices are inconsistent.
     #[error("{}: tensor \"{tensor}\": bad slices: {reason}", path.display())]
     Slices {
+        /// The `.index` file.
         path: PathBuf,
+        /// The partitioned tensor.
         tensor: String,
+        /// What is wrong with its slices.
         reason: String,
     },
 
     /// No tensor of that name.
-    #[error("tensor \"{tensor}\" not found in {}{}", prefix.display(), suggest(suggestions))]
+    #[error("tensor \"{tensor}\" not found in {}{}", prefix.display(), did_you_mean(suggestions))]
     TensorNotFound {
+        /// The name asked for.
         tensor: String,
+        /// The checkpoint searched.
         prefix: PathBuf,
+        /// Listed names close to it, best first (see `ckpt-suggest`).
         suggestions: Vec<String>,
     },
 
-    /// A request that does not fit the tensor's element type.
+    /// A request that does not fit the tensor's element type (`as_slice::<f32>()` of an
+    /// int32 tensor, `to_f32_vec` of a string tensor).
     #[error("tensor of dtype {dtype}: {reason}")]
-    DTypeMismatch { dtype: DType, reason: String },
+    DTypeMismatch {
+        /// The tensor's dtype.
+        dtype: DType,
+        /// What was asked of it.
+        reason: String,
+    },
 
     /// A tensor handed to the writer, or built by hand, is inconsistent.
     #[error("tensor \"{tensor}\": {reason}")]
-    InvalidTensor { tensor: String, reason: String },
+    InvalidTensor {
+        /// The tensor's name (empty for a tensor not yet named).
+        tensor: String,
+        /// What disagrees.
+        reason: String,
+    },
+
+    /// A slice spec (`"0,3:-"`) or shape-and-slice spec (`"6 2 0,3:-"`) that is malformed or
+    /// does not fit the tensor.
+    #[error("slice spec {spec:?}: {reason}")]
+    SliceSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The writer was given the same key twice.
     #[error("tensor \"{tensor}\" added twice to {}", prefix.display())]
-    DuplicateTensor { tensor: String, prefix: PathBuf },
+    DuplicateTensor {
+        /// The tensor (or slice, as `name[0,2:-]`).
+        tensor: String,
+        /// The checkpoint being written.
+        prefix: PathBuf,
+    },
 
     /// An earlier write error left the writer unusable; its temporary files are gone.
     #[error("{}: writer failed earlier and was abandoned", prefix.display())]
-    WriterFailed { prefix: PathBuf },
+    WriterFailed {
+        /// The checkpoint that was being written.
+        prefix: PathBuf,
+    },
 
-    /// The text of a `checkpoint` state file is malformed.
+    /// The text of a `checkpoint` state file is malformed (from
+    /// [`parse_state`](crate::state::parse_state), which has no file name).
     #[error("checkpoint state, line {line}: {reason}")]
-    StateSyntax { line: usize, reason: String },
+    StateSyntax {
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
 
     /// A `checkpoint` state file is malformed or unusable.
     #[error("{}: line {line}: {reason}", path.display())]
     StateFile {
+        /// The state file.
         path: PathBuf,
+        /// 1-based line of the problem (0 when it concerns the whole file).
         line: usize,
+        /// What is wrong.
         reason: String,
     },
 
     /// Bundles cannot be merged.
     #[error("merge into {}: {reason}", output.display())]
-    Merge { output: PathBuf, reason: String },
-}
-
-fn suggest(names: &[String]) -> String {
-    if names.is_empty() {
-        String::new()
-    } else {
-        let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-        format!(" (did you mean {}?)", quoted.join(", "))
-    }
+    Merge {
+        /// The checkpoint that would have been written.
+        output: PathBuf,
+        /// Why not.
+        reason: String,
+    },
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

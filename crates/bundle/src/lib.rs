@@ -34,23 +34,30 @@
 //! that exist. The only `unsafe` is the memory map, in one function of `mmap.rs`.
 #![deny(unsafe_code)]
 
+mod atomic;
 mod crc;
 mod dtype;
 mod error;
+mod index;
 mod merge;
 mod mmap;
 mod paths;
 mod reader;
+mod region;
 pub mod slice_key;
 pub mod state;
 mod strings;
 mod tensor;
+mod tensor_slice;
+mod text_format;
 mod writer;
 
-pub use dtype::{DType, Element};
+pub use dtype::{Bits, DType, Element};
 pub use error::{Error, Result};
+pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};
-pub use reader::{BundleReader, ReadOptions, VerifyReport, MAX_SHARDS};
+pub use reader::{BundleReader, ReadOptions, VerifyReport};
 pub use tensor::{Tensor, TensorData, TensorInfo};
+pub use tensor_slice::{parse_shape_and_slice, Extent, ShapeAndSlice, TensorSlice};
 pub use writer::{BundleWriter, WriteOptions};

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::reader::{BundleReader, Layout};
+use crate::index::Layout;
+use crate::reader::BundleReader;
 use crate::writer::BundleWriter;
 
 /// Which copy wins when a tensor appears in more than one input.

@@ -326,26 +326,47 @@ mod tests {
         let e = check_strings(&bytes, u64::MAX, false).err();
         assert!(e.is_some_and(|e| e.reason.contains("need at least")));
         // Wrong count: checksum over lengths no longer matches or lengths disagree.
-        assert!(check_strings(&bytes, 2, false).is_err());
-        assert!(check_strings(&bytes, 4, false).is_err());
+        let reason = |r: Result<StringLayout, LayoutError>| r.err().map(|e| e.reason);
+        assert!(reason(check_strings(&bytes, 2, false))
+            .is_some_and(|r| r.starts_with("length checksum mismatch")));
+        assert_eq!(
+            reason(check_strings(&bytes, 4, false)).as_deref(),
+            Some("length checksum is truncated")
+        );
         // Truncated.
         for cut in 0..bytes.len() {
-            assert!(check_strings(&bytes[..cut], 3, false).is_err(), "cut {cut}");
+            let r = reason(check_strings(&bytes[..cut], 3, false)).unwrap_or_default();
+            assert!(
+                ["no bytes", "need at least", "truncated", "follow them"]
+                    .iter()
+                    .any(|w| r.contains(w)),
+                "cut {cut}: {r}"
+            );
         }
         // Flipped bits in the lengths or the checksum are caught by the length checksum.
         for i in 0..7 {
             let mut b = bytes.clone();
             b[i] ^= 0x01;
-            assert!(check_strings(&b, 3, false).is_err(), "flip {i}");
+            assert!(
+                reason(check_strings(&b, 3, false))
+                    .is_some_and(|r| r.starts_with("length checksum mismatch")),
+                "flip {i}"
+            );
         }
         // A length of 2^64-1 does not overflow anything.
         let mut huge = Vec::new();
         put_varint64(&mut huge, u64::MAX);
         put_varint64(&mut huge, 1);
         huge.extend_from_slice(&[0, 0, 0, 0]);
-        assert!(check_strings(&huge, 2, false).is_err());
+        assert_eq!(
+            reason(check_strings(&huge, 2, false)).as_deref(),
+            Some("string lengths overflow")
+        );
         // Overlong varint.
-        assert!(check_strings(&[0xff; 12], 1, false).is_err());
+        assert_eq!(
+            reason(check_strings(&[0xff; 12], 1, false)).as_deref(),
+            Some("length of string 0 is truncated or not a varint64")
+        );
     }
 
     #[test]
@@ -356,7 +377,8 @@ mod tests {
         bytes.extend_from_slice(&mask(len_crc).to_be_bytes());
         bytes.extend_from_slice(b"hello");
         let layout = check_strings(&bytes, 1, true)?;
-        assert!(check_strings(&bytes, 1, false).is_err());
+        assert!(check_strings(&bytes, 1, false)
+            .is_err_and(|e| e.reason.starts_with("length checksum mismatch")));
         assert_eq!(split_strings(&bytes, 1, layout), [b"hello"]);
         Ok(())
     }
@@ -368,12 +390,22 @@ mod tests {
         let (crc2, parts) = decode_variants(&bytes, 3)?;
         assert_eq!(crc, crc2);
         assert_eq!(parts, elems);
-        assert!(decode_variants(&bytes, 4).is_err());
-        assert!(decode_variants(&bytes, 2).is_err());
+        let reason = |r: Result<(u32, Vec<&[u8]>), LayoutError>| r.err().map(|e| e.reason);
+        assert_eq!(
+            reason(decode_variants(&bytes, 4)).as_deref(),
+            Some("length of element 3 is truncated or not a varint64")
+        );
+        assert_eq!(
+            reason(decode_variants(&bytes, 2)).as_deref(),
+            Some("8 bytes follow the last element")
+        );
         let mut bad = bytes.clone();
         bad[2] ^= 1;
-        assert!(decode_variants(&bad, 3).is_err());
-        assert!(decode_variants(&bytes, u64::MAX).is_err());
+        assert!(reason(decode_variants(&bad, 3))
+            .is_some_and(|r| r.starts_with("checksum of element 0 mismatch")));
+        assert!(
+            reason(decode_variants(&bytes, u64::MAX)).is_some_and(|r| r.contains("need at least"))
+        );
         Ok(())
     }
 

@@ -2,14 +2,17 @@
 
 use std::borrow::Cow;
 
-use crate::dtype::{DType, Element};
+use crate::dtype::{Bits, DType, Element};
 use crate::error::{Error, Result};
 
 /// A listed tensor: what `ckpt ls` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The tensor's key in the index (a partitioned tensor's full name).
     pub name: String,
+    /// Its element type.
     pub dtype: DType,
+    /// Its dimensions (the full shape for a partitioned tensor); empty for a scalar.
     pub shape: Vec<u64>,
 }
 
@@ -28,15 +31,20 @@ pub(crate) fn num_elements(shape: &[u64]) -> Option<u64> {
 
 /// A tensor's dtype, shape and elements. Fixed-size elements are borrowed straight from
 /// the memory-mapped file when possible.
+///
+/// The constructors check that the data agrees with the dtype and shape, so every `Tensor`
+/// is consistent: `bytes().len()` is the element count times the element size, or
+/// `strings().len()` the element count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor<'a> {
-    pub dtype: DType,
-    pub shape: Vec<u64>,
-    pub data: TensorData<'a>,
+    pub(crate) dtype: DType,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) data: TensorData<'a>,
 }
 
 /// The elements of a tensor.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)] // the variants are documented below, their fields are the data
 pub enum TensorData<'a> {
     /// Little-endian element bytes in row-major order (every dtype but string and variant).
     Bytes(Cow<'a, [u8]>),
@@ -87,13 +95,42 @@ impl<'a> Tensor<'a> {
         Tensor::from_bytes(T::DTYPE, shape, bytes)
     }
 
-    /// A string scalar.
+    /// A string scalar (dtype `string`, shape `[]`).
     pub fn scalar_string(s: impl Into<Cow<'a, [u8]>>) -> Self {
         Tensor {
             dtype: DType::String,
             shape: Vec::new(),
             data: TensorData::Strings(vec![s.into()]),
         }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The dimensions; empty for a scalar.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// The elements.
+    pub fn data(&self) -> &TensorData<'a> {
+        &self.data
+    }
+
+    /// Dtype, shape and elements, taken apart.
+    pub fn into_parts(self) -> (DType, Vec<u64>, TensorData<'a>) {
+        (self.dtype, self.shape, self.data)
+    }
+
+    /// The same elements under another shape with the same element count.
+    ///
+    /// Errors: [`Error::InvalidTensor`] when the element counts differ.
+    pub fn reshape(self, shape: Vec<u64>) -> Result<Self> {
+        let t = Tensor { shape, ..self };
+        t.check("")?;
+        Ok(t)
     }
 
     /// The product of the dimensions (saturating; a tensor that passed [`Tensor::check`]
@@ -165,10 +202,35 @@ impl<'a> Tensor<'a> {
         Ok(())
     }
 
-    /// The elements as a slice of `T`, borrowed when the bytes are aligned for `T`, copied
-    /// otherwise (bundles promise no alignment). Checks only that `T` has the dtype's
-    /// element size, so `u16` views bfloat16 bits and `[f32; 2]` views complex64.
-    pub fn as_slice<T: bytemuck::Pod>(&self) -> Result<Cow<'_, [T]>> {
+    /// The elements as a slice of `T`, which must be the dtype's own element type
+    /// ([`Element::DTYPE`]: `f32` for float32, `half::bf16` for bfloat16, `[f32; 2]` for
+    /// complex64, ...). Borrowed when the bytes are aligned for `T`, copied otherwise
+    /// (bundles promise no alignment).
+    ///
+    /// Errors: [`Error::DTypeMismatch`] when `T` is another dtype's type (an int32 tensor
+    /// does not read as `f32`; use [`as_bits`](Self::as_bits) to see raw element bits).
+    pub fn as_slice<T: Element>(&self) -> Result<Cow<'_, [T]>> {
+        if self.dtype != T::DTYPE {
+            return Err(Error::DTypeMismatch {
+                dtype: self.dtype,
+                reason: format!("requested as {}", T::DTYPE),
+            });
+        }
+        self.view::<T>()
+    }
+
+    /// The raw bits of each element as an unsigned integer of the element's size: float16
+    /// and bfloat16 as `u16`, float32 as `u32`, qint8 as `u8`, complex128 as `u128`. An
+    /// explicit reinterpretation, for code that handles the bits itself.
+    ///
+    /// Errors: [`Error::DTypeMismatch`] when `T`'s size differs from the element size, or for
+    /// string and variant tensors.
+    pub fn as_bits<T: Bits>(&self) -> Result<Cow<'_, [T]>> {
+        self.view::<T>()
+    }
+
+    /// The elements viewed as any plain type of the element's size.
+    pub(crate) fn view<T: bytemuck::Pod>(&self) -> Result<Cow<'_, [T]>> {
         let size = std::mem::size_of::<T>();
         let bytes = match (&self.data, self.dtype.element_size()) {
             (TensorData::Bytes(b), Some(s)) if s == size && size > 0 => b,
@@ -200,17 +262,6 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// The elements as `T`, which must be the dtype's own element type exactly.
-    pub fn typed<T: Element>(&self) -> Result<Cow<'_, [T]>> {
-        if self.dtype != T::DTYPE {
-            return Err(Error::DTypeMismatch {
-                dtype: self.dtype,
-                reason: format!("requested as {}", T::DTYPE),
-            });
-        }
-        self.as_slice::<T>()
-    }
-
     /// The elements widened to `f32`: float16, bfloat16 and float32.
     pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
         Ok(match self.dtype {
@@ -238,7 +289,7 @@ impl<'a> Tensor<'a> {
     /// uint64 beyond 2^53 round to the nearest double).
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         fn conv<T: bytemuck::Pod>(t: &Tensor<'_>, f: impl Fn(T) -> f64) -> Result<Vec<f64>> {
-            Ok(t.as_slice::<T>()?.iter().map(|&v| f(v)).collect())
+            Ok(t.view::<T>()?.iter().map(|&v| f(v)).collect())
         }
         match self.dtype {
             DType::Float16 => conv(self, |v: half::f16| v.to_f64()),
@@ -285,13 +336,18 @@ mod tests {
         let t = Tensor::from_slice(vec![3], &v)?;
         assert_eq!(t.bytes().map(<[u8]>::len), Some(12));
         assert_eq!(&*t.as_slice::<f32>()?, &v);
-        assert_eq!(&*t.typed::<f32>()?, &v);
-        assert!(t.typed::<i32>().is_err());
+        assert!(matches!(
+            t.as_slice::<i32>(),
+            Err(Error::DTypeMismatch { dtype: DType::Float32, ref reason }) if reason == "requested as int32"
+        ));
         assert_eq!(
-            &*t.as_slice::<u32>()?,
+            &*t.as_bits::<u32>()?,
             &[0x3f80_0000, 0xc000_0000, 0x4060_0000]
         );
-        assert!(t.as_slice::<u16>().is_err());
+        assert!(matches!(
+            t.as_bits::<u16>(),
+            Err(Error::DTypeMismatch { ref reason, .. }) if reason.contains("2-byte")
+        ));
         assert_eq!(t.to_f32_vec()?, v);
         assert_eq!(t.to_f64_vec()?, [1.0, -2.0, 3.5]);
         Ok(())
@@ -325,14 +381,37 @@ mod tests {
 
     #[test]
     fn checks_lengths() {
-        assert!(Tensor::from_bytes(DType::Float32, vec![2], vec![0u8; 7]).is_err());
-        assert!(Tensor::from_bytes(DType::String, vec![], vec![0u8; 1]).is_err());
-        assert!(Tensor::from_bytes(DType::Int8, vec![u64::MAX, 2], vec![]).is_err());
-        assert!(
-            Tensor::from_strings(DType::String, vec![2], vec![Cow::Borrowed(&b"a"[..])]).is_err()
+        let reason = |r: Result<Tensor<'_>>| match r {
+            Err(Error::InvalidTensor { reason, .. }) => reason,
+            other => format!("unexpected {other:?}"),
+        };
+        assert_eq!(
+            reason(Tensor::from_bytes(DType::Float32, vec![2], vec![0u8; 7])),
+            "7 bytes of data, but float32 [2] needs 8"
         );
-        assert!(
-            Tensor::from_strings(DType::Float32, vec![1], vec![Cow::Borrowed(&b"a"[..])]).is_err()
+        assert_eq!(
+            reason(Tensor::from_bytes(DType::String, vec![], vec![0u8; 1])),
+            "dtype string needs string data, got bytes"
+        );
+        assert_eq!(
+            reason(Tensor::from_bytes(DType::Int8, vec![u64::MAX, 2], vec![])),
+            format!("element count of shape {:?} overflows", [u64::MAX, 2])
+        );
+        assert_eq!(
+            reason(Tensor::from_strings(
+                DType::String,
+                vec![2],
+                vec![Cow::Borrowed(&b"a"[..])]
+            )),
+            "1 strings, but shape [2] has 2 elements"
+        );
+        assert_eq!(
+            reason(Tensor::from_strings(
+                DType::Float32,
+                vec![1],
+                vec![Cow::Borrowed(&b"a"[..])]
+            )),
+            "dtype float32 needs bytes, got strings"
         );
         assert!(Tensor::from_bytes(DType::Float32, vec![0, 3], vec![]).is_ok());
     }

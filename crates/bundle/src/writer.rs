@@ -6,19 +6,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ckpt_proto::tensor_shape_proto::Dim;
-use ckpt_proto::tensor_slice_proto::{extent::HasLength, Extent};
-use ckpt_proto::{
-    BundleEntryProto, BundleHeaderProto, Message, TensorShapeProto, TensorSliceProto, VersionDef,
-};
+use ckpt_proto::{BundleEntryProto, BundleHeaderProto, Message, TensorShapeProto, VersionDef};
 
+use crate::atomic::temp_path;
 use crate::crc::{crc32c, crc32c_append, mask};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::paths::{data_path, index_path, with_suffix};
+use crate::paths::{data_path, index_path};
 use crate::slice_key::encode_slice_key;
-use crate::state::random_u64;
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
+use crate::tensor_slice::{parse_shape_and_slice, Extent, TensorSlice};
 
 /// Size of the data file's write buffer; tensors at least this large bypass it.
 const BUFFER_SIZE: usize = 4 << 20;
@@ -149,11 +147,9 @@ impl BundleWriter {
         if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let data_tmp = with_suffix(
-            &data_path(prefix, 0, 1),
-            &format!(".tempstate{}", random_u64()),
-        );
-        let index_tmp = with_suffix(&index_path(prefix), &format!(".tempstate{}", random_u64()));
+        // TensorFlow's own temporary names (`.tempstate<random>`), so its tools recognize them.
+        let data_tmp = temp_path(&data_path(prefix, 0, 1), ".tempstate");
+        let index_tmp = temp_path(&index_path(prefix), ".tempstate");
         let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
         let sync_handle = match file.try_clone() {
             Ok(h) => h,
@@ -206,6 +202,8 @@ impl BundleWriter {
     /// `slice` holds `(start, length)` per dimension of `full_shape`, and `tensor` the
     /// slice's elements (its shape must be the lengths). A slice covering the whole shape
     /// is stored as an ordinary tensor.
+    ///
+    /// Errors: as [`add_tensor_slice`](Self::add_tensor_slice).
     pub fn add_slice(
         &mut self,
         full_name: &str,
@@ -213,13 +211,21 @@ impl BundleWriter {
         slice: &[(u64, u64)],
         tensor: &Tensor<'_>,
     ) -> Result<()> {
-        let extents: Vec<Option<(u64, u64)>> = slice.iter().copied().map(Some).collect();
-        self.add_extents(full_name, full_shape, &extents, tensor)
+        self.add_tensor_slice(
+            full_name,
+            full_shape,
+            &TensorSlice::from_ranges(slice),
+            tensor,
+        )
     }
 
     /// Appends a tensor with a `SaveV2` shape-and-slice spec, as TensorFlow's save op does:
     /// `""` for a whole tensor, or the full shape's dimensions then the slice, such as
-    /// `"6 2 4,2:-"` (`start,length` per dimension, `-` for all of it).
+    /// `"6 2 4,2:-"` (`start,length` per dimension, `-` for all of it; see
+    /// [`parse_shape_and_slice`](crate::parse_shape_and_slice)).
+    ///
+    /// Errors: [`Error::SliceSpec`] for a malformed spec; otherwise as
+    /// [`add_tensor_slice`](Self::add_tensor_slice).
     pub fn add_shape_and_slice(
         &mut self,
         name: &str,
@@ -229,20 +235,23 @@ impl BundleWriter {
         if shape_and_slice.is_empty() {
             return self.add(name, tensor);
         }
-        let (shape, extents) =
-            parse_shape_and_slice(shape_and_slice).map_err(|reason| Error::InvalidTensor {
-                tensor: name.to_string(),
-                reason: format!("bad shape-and-slice spec {shape_and_slice:?}: {reason}"),
-            })?;
-        self.add_extents(name, &shape, &extents, tensor)
+        let spec = parse_shape_and_slice(shape_and_slice)?;
+        self.add_tensor_slice(name, &spec.shape, &spec.slice, tensor)
     }
 
-    /// `extents`: `Some((start, length))` per dimension, `None` for a whole dimension.
-    fn add_extents(
+    /// Appends the part `slice` of the tensor `full_name` of shape `full_shape` (TensorFlow's
+    /// `BundleWriter::AddSlice`); `tensor` holds the slice's elements. A slice covering the
+    /// whole shape is stored as an ordinary tensor; otherwise the slice gets its own entry
+    /// under an OrderedCode key and the full tensor's entry lists it (docs/format.md §3.8).
+    ///
+    /// Errors: [`Error::InvalidTensor`] when the slice does not fit the shape, the data does
+    /// not have the slice's shape, or earlier slices of the tensor disagree in dtype or shape;
+    /// [`Error::DuplicateTensor`] for a slice added twice; [`Error::Io`] when writing fails.
+    pub fn add_tensor_slice(
         &mut self,
         full_name: &str,
         full_shape: &[u64],
-        extents: &[Option<(u64, u64)>],
+        slice: &TensorSlice,
         tensor: &Tensor<'_>,
     ) -> Result<()> {
         self.check_usable()?;
@@ -253,22 +262,31 @@ impl BundleWriter {
         if full_name.is_empty() {
             return Err(bad("tensor names must not be empty".to_string()));
         }
-        if extents.len() != full_shape.len() {
+        if slice.rank() != full_shape.len() {
             return Err(bad(format!(
                 "slice has {} extents for full shape {full_shape:?}",
-                extents.len()
+                slice.rank()
             )));
         }
-        let mut lens = Vec::with_capacity(extents.len());
-        for (d, (e, &dim)) in extents.iter().zip(full_shape).enumerate() {
-            let (start, len) = e.unwrap_or((0, dim));
-            if start.checked_add(len).is_none_or(|end| end > dim) || dim > i64::MAX as u64 {
-                return Err(bad(format!(
-                    "slice extent {start},{len} of dimension {d} lies outside size {dim}"
-                )));
-            }
-            lens.push(len);
+        if let Some(d) = full_shape.iter().position(|&n| n > i64::MAX as u64) {
+            return Err(bad(format!(
+                "dimension {d} of {full_shape:?} does not fit TensorFlow's int64 sizes"
+            )));
         }
+        if slice
+            .extents()
+            .iter()
+            .any(|e| matches!(e, Extent::Range { length: 0, .. }))
+        {
+            return Err(bad(format!(
+                "slice {slice}: lengths must be positive (TensorFlow refuses empty extents)"
+            )));
+        }
+        let ranges = slice.ranges(full_shape).map_err(|e| match e {
+            Error::SliceSpec { reason, .. } => bad(format!("slice {slice}: {reason}")),
+            other => other,
+        })?;
+        let lens: Vec<u64> = ranges.iter().map(|r| r.1).collect();
         if tensor.shape != lens {
             return Err(bad(format!(
                 "slice data has shape {:?}, the slice extents say {lens:?}",
@@ -292,17 +310,17 @@ impl BundleWriter {
                 )));
             }
         }
-        let key_extents: Vec<(i64, i64)> = extents
+        let key_extents: Vec<(i64, i64)> = slice
+            .extents()
             .iter()
-            .map(|e| e.map_or((0, -1), |(s, l)| (s as i64, l as i64)))
+            .map(|e| match *e {
+                Extent::Full => (0, -1),
+                Extent::Range { start, length } => (start as i64, length as i64),
+            })
             .collect();
         let key = encode_slice_key(full_name.as_bytes(), &key_extents);
         if self.entries.contains_key(&key) {
-            let shown: Vec<String> = extents
-                .iter()
-                .map(|e| e.map_or("-".to_string(), |(s, l)| format!("{s},{l}")))
-                .collect();
-            return Err(self.duplicate(&format!("{full_name}[{}]", shown.join(":"))));
+            return Err(self.duplicate(&format!("{full_name}[{slice}]")));
         }
         tensor.check(full_name)?;
         let entry = self.write_data(tensor)?;
@@ -315,19 +333,7 @@ impl BundleWriter {
                 shape: Some(shape_proto(full_shape)),
                 ..Default::default()
             });
-        // TensorSlice::AsProto: a whole dimension is an empty extent.
-        full.slices.push(TensorSliceProto {
-            extent: extents
-                .iter()
-                .map(|e| match *e {
-                    None => Extent::default(),
-                    Some((start, length)) => Extent {
-                        start: start as i64,
-                        has_length: Some(HasLength::Length(length as i64)),
-                    },
-                })
-                .collect(),
-        });
+        full.slices.push(slice.to_proto());
         Ok(())
     }
 
@@ -386,9 +392,9 @@ impl BundleWriter {
                 bad_consumers: Vec::new(),
             }),
         };
-        let table_err = |source| Error::Table {
+        let table_err = |error| Error::Table {
             path: self.index_tmp.clone(),
-            source,
+            error,
         };
         let mut builder =
             ckpt_table::TableBuilder::new(Vec::new(), ckpt_table::TableOptions::default());
@@ -484,56 +490,6 @@ impl Drop for BundleWriter {
     }
 }
 
-/// A full shape and one extent per dimension (`None`: the whole dimension).
-type ShapeAndSlice = (Vec<u64>, Vec<Option<(u64, u64)>>);
-
-/// Parses `"d0 d1 ... s0:s1:..."` (`ParseShapeAndSlice` + `TensorSlice::Parse`), where each
-/// `si` is `start,length` or `-`.
-fn parse_shape_and_slice(spec: &str) -> std::result::Result<ShapeAndSlice, String> {
-    let tokens: Vec<&str> = spec.split(' ').collect();
-    let Some((slice, dims)) = tokens.split_last() else {
-        return Err("empty".to_string());
-    };
-    let shape = dims
-        .iter()
-        .map(|d| {
-            d.parse::<u64>()
-                .map_err(|_| format!("dimension {d:?} is not a size"))
-        })
-        .collect::<std::result::Result<Vec<u64>, String>>()?;
-    let extents = if slice.is_empty() && shape.is_empty() {
-        Vec::new()
-    } else {
-        slice
-            .split(':')
-            .map(|e| {
-                if e == "-" {
-                    return Ok(None);
-                }
-                let (s, l) = e
-                    .split_once(',')
-                    .ok_or_else(|| format!("extent {e:?} is neither - nor start,length"))?;
-                let start = s
-                    .parse::<u64>()
-                    .map_err(|_| format!("bad start in {e:?}"))?;
-                match l.parse::<i64>() {
-                    Ok(-1) if start == 0 => Ok(None),
-                    Ok(len) if len >= 0 => Ok(Some((start, len as u64))),
-                    _ => Err(format!("bad length in {e:?}")),
-                }
-            })
-            .collect::<std::result::Result<Vec<_>, String>>()?
-    };
-    if extents.len() != shape.len() {
-        return Err(format!(
-            "{} slice extents for {} dimensions",
-            extents.len(),
-            shape.len()
-        ));
-    }
-    Ok((shape, extents))
-}
-
 fn shape_proto(shape: &[u64]) -> TensorShapeProto {
     TensorShapeProto {
         dim: shape
@@ -613,7 +569,7 @@ mod tests {
             .add("big", &Tensor::from_slice(vec![big.len() as u64], &big)?)
             .err();
         assert!(
-            matches!(&err, Some(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::StorageFull),
+            matches!(&err, Some(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::StorageFull),
             "{err:?}"
         );
         assert!(
@@ -643,23 +599,6 @@ mod tests {
     }
 
     #[test]
-    fn shape_and_slice_specs() {
-        assert_eq!(
-            parse_shape_and_slice("6 2 4,2:-"),
-            Ok((vec![6, 2], vec![Some((4, 2)), None]))
-        );
-        assert_eq!(
-            parse_shape_and_slice("3 2 -:-"),
-            Ok((vec![3, 2], vec![None, None]))
-        );
-        assert_eq!(parse_shape_and_slice("5 0,-1"), Ok((vec![5], vec![None])));
-        assert!(parse_shape_and_slice("6 2 4,2").is_err());
-        assert!(parse_shape_and_slice("6 x 4,2:-").is_err());
-        assert!(parse_shape_and_slice("6 2 4:-").is_err());
-        assert!(parse_shape_and_slice("6 2 4,-5:-").is_err());
-    }
-
-    #[test]
     fn dropped_writer_removes_temp_files() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
         let mut w = BundleWriter::create(dir.path().join("m"))?;
@@ -682,7 +621,9 @@ mod tests {
         );
         let mut w = full_disk_writer(&prefix, 3)?;
         w.add("a", &Tensor::from_slice(vec![2], &[5i32, 6])?)?;
-        assert!(w.finish().is_err());
+        assert!(
+            matches!(w.finish(), Err(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::StorageFull)
+        );
         let after = (
             std::fs::read(index_path(&prefix)),
             std::fs::read(data_path(&prefix, 0, 1)),

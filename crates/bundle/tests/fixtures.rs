@@ -105,7 +105,7 @@ fn check_checkpoint(dir: &Path, ckpt: &Value) -> Result<usize, Box<dyn std::erro
             let dtype =
                 DType::from_name(rec["dtype"].as_str().ok_or("no dtype")?).ok_or("bad dtype")?;
             assert_eq!(
-                (got.dtype, got.shape.clone()),
+                (got.dtype(), got.shape().to_vec()),
                 (dtype, shape_of(&rec["shape"])?),
                 "{where_}: {name}"
             );
@@ -122,8 +122,8 @@ fn check_checkpoint(dir: &Path, ckpt: &Value) -> Result<usize, Box<dyn std::erro
             let want = tensor_of(rec)?;
             let info = reader.info(name)?;
             assert_eq!(
-                (info.dtype, &info.shape),
-                (want.dtype, &want.shape),
+                (info.dtype, info.shape.as_slice()),
+                (want.dtype(), want.shape()),
                 "{where_}: {name}"
             );
             assert_eq!(got, want, "{where_}: {name}");

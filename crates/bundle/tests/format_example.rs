@@ -47,16 +47,16 @@ fn reads_tensorflow_example() -> TestResult {
     assert_eq!(r.info("s")?.dtype, DType::String);
 
     let w = r.read("W")?;
-    assert_eq!(w.dtype, DType::Float32);
+    assert_eq!(w.dtype(), DType::Float32);
     assert_eq!(&*w.as_slice::<f32>()?, &[1.0f32; 12]);
     assert!(
-        matches!(w.data, TensorData::Bytes(Cow::Borrowed(_))),
+        matches!(w.data(), TensorData::Bytes(Cow::Borrowed(_))),
         "zero-copy"
     );
     assert_eq!(&*r.read("b")?.as_slice::<f32>()?, &[0.0f32; 3]);
-    assert_eq!(&*r.read("step")?.typed::<i64>()?, &[7]);
+    assert_eq!(&*r.read("step")?.as_slice::<i64>()?, &[7]);
     let s = r.read("s")?;
-    assert_eq!(s.shape, Vec::<u64>::new());
+    assert_eq!(s.shape(), Vec::<u64>::new());
     assert_eq!(s.strings(), Some(&[Cow::Borrowed(&b"hello"[..])][..]));
     let sv = r.read("sv")?;
     let sv: Vec<&[u8]> = sv

@@ -16,7 +16,7 @@ fn write_one(prefix: &Path, value: i64) -> TestResult {
 }
 
 fn value_at(path: &Path) -> BoxResult<i64> {
-    Ok(BundleReader::open(path)?.read("v")?.typed::<i64>()?[0])
+    Ok(BundleReader::open(path)?.read("v")?.as_slice::<i64>()?[0])
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! The subcommands of `ckpt`.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -228,8 +227,8 @@ fn show(path: &Path, name: &str, full: bool) -> Result<()> {
     let reader = open(path)?;
     let tensor = reader.read(name)?;
     println!("name:  {name}");
-    println!("dtype: {}", tensor.dtype.name());
-    println!("shape: {}", shape_text(&tensor.shape));
+    println!("dtype: {}", tensor.dtype().name());
+    println!("shape: {}", shape_text(tensor.shape()));
     let text = if full {
         render(&tensor, false)
     } else {
@@ -347,10 +346,10 @@ fn export(path: &Path, out: &Path) -> Result<()> {
                 }
             }
             for (name, dtype, tensor) in &tensors {
-                let TensorData::Bytes(bytes) = &tensor.data else {
+                let TensorData::Bytes(bytes) = &tensor.data() else {
                     continue;
                 };
-                let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
+                let shape: Vec<usize> = tensor.shape().iter().map(|&d| d as usize).collect();
                 let view = safetensors::tensor::TensorView::new(*dtype, shape, bytes)
                     .map_err(|e| anyhow!("tensor {name:?}: {e}"))?;
                 views.push((name.clone(), view));
@@ -406,11 +405,9 @@ fn import(input: &Path, out_prefix: &Path) -> Result<()> {
                         view.dtype()
                     )
                 })?;
-                let tensor = Tensor {
-                    dtype,
-                    shape: view.shape().iter().map(|&d| d as u64).collect(),
-                    data: TensorData::Bytes(Cow::Borrowed(view.data())),
-                };
+                let shape = view.shape().iter().map(|&d| d as u64).collect();
+                let tensor = Tensor::from_bytes(dtype, shape, view.data())
+                    .with_context(|| format!("{what}: entry {name:?}"))?;
                 writer
                     .add(&name, &tensor)
                     .with_context(|| format!("{what}: entry {name:?}"))?;
@@ -468,7 +465,7 @@ fn rewrite(path: &Path, out_prefix: &Path, rename: impl Fn(&str) -> Option<Strin
     for (old, new) in &plan {
         let tensor = reader.read(old)?;
         writer.add(new, &tensor)?;
-        if let TensorData::Bytes(b) = &tensor.data {
+        if let TensorData::Bytes(b) = &tensor.data() {
             bar.inc(b.len() as u64);
         }
     }

@@ -11,8 +11,8 @@ use crate::npy::NpyArray;
 /// Turns a checkpoint tensor into an npy array: bfloat16 widened to float32 (exactly: a
 /// bfloat16 is the top half of a float32), strings into fixed-width `S` bytes padded with NULs.
 pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
-    let shape = tensor.shape.clone();
-    match (&tensor.data, tensor.dtype) {
+    let shape = tensor.shape().to_vec();
+    match (&tensor.data(), tensor.dtype()) {
         (TensorData::Bytes(bytes), DType::BFloat16) => {
             let data = bytes
                 .chunks_exact(2)
@@ -88,11 +88,11 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
             };
             strings.push(Cow::Owned(value));
         }
-        return Ok(Tensor {
-            dtype: DType::String,
-            shape: array.shape.clone(),
-            data: TensorData::Strings(strings),
-        });
+        return Ok(Tensor::from_strings(
+            DType::String,
+            array.shape.clone(),
+            strings,
+        )?);
     }
     let dtype = match descr.trim_start_matches(['<', '|', '=']) {
         "f2" => DType::Float16,
@@ -111,11 +111,11 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
         "c16" => DType::Complex128,
         other => bail!("entry {name:?}: numpy dtype {other:?} has no TensorFlow equivalent"),
     };
-    Ok(Tensor {
+    Ok(Tensor::from_bytes(
         dtype,
-        shape: array.shape.clone(),
-        data: TensorData::Bytes(Cow::Owned(array.data.clone())),
-    })
+        array.shape.clone(),
+        array.data.clone(),
+    )?)
 }
 
 /// The safetensors dtype for a checkpoint dtype, if safetensors has one.
@@ -167,11 +167,11 @@ mod tests {
     #[test]
     fn bfloat16_widens_exactly() -> Result<()> {
         // 1.0 and -2.0 in bfloat16 (FORMAT.md §3.6).
-        let t = Tensor {
-            dtype: DType::BFloat16,
-            shape: vec![2],
-            data: TensorData::Bytes(Cow::Owned(vec![0x80, 0x3f, 0x00, 0xc0])),
-        };
+        let t = Tensor::from_bytes(
+            DType::BFloat16,
+            vec![2],
+            Cow::Owned(vec![0x80, 0x3f, 0x00, 0xc0]),
+        )?;
         let npy = tensor_to_npy("t", &t)?;
         assert_eq!(npy.descr, "<f4");
         let values: Vec<f32> = npy
@@ -190,18 +190,14 @@ mod tests {
             Cow::Borrowed(&b"bcd"[..]),
             Cow::Borrowed(&b""[..]),
         ];
-        let t = Tensor {
-            dtype: DType::String,
-            shape: vec![3],
-            data: TensorData::Strings(strings),
-        };
+        let t = Tensor::from_strings(DType::String, vec![3], strings)?;
         let npy = tensor_to_npy("t", &t)?;
         assert_eq!(npy.descr, "|S3");
         assert_eq!(npy.data, b"a\0\0bcd\0\0\0");
         let back = npy_to_tensor("t", &npy)?;
-        match back.data {
+        match back.data() {
             TensorData::Strings(s) => {
-                assert_eq!(s, vec![b"a".to_vec(), b"bcd".to_vec(), Vec::new()])
+                assert_eq!(*s, vec![b"a".to_vec(), b"bcd".to_vec(), Vec::new()])
             }
             TensorData::Bytes(_) => bail!("expected strings"),
         }
@@ -219,7 +215,7 @@ mod tests {
             shape: vec![],
             data,
         };
-        match npy_to_tensor("u", &npy)?.data {
+        match npy_to_tensor("u", &npy)?.data() {
             TensorData::Strings(s) => assert_eq!(s[0].as_ref(), "hé".as_bytes()),
             TensorData::Bytes(_) => bail!("expected strings"),
         }

@@ -123,7 +123,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     value.dtype().name(),
                     crate::summary::shape_text(&npy.shape)
                 );
-                println!("{}", crate::summary::summarize(&npy_as_tensor(&npy)));
+                println!(
+                    "{}",
+                    crate::summary::summarize(&crate::convert::npy_to_tensor(name, &npy)?)
+                );
             }
         }
     }
@@ -357,38 +360,6 @@ fn value_to_npy(value: &Value) -> NpyArray {
         }
     };
     NpyArray { descr, shape, data }
-}
-
-/// Views an npy array as a checkpoint tensor, to print it with the same numpy-like summary.
-fn npy_as_tensor(array: &NpyArray) -> ckpt_bundle::Tensor<'_> {
-    use ckpt_bundle::{DType, TensorData};
-    use std::borrow::Cow;
-    let dtype = match array.descr.as_str() {
-        "<f8" => DType::Float64,
-        "<i4" => DType::Int32,
-        "<i8" => DType::Int64,
-        "|u1" => DType::UInt8,
-        "|b1" => DType::Bool,
-        d if d.starts_with("|S") => {
-            let width: usize = d[2..].parse().unwrap_or(1).max(1);
-            let strings = array
-                .data
-                .chunks(width)
-                .map(|s| Cow::Borrowed(&s[..s.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)]))
-                .collect();
-            return ckpt_bundle::Tensor {
-                dtype: DType::String,
-                shape: array.shape.clone(),
-                data: TensorData::Strings(strings),
-            };
-        }
-        _ => DType::Float32,
-    };
-    ckpt_bundle::Tensor {
-        dtype,
-        shape: array.shape.clone(),
-        data: TensorData::Bytes(Cow::Borrowed(&array.data)),
-    }
 }
 
 #[cfg(test)]

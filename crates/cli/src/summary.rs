@@ -130,30 +130,30 @@ pub fn summarize(tensor: &Tensor<'_>) -> String {
 /// numpy-style rendering; with `summarize`, long axes show only their first and last 3 items.
 pub fn render(tensor: &Tensor<'_>, summarize: bool) -> String {
     let format_one = |i: usize| -> String {
-        match &tensor.data {
-            TensorData::Bytes(bytes) => element(tensor.dtype, bytes, i),
+        match &tensor.data() {
+            TensorData::Bytes(bytes) => element(tensor.dtype(), bytes, i),
             TensorData::Strings(strings) => strings
                 .get(i)
                 .map(|s| string_element(s))
                 .unwrap_or_default(),
         }
     };
-    if tensor.shape.is_empty() {
+    if tensor.shape().is_empty() {
         return format_one(0);
     }
     if tensor.num_elements() == 0 {
         // numpy prints every empty array, whatever its shape, as `[]`.
         return "[]".to_string();
     }
-    if tensor.shape.len() > MAX_NESTED_RANK {
+    if tensor.shape().len() > MAX_NESTED_RANK {
         // Beyond any real model's rank: print flat rather than nest brackets that deep.
         let flat = [tensor.num_elements()];
         let mut out = String::new();
         render_axis(&flat, 0, 0, summarize, &format_one, &mut out);
-        return format!("{out} (flattened from rank {})", tensor.shape.len());
+        return format!("{out} (flattened from rank {})", tensor.shape().len());
     }
     let mut out = String::new();
-    render_axis(&tensor.shape, 0, 0, summarize, &format_one, &mut out);
+    render_axis(tensor.shape(), 0, 0, summarize, &format_one, &mut out);
     out
 }
 
@@ -220,12 +220,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn f32_tensor(shape: Vec<u64>, values: &[f32]) -> Tensor<'static> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Tensor {
-            dtype: DType::Float32,
-            shape,
-            data: TensorData::Bytes(Cow::Owned(bytes)),
-        }
+        Tensor::from_vec(shape, values.to_vec()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -243,15 +238,16 @@ mod tests {
 
     #[test]
     fn strings_print_as_python_bytes() {
-        let t = Tensor {
-            dtype: DType::String,
-            shape: vec![3],
-            data: TensorData::Strings(vec![
+        let t = Tensor::from_strings(
+            DType::String,
+            vec![3],
+            vec![
                 Cow::Borrowed(b"a"),
                 Cow::Borrowed(b""),
                 Cow::Borrowed(b"\x00\xff'"),
-            ]),
-        };
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(summarize(&t), "[b'a' b'' b'\\x00\\xff\\'']");
     }
 
@@ -260,16 +256,8 @@ mod tests {
         // The f32 nearest 1e-5 is 9.999999747378752e-6: shortest as an f32, not as an f64.
         let t = f32_tensor(vec![3], &[0.1, 1e-5, 123456.79]);
         assert_eq!(summarize(&t), "[0.1 1e-5 123456.79]");
-        let t = Tensor {
-            dtype: DType::Float64,
-            shape: vec![3],
-            data: TensorData::Bytes(Cow::Owned(
-                [1e-5f32 as f64, 1e-5, 1.0 / 3.0]
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            )),
-        };
+        let t = Tensor::from_vec(vec![3], vec![1e-5f32 as f64, 1e-5, 1.0 / 3.0])
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(summarize(&t), "[9.999999747378752e-6 1e-5 0.33333333]");
     }
 

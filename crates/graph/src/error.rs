@@ -1,7 +1,8 @@
 //! The crate's one error type.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
+
+use ckpt_suggest::did_you_mean;
 
 /// Everything that can go wrong when importing or querying a graph.
 ///
@@ -131,39 +132,4 @@ pub enum Error {
     /// A library function that exists but could not be converted when the model was loaded.
     #[error("function {function:?} could not be imported: {reason}")]
     FunctionUnavailable { function: String, reason: String },
-}
-
-/// `; did you mean "a", "b" or "c"?`, or nothing when there is no suggestion.
-pub(crate) fn did_you_mean(suggestions: &[String]) -> String {
-    let mut out = String::new();
-    let Some((last, rest)) = suggestions.split_last() else {
-        return out;
-    };
-    out.push_str("; did you mean ");
-    for (i, s) in rest.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "{s:?}");
-    }
-    if !rest.is_empty() {
-        out.push_str(" or ");
-    }
-    let _ = write!(out, "{last:?}?");
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestion_lists_read_naturally() {
-        assert_eq!(did_you_mean(&[]), "");
-        assert_eq!(did_you_mean(&["a".into()]), "; did you mean \"a\"?");
-        assert_eq!(
-            did_you_mean(&["a".into(), "b".into(), "c".into()]),
-            "; did you mean \"a\", \"b\" or \"c\"?"
-        );
-    }
 }

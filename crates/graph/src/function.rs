@@ -28,8 +28,8 @@ use ckpt_proto::{AttrValue, FunctionDef, OpDef};
 use crate::graph::{InputRef, NodeId, Output};
 use crate::node::Node;
 use crate::ops::{op_outputs, OutArg};
-use crate::suggest::suggest;
 use crate::{Error, Graph};
+use ckpt_suggest::close_names;
 
 /// The op of the nodes that stand for a function's arguments.
 pub const ARG_OP: &str = "_Arg";
@@ -153,7 +153,7 @@ impl Function {
                     Unresolved::Dangling(missing) => Error::DanglingInput {
                         node: node.name.clone(),
                         input: input.to_owned(),
-                        suggestions: suggest(&missing, index.keys().map(String::as_str)),
+                        suggestions: close_names(&missing, index.keys().map(String::as_str)),
                     },
                     Unresolved::Malformed(reason) => Error::MalformedInput {
                         node: node.name.clone(),

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ckpt_proto::{GraphDef, NodeDef, OpDef};
 
 use crate::node::Node;
-use crate::suggest::suggest;
 use crate::Error;
+use ckpt_suggest::close_names;
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = usize;
@@ -205,7 +205,7 @@ impl Graph {
     fn unknown(&self, name: &str) -> Error {
         Error::UnknownNode {
             name: name.to_owned(),
-            suggestions: suggest(name, self.nodes.iter().map(|n| n.name.as_str())),
+            suggestions: close_names(name, self.nodes.iter().map(|n| n.name.as_str())),
         }
     }
 
@@ -393,7 +393,7 @@ pub(crate) fn lookup(
         .ok_or_else(|| Error::DanglingInput {
             node: node.name.clone(),
             input: input.to_owned(),
-            suggestions: suggest(name, index.keys().map(String::as_str)),
+            suggestions: close_names(name, index.keys().map(String::as_str)),
         })
 }
 

@@ -49,7 +49,6 @@ mod graph;
 mod model;
 mod node;
 mod ops;
-mod suggest;
 
 pub use error::Error;
 pub use function::{Function, ARG_OP};

@@ -8,8 +8,8 @@ use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef}
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::suggest::suggest;
 use crate::{Error, Graph};
+use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
 pub const VARIABLE_OPS: &[&str] = &["VariableV2", "Variable", "VarHandleOp"];
@@ -223,7 +223,7 @@ impl Model {
         }
         Err(Error::UnknownFunction {
             name: name.to_owned(),
-            suggestions: suggest(
+            suggestions: close_names(
                 name,
                 self.functions
                     .keys()

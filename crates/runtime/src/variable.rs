@@ -9,12 +9,12 @@ use crate::Value;
 
 pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
     let shape: Vec<usize> = t
-        .shape
+        .shape()
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
         .collect::<Result<_, _>>()?;
     let err = |e: ckpt_bundle::Error| e.to_string();
-    let value = match t.dtype {
+    let value = match t.dtype() {
         BDType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
         BDType::Float16 | BDType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
         BDType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),

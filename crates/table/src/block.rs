@@ -54,10 +54,10 @@ pub(crate) fn read_block<'a>(file: &'a [u8], handle: BlockHandle) -> Result<Cow<
 }
 
 fn decompress(contents: &[u8], handle: BlockHandle) -> Result<Vec<u8>, Error> {
-    let snappy_err = |source| Error::Snappy {
+    let snappy_err = |error| Error::Snappy {
         offset: handle.offset,
         size: handle.size,
-        source,
+        error,
     };
     let claimed = snap::raw::decompress_len(contents).map_err(snappy_err)?;
     let limit = contents.len().saturating_mul(MAX_SNAPPY_EXPANSION);

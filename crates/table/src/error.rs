@@ -48,11 +48,11 @@ pub enum Error {
     },
 
     /// A snappy block does not decompress.
-    #[error("block at offset {offset} (size {size}): snappy decompression failed: {source}")]
+    #[error("block at offset {offset} (size {size}): snappy decompression failed: {error}")]
     Snappy {
         offset: u64,
         size: u64,
-        source: snap::Error,
+        error: snap::Error,
     },
 
     /// A snappy block claims an uncompressed length no valid snappy stream of its size can have.
@@ -105,7 +105,13 @@ pub enum Error {
 
     /// Writing the table failed.
     #[error("i/o error writing table: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::Io(error)
+    }
 }
 
 /// Where a corrupt block handle was found.

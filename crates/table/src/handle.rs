@@ -174,6 +174,13 @@ mod tests {
             offset: 10,
             size: 86,
         };
-        assert!(h.ranges(100).is_err());
+        assert!(matches!(
+            h.ranges(100),
+            Err(Error::HandlePastEnd {
+                offset: 10,
+                size: 86,
+                file_len: 100
+            })
+        ));
     }
 }
