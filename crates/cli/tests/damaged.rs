@@ -82,41 +82,100 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
         (
             "shard id out of range",
             Box::new(|e| e.shard_id = 7),
-            &["shard"],
+            &[
+                "shard",
+                "model.ckpt-4000.index",
+                "bad index entry: shard id 7 out of range: the header declares 1 shards",
+            ],
         ),
         (
             "negative shard id",
             Box::new(|e| e.shard_id = -1),
-            &["shard"],
+            &[
+                "shard",
+                "model.ckpt-4000.index",
+                "bad index entry: shard id -1 out of range",
+            ],
         ),
-        ("offset past the end", Box::new(|e| e.offset = 1 << 40), &[]),
+        // Only the data file's length shows this one wrong.
+        (
+            "offset past the end",
+            Box::new(|e| e.offset = 1 << 40),
+            &[
+                "model.ckpt-4000.data-00000-of-00001",
+                "data [1099511627776, 1099511627776+48) lies outside the file (129 bytes)",
+            ],
+        ),
         (
             "offset + size overflows",
             Box::new(|e| {
                 e.offset = i64::MAX - 4;
                 e.size = 48
             }),
-            &[],
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: offset 9223372036854775803 + size 48 overflows",
+            ],
         ),
-        ("negative offset", Box::new(|e| e.offset = -16), &[]),
-        ("negative size", Box::new(|e| e.size = -48), &[]),
-        ("size disagrees with shape", Box::new(|e| e.size = 44), &[]),
+        (
+            "negative offset",
+            Box::new(|e| e.offset = -16),
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: negative offset -16",
+            ],
+        ),
+        (
+            "negative size",
+            Box::new(|e| e.size = -48),
+            &["model.ckpt-4000.index", "bad index entry: ", "size -48"],
+        ),
+        (
+            "size disagrees with shape",
+            Box::new(|e| e.size = 44),
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: stored size 44 bytes, but float32 [4, 3] takes 48 bytes",
+            ],
+        ),
         (
             "element count overflows",
             Box::new(move |e| e.shape = dims(&[1 << 32, 1 << 32, 1 << 20])),
-            &[],
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: element count of shape [4294967296, 4294967296, 1048576] overflows",
+            ],
         ),
         (
             "negative dimension",
             Box::new(move |e| e.shape = dims(&[-4, -3])),
-            &[],
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: dimension 0 has size -4",
+            ],
         ),
-        ("unknown dtype", Box::new(|e| e.dtype = 999), &[]),
-        ("invalid dtype", Box::new(|e| e.dtype = 0), &[]),
+        (
+            "unknown dtype",
+            Box::new(|e| e.dtype = 999),
+            &["model.ckpt-4000.index", "bad index entry: unknown dtype 999"],
+        ),
+        (
+            "invalid dtype",
+            Box::new(|e| e.dtype = 0),
+            &[
+                "model.ckpt-4000.index",
+                "bad index entry: ",
+                "(0) cannot be read from a bundle",
+            ],
+        ),
         (
             "wrong checksum",
             Box::new(|e| e.crc32c ^= 1),
-            &["checksum mismatch"],
+            &[
+                "checksum mismatch",
+                "model.ckpt-4000.data-00000-of-00001",
+                "checksum mismatch at offset 16",
+            ],
         ),
     ];
     for (what, mutate, mentions) in &entry_cases {
@@ -149,13 +208,14 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
     }
 
     // Changes to the header entry.
-    let header_cases: Vec<(&str, Vec<u8>)> = vec![
+    let header_cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "two billion shards",
             encode(&BundleHeaderProto {
                 num_shards: 2_000_000_000,
                 ..header.clone()
             }),
+            "bad bundle header: num_shards is 2000000000; expected 1 to 1000000",
         ),
         (
             "no shards",
@@ -163,6 +223,7 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
                 num_shards: 0,
                 ..header.clone()
             }),
+            "bad bundle header: num_shards is 0; expected 1 to 1000000",
         ),
         (
             "negative shards",
@@ -170,6 +231,7 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
                 num_shards: -3,
                 ..header.clone()
             }),
+            "bad bundle header: num_shards is -3; expected 1 to 1000000",
         ),
         (
             "unknown endianness",
@@ -177,10 +239,15 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
                 endianness: 9,
                 ..header.clone()
             }),
+            "bad bundle header: unknown endianness 9",
         ),
-        ("garbage", b"\xff\xff\xff\xff\x0f".to_vec()),
+        (
+            "garbage",
+            b"\xff\xff\xff\xff\x0f".to_vec(),
+            "bad bundle header: not a BundleHeaderProto",
+        ),
     ];
-    for (what, value) in &header_cases {
+    for (what, value, reason) in &header_cases {
         let entries: Entries = original
             .iter()
             .map(|(k, v)| {
@@ -201,6 +268,8 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
                 .with_context(|| what.to_string())?;
             run.stderr_has(&["model.ckpt-4000.index"])
                 .with_context(|| what.to_string())?;
+            run.stderr_has(&[reason])
+                .with_context(|| what.to_string())?;
         }
     }
 
@@ -211,9 +280,12 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
         .cloned()
         .collect();
     write_index(&index, &headless)?;
-    ckpt([Path::new("ls"), &dir])?
-        .failure()?
-        .stderr_has(&["model.ckpt-4000.index"])?;
+    let run = ckpt([Path::new("ls"), &dir])?.failure()?;
+    run.stderr_has(&["model.ckpt-4000.index"])?;
+    run.stderr_has(&[
+        "bad bundle header",
+        "first key is counter instead of the empty header key",
+    ])?;
     let garbled: Entries = original
         .iter()
         .map(|(k, v)| {
@@ -226,9 +298,9 @@ fn hostile_index_entries_are_refused_without_panic() -> Result<()> {
         })
         .collect();
     write_index(&index, &garbled)?;
-    ckpt([Path::new("ls"), &dir])?
-        .failure()?
-        .stderr_has(&["model.ckpt-4000.index", "\"dense/kernel\""])?;
+    let run = ckpt([Path::new("ls"), &dir])?.failure()?;
+    run.stderr_has(&["model.ckpt-4000.index", "\"dense/kernel\""])?;
+    run.stderr_has(&["bad index entry: not a BundleEntryProto"])?;
 
     // Put the original back: the copy is whole again.
     write_index(&index, &original)?;
@@ -245,15 +317,19 @@ fn unwritable_destinations_are_errors_naming_them() -> Result<()> {
     let out = blocker.join("out.npz");
     let run = ckpt([Path::new("export"), &fixture("tf1_saver"), &out])?.failure()?;
     run.stderr_has(&["not_a_dir"])?;
+    run.stderr_has(&[&format!("cannot create a file in {}", blocker.display())])?;
 
     let input = temp.path().join("in.npz");
     write_npz(&input, &[("w", &f32_npy(vec![1], &[1.0]))])?;
     let prefix = blocker.join("model.ckpt");
     let run = ckpt([Path::new("import"), &input, &prefix])?.failure()?;
     run.stderr_has(&["not_a_dir"])?;
+    run.stderr_has(&[&format!("cannot write checkpoint {}", prefix.display())])?;
 
     let run = ckpt([Path::new("merge"), &prefix, &fixture("tf1_saver")])?.failure()?;
     run.stderr_has(&["not_a_dir"])?;
+    // merge adds no words of its own: the path, then the operating system's reason.
+    run.stderr_has(&[&format!("{}: ", blocker.display())])?;
     let run = ckpt([
         Path::new("drop"),
         &fixture("tf1_saver"),
@@ -262,6 +338,7 @@ fn unwritable_destinations_are_errors_naming_them() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["not_a_dir"])?;
+    run.stderr_has(&[&format!("cannot write checkpoint {}", prefix.display())])?;
     assert_eq!(
         file_names(temp.path())?,
         ["in.npz".to_string(), "not_a_dir".to_string()]

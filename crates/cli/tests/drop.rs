@@ -119,6 +119,7 @@ fn drop_match_removes_exactly_the_matches() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["--match", "--optimizer"])?;
+    run.stderr_has(&["nothing to drop"])?;
     let run = ckpt([
         Path::new("drop"),
         &fixture("tf1_saver"),
@@ -128,6 +129,7 @@ fn drop_match_removes_exactly_the_matches() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["[z-a]"])?;
+    run.stderr_has(&["bad --match pattern \"[z-a]\""])?;
     assert_eq!(
         file_names(temp.path())?,
         ["out.data-00000-of-00001", "out.index"]

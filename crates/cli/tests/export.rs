@@ -190,6 +190,7 @@ fn export_to_an_unknown_format_or_from_a_damaged_checkpoint_writes_nothing() -> 
     let out = temp.path().join("weights.h5");
     let run = ckpt([Path::new("export"), &fixture("dtypes"), &out])?.failure()?;
     run.stderr_has(&["weights.h5", ".npz", ".safetensors"])?;
+    run.stderr_has(&[&format!("{}: unknown format", out.display())])?;
 
     let (_damaged_temp, dir) = copy_fixture("tf1_saver")?;
     flip_bit(&dir.join("model.ckpt-4000.data-00000-of-00001"), 20, 1)?;
@@ -198,6 +199,11 @@ fn export_to_an_unknown_format_or_from_a_damaged_checkpoint_writes_nothing() -> 
     for file in ["bad.npz", "bad.safetensors"] {
         let run = ckpt([Path::new("export"), &dir, &out_dir.join(file)])?.failure()?;
         run.stderr_has(&["checksum mismatch"])?;
+        // Byte 20 lies in dense/kernel's data (offset 16, 48 bytes).
+        run.stderr_has(&[
+            "model.ckpt-4000.data-00000-of-00001",
+            "tensor \"dense/kernel\"",
+        ])?;
     }
     assert_eq!(file_names(&out_dir)?, Vec::<String>::new());
     assert_eq!(file_names(temp.path())?, vec!["out".to_string()]);

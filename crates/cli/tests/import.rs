@@ -165,7 +165,7 @@ fn malformed_npz_is_refused_naming_file_and_entry() -> Result<()> {
 
     let empty = dir.join("empty.npz");
     std::fs::write(&empty, b"")?;
-    import_fails(&empty, &[])?;
+    import_fails(&empty, &["not a zip (npz) archive"])?;
 
     let whole = dir.join("whole.npz");
     write_npz(&whole, &[("a", &good), ("b", &good)])?;
@@ -173,7 +173,9 @@ fn malformed_npz_is_refused_naming_file_and_entry() -> Result<()> {
     for cut in [bytes.len() / 2, bytes.len() - 10] {
         let truncated = dir.join(format!("truncated{cut}.npz"));
         std::fs::write(&truncated, &bytes[..cut])?;
-        import_fails(&truncated, &[])?;
+        // Each cut takes away all or part of the end-of-central-directory record a zip
+        // reader starts from.
+        import_fails(&truncated, &["not a zip (npz) archive"])?;
     }
 
     // A good entry first, so the writer has started when the bad one comes.
@@ -182,32 +184,50 @@ fn malformed_npz_is_refused_naming_file_and_entry() -> Result<()> {
         &short,
         &[("a", &good), ("bad", &npy("<f4", vec![10], vec![0; 8]))],
     )?;
-    import_fails(&short, &["entry \"bad.npy\"", "8 bytes"])?;
+    import_fails(
+        &short,
+        &["entry \"bad.npy\"", "8 bytes", "shape [10] of <f4 needs 40"],
+    )?;
 
     let big_endian = dir.join("big_endian.npz");
     write_npz(
         &big_endian,
         &[("a", &good), ("swapped", &npy(">f4", vec![1], vec![0; 4]))],
     )?;
-    import_fails(&big_endian, &["entry \"swapped.npy\"", ">f4"])?;
+    import_fails(
+        &big_endian,
+        &["entry \"swapped.npy\"", ">f4", "unsupported npy dtype"],
+    )?;
 
     let object = dir.join("object.npz");
     write_npz(
         &object,
         &[("a", &good), ("obj", &npy("|O", vec![1], vec![0; 8]))],
     )?;
-    import_fails(&object, &["entry \"obj.npy\""])?;
+    import_fails(
+        &object,
+        &["entry \"obj.npy\"", "unsupported npy dtype \"|O\""],
+    )?;
 
     let huge = dir.join("huge.npz");
     write_npz(
         &huge,
         &[("huge", &npy("<f8", vec![1 << 40, 1 << 40], vec![0; 16]))],
     )?;
-    import_fails(&huge, &["entry \"huge.npy\""])?;
+    import_fails(
+        &huge,
+        &[
+            "entry \"huge.npy\"",
+            "shape [1099511627776, 1099511627776] has too many elements",
+        ],
+    )?;
 
     let unnamed = dir.join("unnamed.npz");
     write_npz(&unnamed, &[("", &good)])?;
-    import_fails(&unnamed, &["empty"])?;
+    import_fails(
+        &unnamed,
+        &["empty", "entry \"\"", "tensor names must not be empty"],
+    )?;
     Ok(())
 }
 
@@ -270,7 +290,13 @@ fn failed_import_leaves_an_existing_checkpoint_untouched() -> Result<()> {
             ("w", &npy("<f4", vec![3], vec![0; 4])),
         ],
     )?;
-    ckpt([Path::new("import"), &bad, &prefix])?.failure()?;
+    ckpt([Path::new("import"), &bad, &prefix])?
+        .failure()?
+        .stderr_has(&[
+            &bad.display().to_string(),
+            "entry \"w.npy\"",
+            "npy data holds 4 bytes, shape [3] of <f4 needs 12",
+        ])?;
     assert_eq!(
         file_names(prefix.parent().ok_or_else(|| anyhow!("no parent"))?)?,
         ["model.ckpt.data-00000-of-00001", "model.ckpt.index"]

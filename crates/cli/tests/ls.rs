@@ -186,8 +186,16 @@ fn ls_of_nothing_names_the_path() -> Result<()> {
     let missing = temp.path().join("no/such/model.ckpt");
     let run = ckpt([Path::new("ls"), &missing])?.failure()?;
     run.stderr_has(&[&missing.display().to_string()])?;
+    run.stderr_has(&[
+        &format!("no checkpoint at {}", missing.display()),
+        &format!("neither {}.index nor a directory", missing.display()),
+    ])?;
     // An empty directory: no `checkpoint` file and no index.
     let run = ckpt([Path::new("ls"), temp.path()])?.failure()?;
     run.stderr_has(&[&temp.path().display().to_string()])?;
+    run.stderr_has(&[
+        &format!("no checkpoint at {}", temp.path().display()),
+        "no `checkpoint` state file and no .index file",
+    ])?;
     Ok(())
 }

@@ -48,6 +48,11 @@ fn merge_makes_the_union_and_refuses_duplicates_unless_told() -> Result<()> {
         &a.display().to_string(),
         &b.display().to_string(),
     ])?;
+    run.stderr_has(&[&format!(
+        "tensor \"shared\" is in {} and {}",
+        a.display(),
+        b.display()
+    )])?;
     assert_eq!(file_names(&dir.join("merged"))?, Vec::<String>::new());
 
     for (prefer, shared) in [("first", "1"), ("last", "2")] {

@@ -70,6 +70,7 @@ fn rename_refuses_collisions_empty_names_and_bad_patterns() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["\"dense/bias\"", "\"dense/kernel\"", "\"dense\""])?;
+    run.stderr_has(&["tensors \"dense/bias\" and \"dense/kernel\" would both be named \"dense\""])?;
     let run = ckpt([
         Path::new("rename"),
         &fixture("tf1_saver"),
@@ -81,6 +82,7 @@ fn rename_refuses_collisions_empty_names_and_bad_patterns() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["\"counter\"", "empty name"])?;
+    run.stderr_has(&["tensor \"counter\" would be renamed to the empty name"])?;
     let run = ckpt([
         Path::new("rename"),
         &fixture("tf1_saver"),
@@ -92,6 +94,7 @@ fn rename_refuses_collisions_empty_names_and_bad_patterns() -> Result<()> {
     ])?
     .failure()?;
     run.stderr_has(&["(unclosed"])?;
+    run.stderr_has(&["bad --from pattern \"(unclosed\""])?;
     assert_eq!(file_names(temp.path())?, Vec::<String>::new());
     Ok(())
 }

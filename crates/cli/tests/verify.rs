@@ -61,15 +61,14 @@ fn a_flipped_bit_in_any_tensor_is_found_and_named() -> Result<()> {
             ] {
                 flip_bit(&path, at, bit)?;
                 let run = ckpt([Path::new("verify"), &dir])?.failure()?;
-                run.stderr_has(&[file, &format!("tensor \"{tensor}\"")])?;
-                ensure!(
-                    run.stderr.contains("checksum mismatch") || run.stderr.contains("corrupt"),
-                    "{name}: flip at {at}: {}",
-                    run.stderr
-                );
+                // A string tensor's damage may show first in its lengths' checksum
+                // ("corrupt string data ...: length checksum mismatch").
+                run.stderr_has(&[file, &format!("tensor \"{tensor}\""), "checksum mismatch"])
+                    .with_context(|| format!("{name}: flip at {at}"))?;
                 // Reading the tensor meets the same damage.
                 let run = ckpt([Path::new("show"), &dir, Path::new(&tensor)])?.failure()?;
-                run.stderr_has(&[file, &format!("tensor \"{tensor}\"")])?;
+                run.stderr_has(&[file, &format!("tensor \"{tensor}\""), "checksum mismatch"])
+                    .with_context(|| format!("{name}: flip at {at}"))?;
                 flip_bit(&path, at, bit)?;
             }
         }
@@ -134,13 +133,19 @@ fn every_single_bit_flip_in_an_index_is_refused_or_harmless() -> Result<()> {
     let (_meta_offset, _meta_size) = (varint(&original, &mut at)?, varint(&original, &mut at)?);
     let (index_offset, index_size) = (varint(&original, &mut at)?, varint(&original, &mut at)?);
     let c = expected("dtypes")?.checkpoints.remove(0);
-    let mut guarded: Vec<(u64, u64)> = c
+    let block = |offset: u64, size: u64| {
+        let reason = format!("block at offset {offset} (size {size}): checksum mismatch");
+        (offset, offset + size + 5, reason)
+    };
+    let mut guarded: Vec<(u64, u64, String)> = c
         .index_blocks
         .iter()
-        .map(|&(offset, size)| (offset, offset + size + 5))
+        .map(|&(offset, size)| block(offset, size))
         .collect();
-    guarded.push((index_offset, index_offset + index_size + 5));
-    guarded.push((len - 8, len)); // the magic number
+    guarded.push(block(index_offset, index_size));
+    guarded.push((len - 8, len, "not an sstable: bad magic number".to_string()));
+    // What a flip outside the guarded bytes (in the footer's handles, say) may be refused for.
+    let reasons = ["checksum mismatch", "past end of file", "bad magic number"];
     let mut refused = 0;
     for at in 0..len {
         let bit = (at % 8) as u8;
@@ -151,12 +156,22 @@ fn every_single_bit_flip_in_an_index_is_refused_or_harmless() -> Result<()> {
             "flip at {at}: {}",
             run.stderr
         );
-        let must_fail = guarded
+        let guard = guarded
             .iter()
-            .any(|&(start, end)| (start..end).contains(&at));
-        if must_fail || run.code != Some(0) {
+            .find(|(start, end, _)| (*start..*end).contains(&at));
+        if guard.is_some() || run.code != Some(0) {
             let run = run.failure().with_context(|| format!("flip at {at}"))?;
             run.stderr_has(&["ckpt.index"])?;
+            match guard {
+                Some((_, _, reason)) => run
+                    .stderr_has(&[reason])
+                    .with_context(|| format!("flip at {at}"))?,
+                None => ensure!(
+                    reasons.iter().any(|r| run.stderr.contains(r)),
+                    "flip at {at}: refused for none of {reasons:?}: {}",
+                    run.stderr
+                ),
+            }
             refused += 1;
         } else {
             // A harmless flip must not change what is read.
@@ -212,6 +227,14 @@ fn truncated_empty_or_garbage_index_is_refused() -> Result<()> {
                 .failure()
                 .with_context(|| format!("index cut to {cut} bytes"))?;
             run.stderr_has(&["ckpt.index"])?;
+            // Under 48 bytes there is no footer; past that, its last 8 bytes are not the magic.
+            let reason = if cut < 48 {
+                format!("file too short for footer ({cut} bytes, need 48)")
+            } else {
+                "not an sstable: bad magic number".to_string()
+            };
+            run.stderr_has(&[&reason])
+                .with_context(|| format!("index cut to {cut} bytes"))?;
         }
     }
     let run = {
@@ -239,6 +262,8 @@ fn truncated_empty_or_garbage_index_is_refused() -> Result<()> {
     std::fs::write(&index, &with_magic)?;
     let run = ckpt([Path::new("verify"), &dir])?.failure()?;
     run.stderr_has(&["ckpt.index"])?;
+    // The footer's handles, read from garbage, point nowhere in the file.
+    run.stderr_has(&["block handle", "past end of file"])?;
     Ok(())
 }
 
@@ -292,16 +317,26 @@ fn a_missing_index_is_reported_not_guessed() -> Result<()> {
     let (_temp, dir) = copy_fixture("dtypes")?;
     std::fs::remove_file(dir.join("ckpt.index"))?;
     let index = dir.join("ckpt.index").display().to_string();
-    for path in [
-        dir.join("ckpt"),
-        dir.join("ckpt.data-00000-of-00001"),
-        dir.clone(),
+    for (path, reason) in [
+        (
+            dir.join("ckpt"),
+            format!("neither {index} nor a directory of that name exists"),
+        ),
+        (
+            dir.join("ckpt.data-00000-of-00001"),
+            format!("{index} does not exist"),
+        ),
+        (
+            dir.clone(),
+            "directory has no `checkpoint` state file and no .index file".to_string(),
+        ),
     ] {
         let run = ckpt([Path::new("verify"), &path])?.failure()?;
         run.stderr_has(&["no checkpoint at", &path.display().to_string()])?;
         if path != dir {
             run.stderr_has(&[&index])?;
         }
+        run.stderr_has(&[&format!("no checkpoint at {}: {reason}", path.display())])?;
     }
     Ok(())
 }
