@@ -157,13 +157,19 @@ fn unfed_keep_prob_is_named_with_a_hint() -> Result<()> {
     let (_out, run) = run_mlp(&["--fetch", "pred"])?;
     let run = run.failure()?;
     run.stderr_has(&["keep_prob", "1.0"])?;
+    run.stderr_has(&[
+        "placeholder \"keep_prob\" must be fed",
+        "feed 1.0 for inference",
+    ])?;
     Ok(())
 }
 
 #[test]
 fn unknown_fetch_suggests_close_names() -> Result<()> {
     let (_out, run) = run_mlp(&["--feed", "keep_prob=1", "--fetch", "logitz"])?;
-    run.failure()?.stderr_has(&["logitz", "logits"])
+    let run = run.failure()?;
+    run.stderr_has(&["logitz", "logits"])?;
+    run.stderr_has(&["no node named \"logitz\"", "did you mean \"logits\""])
 }
 
 #[test]
@@ -190,7 +196,9 @@ fn feed_of_the_wrong_shape_is_refused() -> Result<()> {
         "--fetch".as_ref(),
         "pred".as_ref(),
     ])?;
-    run.failure()?.stderr_has(&["\"x\"", "783", "784"])
+    let run = run.failure()?;
+    run.stderr_has(&["\"x\"", "783", "784"])?;
+    run.stderr_has(&["feed \"x\"", "does not match the placeholder's shape"])
 }
 
 #[test]
@@ -259,7 +267,9 @@ fn variables_missing_from_the_checkpoint_are_named() -> Result<()> {
         "--fetch".as_ref(),
         "pred".as_ref(),
     ])?;
-    run.failure()?.stderr_has(&["fc2/weights", "fc2/biases"])
+    let run = run.failure()?;
+    run.stderr_has(&["fc2/weights", "fc2/biases"])?;
+    run.stderr_has(&["2 variable(s) missing from the checkpoint"])
 }
 
 #[test]
@@ -269,5 +279,7 @@ fn checkpoint_without_a_graph_says_so() -> Result<()> {
         fixture("dtypes").join("ckpt").as_os_str(),
         "--describe".as_ref(),
     ])?;
-    run.failure()?.stderr_has(&["ckpt.meta", "frozen .pb"])
+    let run = run.failure()?;
+    run.stderr_has(&["ckpt.meta", "frozen .pb"])?;
+    run.stderr_has(&["no graph beside the checkpoint"])
 }

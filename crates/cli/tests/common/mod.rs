@@ -1,5 +1,10 @@
 //! Helpers for the `ckpt` behaviour tests: running the built binary, reading the fixtures'
 //! `expected.json` (TensorFlow's own readings), and damaging copies of fixtures.
+//!
+//! Every test file compiles this module into its own binary and uses only part of it, so the
+//! files declare it with `#[allow(dead_code)]`.
+
+pub mod npz;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -93,6 +98,38 @@ where
         stdout: String::from_utf8(output.stdout).context("ckpt wrote non-UTF-8 to stdout")?,
         stderr: String::from_utf8(output.stderr).context("ckpt wrote non-UTF-8 to stderr")?,
     })
+}
+
+/// The names of `ckpt ls PATH`, one per line.
+pub fn listed_names(path: &Path) -> Result<Vec<String>> {
+    let run = ckpt([Path::new("ls"), path])?.success()?;
+    Ok(run
+        .stdout
+        .lines()
+        .map(|line| line.split('\t').next().unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The value text `ckpt show` prints (everything after the name, dtype and shape lines).
+pub fn shown_values(path: &Path, name: &str) -> Result<String> {
+    let run = ckpt([Path::new("show"), path, Path::new(name)])?.success()?;
+    let mut lines = run.stdout.lines();
+    ensure!(
+        lines.next() == Some(&format!("name:  {name}")[..]),
+        "{}",
+        run.stdout
+    );
+    ensure!(
+        lines.next().is_some_and(|l| l.starts_with("dtype: ")),
+        "{}",
+        run.stdout
+    );
+    ensure!(
+        lines.next().is_some_and(|l| l.starts_with("shape: ")),
+        "{}",
+        run.stdout
+    );
+    Ok(lines.collect::<Vec<_>>().join("\n"))
 }
 
 /// The repository's `fixtures/` directory.
