@@ -8,7 +8,7 @@
 //! the index once, memory-maps the shards lazily and hands out [`Tensor`]s whose bytes are
 //! borrowed from the map. [`BundleWriter`] writes bundles byte-identical to TensorFlow's
 //! `BundleWriter`, atomically. The [`state`] module reads and writes the `checkpoint` file.
-//! The byte layout is specified in the project's `shared/FORMAT.md` §3 and §5.
+//! The byte layout is specified in `docs/format.md` §3 and §5.
 //!
 //! ```
 //! use ckpt_bundle::{BundleReader, BundleWriter, DType, Tensor};

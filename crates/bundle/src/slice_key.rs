@@ -1,4 +1,4 @@
-//! Index keys of the stored slices of partitioned tensors (FORMAT §3.8), written with
+//! Index keys of the stored slices of partitioned tensors (docs/format.md §3.8), written with
 //! TensorFlow's `OrderedCode`: `num(0) | string(full name) | num(rank) | signed(start),
 //! signed(length) per dimension`, a length of -1 meaning the whole dimension.
 
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn tensorflow_slice_key() {
-        // FORMAT §3.8: the slice 0,2:0,2 of "part/pv".
+        // docs/format.md §3.8: the slice 0,2:0,2 of "part/pv".
         let key = encode_slice_key(b"part/pv", &[(0, 2), (0, 2)]);
         let mut want = vec![0x00];
         want.extend_from_slice(b"part/pv");

@@ -1,4 +1,4 @@
-//! The data layouts of string and variant tensors (FORMAT §3.5 b and c).
+//! The data layouts of string and variant tensors (docs/format.md §3.5 b and c).
 //!
 //! String tensor: `varint64 len[N] | fixed32 Mask(crc of lengths) | bytes str[N]`, where
 //! the length checksum covers each length as a 4-byte uint32 (8 bytes above 4 GiB) in the
@@ -288,7 +288,7 @@ mod tests {
             bytes,
             [0x05, 0xd9, 0xc6, 0x9c, 0x43, b'h', b'e', b'l', b'l', b'o']
         );
-        // The entry crc TensorFlow stored for "s" in FORMAT §2.10: 35 ec e0 c0 29.
+        // The entry crc TensorFlow stored for "s" in docs/format.md §2.10: 35 ec e0 c0 29.
         assert_eq!(mask(crc), 0x29c0_e0ec);
         let layout = check_strings(&bytes, 1, false)?;
         assert_eq!(layout.crc, crc);

@@ -1,4 +1,4 @@
-//! The worked example of FORMAT §2.10, written by `tf.compat.v1.train.Saver`: read from
+//! The worked example of docs/format.md §2.10, written by `tf.compat.v1.train.Saver`: read from
 //! TensorFlow's bytes, and written back byte for byte.
 
 use std::borrow::Cow;

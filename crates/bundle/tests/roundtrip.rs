@@ -294,7 +294,7 @@ fn partitioned_tensor_round_trips() -> TestResult {
 
 #[test]
 fn tensorflow_partitioned_entry_bytes() -> TestResult {
-    // FORMAT §3.8: part/pv [6, 2] in three row blocks; the first slice proto is
+    // docs/format.md §3.8: part/pv [6, 2] in three row blocks; the first slice proto is
     // `3a 08 0a 02 10 02 0a 02 10 02` (start 0 left out, length set for both dims).
     let dir = tempfile::tempdir()?;
     let prefix = dir.path().join("pv");

@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn bfloat16_widens_exactly() -> Result<()> {
-        // 1.0 and -2.0 in bfloat16 (FORMAT.md §3.6).
+        // 1.0 and -2.0 in bfloat16 (docs/format.md §3.6).
         let t = Tensor::from_bytes(
             DType::BFloat16,
             vec![2],

@@ -1,4 +1,4 @@
-//! Encodings checked against bytes TensorFlow 2.21 wrote (FORMAT.md §2.10, §3.4, §3.8).
+//! Encodings checked against bytes TensorFlow 2.21 wrote (docs/format.md §2.10, §3.4, §3.8).
 
 use ckpt_proto::{
     tensor_shape_proto::Dim, tensor_slice_proto::extent::HasLength, tensor_slice_proto::Extent,
@@ -20,7 +20,7 @@ fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
 
 #[test]
 fn entry_for_float_matrix_matches_tensorflow() {
-    // The entry of `W` (float [4,3]) in the FORMAT.md §2.10 example.
+    // The entry of `W` (float [4,3]) in the docs/format.md §2.10 example.
     let entry = BundleEntryProto {
         dtype: DataType::DtFloat as i32,
         shape: shape(&[4, 3]),

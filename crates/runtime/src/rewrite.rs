@@ -1,6 +1,6 @@
 //! Inference mode: recognized dropout subgraphs become identities.
 //!
-//! Matching is by op type, not by name (FORMAT.md §6.7), on a mask derived from a random op
+//! Matching is by op type, not by name (docs/format.md §6.7), on a mask derived from a random op
 //! within a few steps:
 //!
 //! - keep_prob form (TF <= 1.12): `Mul(RealDiv(x, keep_prob), Floor(keep_prob + U))`;

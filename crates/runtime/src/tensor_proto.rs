@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn tensor_content_int32() -> Result<(), String> {
-        // `flatten/Const` from FORMAT.md §4.4: [-1, 784].
+        // `flatten/Const` from docs/format.md §4.4: [-1, 784].
         let mut p = proto(DataType::DtInt32, &[2]);
         p.tensor_content = vec![0xff, 0xff, 0xff, 0xff, 0x10, 0x03, 0x00, 0x00];
         assert_eq!(decode(&p)?.as_i32(), Some(&[-1, 784][..]));

@@ -1,5 +1,5 @@
 //! Reading blocks: the trailer check, decompression, and a cursor over the
-//! prefix-compressed entries (FORMAT.md §2.2 - §2.4).
+//! prefix-compressed entries (docs/format.md §2.2 - §2.4).
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,5 +1,5 @@
 //! Writing a table, byte for byte as TensorFlow's `TableBuilder` does
-//! (FORMAT.md §2.7, §2.8).
+//! (docs/format.md §2.7, §2.8).
 
 use std::io::Write;
 

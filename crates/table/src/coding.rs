@@ -1,4 +1,4 @@
-//! Little-endian fixed-width integers and LEB128 varints (FORMAT.md §1).
+//! Little-endian fixed-width integers and LEB128 varints (docs/format.md §1).
 //!
 //! Decoders take a slice and a position and return the value and the position
 //! after it, or `None` when the bytes run out or the varint overflows its type.

@@ -1,4 +1,4 @@
-//! CRC32C and TensorFlow's CRC masking (FORMAT.md §1).
+//! CRC32C and TensorFlow's CRC masking (docs/format.md §1).
 //!
 //! TensorFlow never stores a raw CRC next to the data it covers: a CRC of a
 //! string that itself contains CRCs is weak, so stored values are rotated and
@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn empty_block_trailer_matches_tensorflow() {
-        // The metaindex block of FORMAT.md §2.10: trailer crc c0 f2 a1 b0.
+        // The metaindex block of docs/format.md §2.10: trailer crc c0 f2 a1 b0.
         let empty = [0u8, 0, 0, 0, 1, 0, 0, 0];
         assert_eq!(
             block_checksum(&empty, 0),

@@ -1,4 +1,4 @@
-//! Block handles and the 48-byte footer (FORMAT.md §2.5, §2.6).
+//! Block handles and the 48-byte footer (docs/format.md §2.5, §2.6).
 
 use crate::coding::{put_varint, varint64};
 use crate::error::{Error, HandleLocation};

@@ -2,7 +2,7 @@
 //! a checkpoint's `.index` file: [`Table`] reads one from a byte slice (a
 //! memory map or a `Vec`), [`TableBuilder`] writes one byte-identical to
 //! TensorFlow's `TableBuilder`. The crate knows nothing of tensors; the layout
-//! is specified in FORMAT.md §2.
+//! is specified in docs/format.md §2.
 //!
 //! ```
 //! use ckpt_table::{Table, TableBuilder, TableOptions};

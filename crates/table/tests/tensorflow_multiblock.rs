@@ -74,7 +74,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// The index entries `SaveV2` writes when tensor `i` (in sorted name order)
 /// is the float32 vector `[i]`: a `BundleHeaderProto` under the empty key,
-/// then one `BundleEntryProto` per name (FORMAT.md §3.3, §3.4).
+/// then one `BundleEntryProto` per name (docs/format.md §3.3, §3.4).
 fn bundle_entries(names: Vec<Vec<u8>>) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut entries = BTreeMap::new();
     // num_shards 1, version { producer 1 }

@@ -1,4 +1,4 @@
-//! The 203-byte `.index` written by TensorFlow (FORMAT.md §2.10), read and
+//! The 203-byte `.index` written by TensorFlow (docs/format.md §2.10), read and
 //! rebuilt byte for byte.
 
 mod common;
