@@ -12,15 +12,10 @@ pub mod run;
 pub mod summary;
 
 /// Prints an error with its chain of causes, as `error: outer: inner`, and picks the exit code.
+///
+/// Every library error of the workspace prints what it wraps in its own message and returns
+/// no `source()`, so each cause appears exactly once in the chain.
 pub fn report_error(error: &anyhow::Error) -> ExitCode {
-    let mut message = format!("error: {error}");
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        // Library errors often repeat their source's text; print each piece once.
-        if !message.contains(&cause) {
-            message.push_str(&format!(": {cause}"));
-        }
-    }
-    eprintln!("{message}");
+    eprintln!("error: {error:#}");
     ExitCode::FAILURE
 }
