@@ -9,31 +9,57 @@ use ckpt_proto::DataType;
 /// whose layout is not settled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// IEEE half precision (`DT_HALF`, numpy `float16`), 2 bytes.
     Float16,
+    /// bfloat16 (`DT_BFLOAT16`): the top 16 bits of a float32, 2 bytes.
     BFloat16,
+    /// IEEE single precision (`DT_FLOAT`), 4 bytes.
     Float32,
+    /// IEEE double precision (`DT_DOUBLE`), 8 bytes.
     Float64,
+    /// Signed 8-bit integer (`DT_INT8`).
     Int8,
+    /// Signed 16-bit integer (`DT_INT16`).
     Int16,
+    /// Signed 32-bit integer (`DT_INT32`).
     Int32,
+    /// Signed 64-bit integer (`DT_INT64`).
     Int64,
+    /// Unsigned 8-bit integer (`DT_UINT8`).
     UInt8,
+    /// Unsigned 16-bit integer (`DT_UINT16`).
     UInt16,
+    /// Unsigned 32-bit integer (`DT_UINT32`).
     UInt32,
+    /// Unsigned 64-bit integer (`DT_UINT64`).
     UInt64,
+    /// Boolean (`DT_BOOL`), one byte, 0 or 1.
     Bool,
+    /// Complex of two float32s, real part first (`DT_COMPLEX64`), 8 bytes.
     Complex64,
+    /// Complex of two float64s, real part first (`DT_COMPLEX128`), 16 bytes.
     Complex128,
+    /// Byte strings of any length (`DT_STRING`); not necessarily UTF-8.
     String,
+    /// Quantized signed 8-bit integer (`DT_QINT8`), stored as int8.
     QInt8,
+    /// Quantized unsigned 8-bit integer (`DT_QUINT8`), stored as uint8.
     QUInt8,
+    /// Quantized signed 16-bit integer (`DT_QINT16`), stored as int16.
     QInt16,
+    /// Quantized unsigned 16-bit integer (`DT_QUINT16`), stored as uint16.
     QUInt16,
+    /// Quantized signed 32-bit integer (`DT_QINT32`), stored as int32.
     QInt32,
+    /// 8-bit float with 5 exponent and 2 mantissa bits (`DT_FLOAT8_E5M2`).
     Float8E5M2,
+    /// 8-bit float, 4 exponent and 3 mantissa bits, finite only (`DT_FLOAT8_E4M3FN`).
     Float8E4M3FN,
+    /// 8-bit float, 4 exponent and 3 mantissa bits, finite, unsigned zero (`DT_FLOAT8_E4M3FNUZ`).
     Float8E4M3FNUZ,
+    /// 8-bit float, 4 exponent bits with bias 11, finite, unsigned zero (`DT_FLOAT8_E4M3B11FNUZ`).
     Float8E4M3B11FNUZ,
+    /// 8-bit float, 5 exponent and 2 mantissa bits, finite, unsigned zero (`DT_FLOAT8_E5M2FNUZ`).
     Float8E5M2FNUZ,
     /// Serialized `VariantTensorDataProto`s; handed out as raw bytes.
     Variant,

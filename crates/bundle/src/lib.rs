@@ -33,6 +33,7 @@
 //! input never panics and never sizes an allocation before it is checked against the bytes
 //! that exist. The only `unsafe` is the memory map, in one function of `mmap.rs`.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod atomic;
 mod crc;

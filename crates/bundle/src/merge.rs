@@ -11,7 +11,9 @@ use crate::writer::BundleWriter;
 /// Which copy wins when a tensor appears in more than one input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prefer {
+    /// The copy in the earliest input that has the name.
     First,
+    /// The copy in the latest input that has the name.
     Last,
 }
 

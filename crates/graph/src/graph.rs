@@ -14,11 +14,14 @@ pub type NodeId = usize;
 /// One output tensor of a node: `node:index` in TensorFlow's notation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Output {
+    /// The producing node.
     pub node: NodeId,
+    /// Which of its outputs (0 for the first).
     pub index: usize,
 }
 
 impl Output {
+    /// Output `index` of `node`.
     pub fn new(node: NodeId, index: usize) -> Output {
         Output { node, index }
     }
@@ -30,6 +33,7 @@ impl Output {
 /// nodes, rebuild the name index with [`Graph::new`].
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
+    /// The nodes; a [`NodeId`] indexes this.
     pub nodes: Vec<Node>,
     index: HashMap<String, NodeId>,
 }

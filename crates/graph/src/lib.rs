@@ -40,6 +40,7 @@
 //! # Ok::<(), ckpt_graph::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use ckpt_proto;
 

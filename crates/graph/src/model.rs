@@ -20,13 +20,17 @@ pub const PLACEHOLDER_OPS: &[&str] = &["Placeholder", "PlaceholderV2", "Placehol
 /// What a `.meta` (MetaGraphDef) or a frozen `.pb` (GraphDef) gives.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The main graph.
     pub graph: Graph,
     /// The graph library's functions that imported, by name.
     pub functions: BTreeMap<String, Function>,
     /// Library functions that could not be imported, with the reason. They fail only when
     /// used (see [`Model::function`]), so a model with an odd unused function still loads.
     pub function_errors: BTreeMap<String, String>,
+    /// The `SaverDef` of a MetaGraphDef (TF1's `tf.train.Saver`), naming its save and
+    /// restore ops.
     pub saver: Option<SaverDef>,
+    /// The MetaGraphDef's `signature_def` map: signature key -> inputs and outputs.
     pub signatures: BTreeMap<String, SignatureDef>,
     /// Variable node (`VariableV2` / `Variable` / `VarHandleOp`) -> checkpoint key.
     pub variables: BTreeMap<NodeId, String>,

@@ -29,6 +29,7 @@ pub struct TableOptions {
     /// Entries between restart points in data blocks (0 is treated as 1).
     /// The index block always uses 1.
     pub block_restart_interval: usize,
+    /// How data blocks are compressed (TensorFlow's bundle writer uses none).
     pub compression: Compression,
 }
 
@@ -65,6 +66,8 @@ pub struct TableBuilder<W: Write> {
 }
 
 impl<W: Write> TableBuilder<W> {
+    /// A builder writing to `writer` with `options`; nothing is written until the first
+    /// block fills or [`finish`](Self::finish) is called.
     pub fn new(writer: W, options: TableOptions) -> Self {
         TableBuilder {
             out: BlockWriter {

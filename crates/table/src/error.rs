@@ -10,21 +10,37 @@
 pub enum Error {
     /// The input is shorter than the 48-byte footer.
     #[error("file too short for footer ({len} bytes, need {need})")]
-    TooShort { len: usize, need: usize },
+    TooShort {
+        /// Length in bytes.
+        len: usize,
+        /// Bytes needed.
+        need: usize,
+    },
 
     /// The last 8 bytes are not the table magic number.
     #[error("not an sstable: bad magic number (found 0x{found:016x}, expected 0x{expected:016x})")]
-    BadMagic { found: u64, expected: u64 },
+    BadMagic {
+        /// The value found.
+        found: u64,
+        /// The value expected.
+        expected: u64,
+    },
 
     /// A block handle (in the footer or an index entry) is not two valid varint64s.
     #[error("corrupt block handle in {location}")]
-    BadHandle { location: HandleLocation },
+    BadHandle {
+        /// Where the handle was read.
+        location: HandleLocation,
+    },
 
     /// A block handle points outside the file, or its end overflows.
     #[error("block handle ({offset}, {size}) past end of file ({file_len} bytes)")]
     HandlePastEnd {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// Length of the file in bytes.
         file_len: usize,
     },
 
@@ -33,25 +49,35 @@ pub enum Error {
         "block at offset {offset} (size {size}): checksum mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})"
     )]
     ChecksumMismatch {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// The checksum in the trailer (unmasked).
         stored: u32,
+        /// The checksum of the bytes read.
         computed: u32,
     },
 
     /// The trailer's type byte is neither 0 (raw) nor 1 (snappy).
     #[error("block at offset {offset} (size {size}): bad block type {block_type}")]
     BadBlockType {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// The type byte found.
         block_type: u8,
     },
 
     /// A snappy block does not decompress.
     #[error("block at offset {offset} (size {size}): snappy decompression failed: {error}")]
     Snappy {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// The decompressor's error.
         error: snap::Error,
     },
 
@@ -60,17 +86,24 @@ pub enum Error {
         "block at offset {offset} (size {size}): snappy block claims {claimed} uncompressed bytes, more than {limit} possible"
     )]
     DecompressedTooLarge {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// The uncompressed length the block claims.
         claimed: usize,
+        /// The most a block of this size can hold.
         limit: usize,
     },
 
     /// The restart array at the end of a block is malformed.
     #[error("block at offset {offset} (size {size}): {reason}")]
     BadBlockContents {
+        /// Byte offset of the block in the file.
         offset: u64,
+        /// Size of the block's contents in bytes (without the trailer).
         size: u64,
+        /// What is wrong with the restart array.
         reason: BlockProblem,
     },
 
@@ -79,7 +112,9 @@ pub enum Error {
     /// restart point whose entry shares a prefix).
     #[error("block at offset {block_offset}: corrupt block entry at offset {entry_offset}")]
     CorruptEntry {
+        /// Byte offset of the block in the file.
         block_offset: u64,
+        /// Byte offset of the entry within the block.
         entry_offset: usize,
     },
 
@@ -89,15 +124,26 @@ pub enum Error {
         .key.escape_ascii(),
         .previous.escape_ascii()
     )]
-    KeyOrder { previous: Vec<u8>, key: Vec<u8> },
+    KeyOrder {
+        /// The key added before.
+        previous: Vec<u8>,
+        /// The key being added.
+        key: Vec<u8>,
+    },
 
     /// A key or value is longer than the format can describe (4 GiB - 1).
     #[error("entry too large: {len} bytes does not fit a 32-bit length")]
-    EntryTooLarge { len: usize },
+    EntryTooLarge {
+        /// Length in bytes.
+        len: usize,
+    },
 
     /// A block grew past what its 32-bit restart offsets can address.
     #[error("block too large: {len} bytes does not fit 32-bit restart offsets")]
-    BlockTooLarge { len: usize },
+    BlockTooLarge {
+        /// Length in bytes.
+        len: usize,
+    },
 
     /// The builder already failed on an I/O error and cannot continue.
     #[error("table builder already failed on an earlier i/o error")]
@@ -121,7 +167,10 @@ pub enum HandleLocation {
     /// The footer's metaindex or index handle.
     Footer,
     /// The value of the index entry at `entry_offset` within the index block.
-    IndexEntry { entry_offset: usize },
+    IndexEntry {
+        /// Byte offset of the entry within the block.
+        entry_offset: usize,
+    },
 }
 
 impl std::fmt::Display for HandleLocation {
@@ -140,13 +189,24 @@ impl std::fmt::Display for HandleLocation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockProblem {
     /// Fewer than the 4 bytes of `num_restarts`.
-    TooSmall { len: usize },
+    TooSmall {
+        /// Length in bytes.
+        len: usize,
+    },
     /// `num_restarts` needs more bytes than the block has.
-    TooManyRestarts { num_restarts: u32, max: usize },
+    TooManyRestarts {
+        /// The restart count the block claims.
+        num_restarts: u32,
+        /// The most restarts the block has room for.
+        max: usize,
+    },
     /// A restart point lies past the end of the entries.
     RestartOutOfRange {
+        /// Which restart point.
         index: usize,
+        /// The offset it holds.
         restart: u32,
+        /// Where the entries end (the restart array starts), in bytes.
         limit: usize,
     },
 }

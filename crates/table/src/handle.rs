@@ -7,7 +7,9 @@ use crate::error::{Error, HandleLocation};
 /// its contents, not counting the 5-byte trailer that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BlockHandle {
+    /// Byte offset of the block's first byte in the file.
     pub offset: u64,
+    /// Length of the block's contents in bytes, without the 5-byte trailer.
     pub size: u64,
 }
 

@@ -25,6 +25,7 @@
 //! length sizes an allocation before it is checked against the input.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod block;
 mod block_builder;

@@ -31,6 +31,11 @@ pub struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
+    /// Opens a table held in `bytes`: decodes the footer and the index block (checksums
+    /// checked); data blocks are read on first use.
+    ///
+    /// Errors: [`Error::TooShort`], [`Error::BadMagic`], [`Error::HandlePastEnd`],
+    /// [`Error::ChecksumMismatch`] and the other decoding errors, with byte offsets.
     pub fn open(bytes: &'a [u8]) -> Result<Table<'a>, Error> {
         let footer = Footer::decode(bytes)?;
         footer.metaindex.ranges(bytes.len())?;
@@ -90,6 +95,7 @@ impl<'a> Table<'a> {
         iter
     }
 
+    /// The number of data blocks the index lists.
     pub fn num_data_blocks(&self) -> usize {
         self.data_blocks.len()
     }
