@@ -28,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List tensors, one line each: NAME<TAB>DTYPE<TAB>SHAPE, sorted by name.
+    /// List tensors, one line each: `NAME<TAB>DTYPE<TAB>SHAPE`, sorted by name.
     ///
     /// Partitioned variables are listed once, under the variable's name with its full shape, as
     /// tf.train.list_variables does.
