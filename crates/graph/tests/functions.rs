@@ -326,7 +326,7 @@ fn models_resolve_outputs_through_op_list_and_library() -> TestResult {
             node: vec![node("top", "MyOp", &[])],
             library: Some(FunctionDefLibrary {
                 function: vec![helper, main, bad],
-                gradient: vec![],
+                ..Default::default()
             }),
             ..Default::default()
         }),

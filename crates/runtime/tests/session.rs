@@ -48,6 +48,7 @@ fn node(name: &str, op: &str, inputs: &[&str], attrs: &[(&str, AttrValue)]) -> N
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -386,7 +387,7 @@ fn if_model(op: &str, then_body: Vec<NodeDef>, then_ret: &str) -> Result<Model, 
                 "id:output:0",
             ),
         ],
-        gradient: Vec::new(),
+        ..Default::default()
     };
     let nodes = vec![
         placeholder("x", DataType::DtFloat, None),
