@@ -11,6 +11,8 @@ use anyhow::{anyhow, bail, Context, Result};
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// Headers past this size are refused rather than read (numpy itself caps them at 10 000 bytes).
 const MAX_HEADER_LEN: usize = 1 << 16;
+/// The largest `.npz` member read, in bytes (uncompressed).
+pub const MAX_ENTRY_BYTES: u64 = 16 << 30;
 
 /// One array: its numpy dtype string, shape and row-major element bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -269,10 +271,25 @@ pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, Npy
             .strip_suffix(".npy")
             .unwrap_or(&entry_name)
             .to_string();
+        // The declared (uncompressed) size bounds what is read: a member that inflates past
+        // it (a deflate bomb) is refused, and no buffer is sized beyond the limit.
+        let declared = entry.size();
+        if declared > MAX_ENTRY_BYTES {
+            bail!(
+                "{what}: entry {entry_name:?} declares {declared} bytes, more than the {MAX_ENTRY_BYTES} this tool reads"
+            );
+        }
         let mut bytes = Vec::new();
-        entry
+        bytes
+            .try_reserve_exact(usize::try_from(declared)?)
+            .map_err(|_| anyhow!("{what}: entry {entry_name:?}: cannot allocate {declared} bytes"))?;
+        (&mut entry)
+            .take(declared.saturating_add(1))
             .read_to_end(&mut bytes)
             .with_context(|| format!("{what}: cannot read entry {entry_name:?}"))?;
+        if bytes.len() as u64 > declared {
+            bail!("{what}: entry {entry_name:?} inflates past its declared size of {declared} bytes");
+        }
         let array = read_npy(&bytes, &format!("{what}: entry {entry_name:?}"))?;
         arrays.push((name, array));
     }
@@ -350,6 +367,45 @@ mod tests {
         assert!(read_npy(overflow, "t").is_err());
         let big_endian = b"\x93NUMPY\x01\x00\x3a\x00{'descr': '>f4', 'fortran_order': False, 'shape': (), }   \n\0\0\0\0";
         assert!(read_npy(big_endian, "t").is_err());
+    }
+
+    /// Sets every uncompressed-size field of a one-member zip to `size`.
+    fn patch_declared_size(zip: &mut [u8], size: u32) {
+        for (signature, offset) in [(0x0403_4b50u32, 22usize), (0x0201_4b50, 24)] {
+            let sig = signature.to_le_bytes();
+            if let Some(at) = zip.windows(4).position(|w| w == sig) {
+                zip[at + offset..at + offset + 4].copy_from_slice(&size.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn npz_members_cannot_inflate_past_their_declared_size() -> Result<()> {
+        let big = NpyArray {
+            descr: "|u1".into(),
+            shape: vec![1 << 20],
+            data: vec![0; 1 << 20],
+        };
+        let mut npy = Vec::new();
+        write_npy(&mut npy, &big)?;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "bomb.npy",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )?;
+        std::io::Write::write_all(&mut zip, &npy)?;
+        let mut bytes = zip.finish()?.into_inner();
+        assert!(bytes.len() < 10_000, "a megabyte of zeros deflates small");
+        patch_declared_size(&mut bytes, 1000);
+        let err = read_npz(std::io::Cursor::new(bytes), "b.npz")
+            .err()
+            .ok_or_else(|| anyhow!("expected an error"))?;
+        assert_eq!(
+            format!("{err:#}"),
+            "b.npz: entry \"bomb.npy\" inflates past its declared size of 1000 bytes"
+        );
+        Ok(())
     }
 
     #[test]
