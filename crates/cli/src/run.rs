@@ -383,8 +383,16 @@ mod tests {
         assert!(matches!(parse_feed("keep_prob=1.0")?.1, Value::F64(_)));
         assert!(matches!(parse_feed("k=3")?.1, Value::I64(_)));
         assert!(matches!(parse_feed("training=false")?.1, Value::Bool(_)));
-        assert!(parse_feed("x").is_err());
-        assert!(parse_feed("x=banana").is_err());
+        let message =
+            |r: Result<(String, Value)>| r.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert_eq!(
+            message(parse_feed("x")),
+            "--feed \"x\": expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false"
+        );
+        assert_eq!(
+            message(parse_feed("x=banana")),
+            "--feed x=banana: not a number, true/false, or an existing .npy file"
+        );
         Ok(())
     }
 }
