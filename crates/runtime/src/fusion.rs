@@ -93,8 +93,7 @@ pub(crate) fn find(
         }
         let Some(b) = sole_reader(id) else { continue };
         let bias_add = graph.node(b);
-        let nhwc = bias_add.attr("data_format").is_none()
-            || bias_add.attr_string("data_format")? == "NHWC";
+        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC";
         if bias_add.op != "BiasAdd"
             || !nhwc
             || !bias_add.control_inputs.is_empty()

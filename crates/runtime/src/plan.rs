@@ -753,7 +753,7 @@ fn load_variable(
         })?;
     }
     // The graph's declared dtype wins where both are known; a mismatch is an error.
-    let declared = crate::ops::attrs::dtype(node, "dtype").ok();
+    let declared = crate::ops::dtype_attr(node, "dtype").ok();
     if let Some(d) = declared {
         if d != value.dtype() {
             return Err(VariableError::Other(node_error(
@@ -875,5 +875,5 @@ impl FunctionPlan {
 pub(crate) fn declared_dtype(node: &Node) -> Option<DType> {
     ["dtype", "T"]
         .iter()
-        .find_map(|a| node.attr(a).and(crate::ops::attrs::dtype(node, a).ok()))
+        .find_map(|a| crate::ops::dtype_attr(node, a).ok())
 }

@@ -3,13 +3,13 @@
 use ckpt_graph::Node;
 
 use crate::ops::parallel;
-use crate::ops::{attrs, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
+use crate::ops::{dtype_attr, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Cast {
-        to: attrs::dtype(node, "DstT")?,
+        to: dtype_attr(node, "DstT")?,
     })
 }
 

@@ -3,14 +3,14 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_scalar, int_values, kernel, node_error, normalize_axis, num_elements,
-    op_bail, BuildCtx, Built, FnKernel, OpError,
+    expect, int_scalar, int_values, kernel, node_error, normalize_axis, num_elements, op_bail,
+    BuildCtx, Built, FnKernel, OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::Error;
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    if attrs::i64_or(node, "batch_dims", 0)? != 0 {
+    if node.attr_i64_or("batch_dims", 0)? != 0 {
         return Err(node_error(node, "batch_dims other than 0 is not supported"));
     }
     kernel(FnKernel(|inputs| {

@@ -3,21 +3,21 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, kernel, normalize_axis, num_elements, op_bail, take_inputs, BuildCtx, Built,
-    Kernel, OpError,
+    expect, kernel, normalize_axis, num_elements, op_bail, take_inputs, BuildCtx, Built, Kernel,
+    OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Pack {
-        axis: attrs::i64_or(node, "axis", 0)?,
+        axis: node.attr_i64_or("axis", 0)?,
     })
 }
 
 pub(crate) fn build_unpack(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Unpack {
-        axis: attrs::i64_or(node, "axis", 0)?,
+        axis: node.attr_i64_or("axis", 0)?,
     })
 }
 

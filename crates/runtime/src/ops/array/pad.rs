@@ -3,8 +3,7 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel,
-    OpError,
+    expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::{Error, Value};
@@ -31,7 +30,7 @@ pub(crate) fn build_v2(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error
 }
 
 pub(crate) fn build_mirror(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let mode = match attrs::string_or(node, "mode", "")?.as_str() {
+    let mode = match node.attr_string_or("mode", "")?.as_str() {
         "REFLECT" => Mode::Reflect,
         "SYMMETRIC" => Mode::Symmetric,
         other => {

@@ -6,21 +6,22 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, dims_from, int_values, kernel, node_error, take_inputs, BuildCtx, Built, Kernel, OpError,
+    dims_from, dtype_attr, int_values, kernel, node_error, take_inputs, BuildCtx, Built, Kernel,
+    OpError,
 };
 use crate::value::TensorBuf;
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let dtype = attrs::dtype(node, "dtype")?;
+    let dtype = dtype_attr(node, "dtype")?;
     if !matches!(dtype, DType::F32 | DType::F64) {
         return Err(node_error(
             node,
             format!("dtype must be float32 or float64, got {dtype}"),
         ));
     }
-    let seed = attrs::i64_or(node, "seed", 0)? as u64;
-    let seed2 = attrs::i64_or(node, "seed2", 0)? as u64;
+    let seed = node.attr_i64_or("seed", 0)? as u64;
+    let seed2 = node.attr_i64_or("seed2", 0)? as u64;
     kernel(RandomUniform {
         dtype,
         seed: seed.rotate_left(32) ^ seed2 ^ 0x5851_f42d_4c95_7f2d,

@@ -1,9 +1,11 @@
 //! `Shape`, `Size`, `Rank`.
 
 use ckpt_graph::Node;
+use ckpt_proto::DataType;
 
 use crate::ops::{
-    attrs, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, FnKernel, Kernel, OpError,
+    dtype_attr_or, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, FnKernel, Kernel,
+    OpError,
 };
 use crate::{DType, Error, Value};
 
@@ -54,7 +56,7 @@ pub(crate) fn build_rank(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Err
 }
 
 fn out_type(node: &Node) -> Result<DType, Error> {
-    match attrs::dtype_or(node, "out_type", DType::I32)? {
+    match dtype_attr_or(node, "out_type", DataType::DtInt32)? {
         d @ (DType::I32 | DType::I64) => Ok(d),
         other => Err(node_error(
             node,

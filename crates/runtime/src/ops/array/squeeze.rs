@@ -2,16 +2,14 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::{
-    attrs, kernel, normalize_axis, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
-};
+use crate::ops::{kernel, normalize_axis, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let axes = if node.attr("squeeze_dims").is_some() {
-        attrs::ints_or(node, "squeeze_dims", &[])?
+    let axes = if node.has_attr("squeeze_dims") {
+        node.attr_ints("squeeze_dims")?
     } else {
-        attrs::ints_or(node, "axis", &[])?
+        node.attr_ints_or("axis", &[])?
     };
     kernel(Squeeze { axes })
 }

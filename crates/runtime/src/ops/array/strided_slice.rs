@@ -9,8 +9,7 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_values, kernel, num_elements, op_bail, parallel, BuildCtx, Built, Kernel,
-    OpError,
+    expect, int_values, kernel, num_elements, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
 use crate::value::{with_dtype, Element, TensorBuf};
 use crate::{Error, Value};
@@ -18,11 +17,11 @@ use crate::{Error, Value};
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(StridedSlice {
         masks: Masks {
-            begin: attrs::i64_or(node, "begin_mask", 0)?,
-            end: attrs::i64_or(node, "end_mask", 0)?,
-            ellipsis: attrs::i64_or(node, "ellipsis_mask", 0)?,
-            new_axis: attrs::i64_or(node, "new_axis_mask", 0)?,
-            shrink_axis: attrs::i64_or(node, "shrink_axis_mask", 0)?,
+            begin: node.attr_i64_or("begin_mask", 0)?,
+            end: node.attr_i64_or("end_mask", 0)?,
+            ellipsis: node.attr_i64_or("ellipsis_mask", 0)?,
+            new_axis: node.attr_i64_or("new_axis_mask", 0)?,
+            shrink_axis: node.attr_i64_or("shrink_axis_mask", 0)?,
         },
     })
 }

@@ -5,13 +5,11 @@ use ckpt_graph::Node;
 
 use crate::ops::broadcast::zip2_reuse;
 use crate::ops::math::binary::{binary, BinOp};
-use crate::ops::{
-    attrs, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
-};
+use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let nchw = match attrs::string_or(node, "data_format", "NHWC")?.as_str() {
+    let nchw = match node.attr_string_or("data_format", "NHWC")?.as_str() {
         "NHWC" | "" => false,
         "NCHW" => true,
         other => {

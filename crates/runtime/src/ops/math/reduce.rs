@@ -7,8 +7,8 @@ use ckpt_graph::Node;
 
 use crate::ops::array::transpose::transpose;
 use crate::ops::{
-    attrs, int_values, kernel, node_error, normalize_axis, op_bail, parallel, take_inputs,
-    BuildCtx, Built, Kernel, OpError,
+    int_values, kernel, node_error, normalize_axis, op_bail, parallel, take_inputs, BuildCtx,
+    Built, Kernel, OpError,
 };
 use crate::value::{Num, TensorBuf};
 use crate::{Error, Value};
@@ -33,7 +33,7 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     };
     kernel(Reduce {
         op,
-        keep_dims: attrs::bool_or(node, "keep_dims", false)?,
+        keep_dims: node.attr_bool_or("keep_dims", false)?,
     })
 }
 

@@ -2,16 +2,17 @@
 //! defaults to int64 (graphs older than the attribute always produce int64).
 
 use ckpt_graph::Node;
+use ckpt_proto::DataType;
 
 use crate::ops::{
-    attrs, int_scalar, kernel, node_error, normalize_axis, op_bail, take_inputs, BuildCtx, Built,
-    Kernel, OpError,
+    dtype_attr_or, int_scalar, kernel, node_error, normalize_axis, op_bail, take_inputs, BuildCtx,
+    Built, Kernel, OpError,
 };
 use crate::value::{Num, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let output = attrs::dtype_or(node, "output_type", DType::I64)?;
+    let output = dtype_attr_or(node, "output_type", DataType::DtInt64)?;
     if !matches!(output, DType::I32 | DType::I64) {
         return Err(node_error(
             node,
