@@ -1,6 +1,8 @@
 //! `TensorProto` -> [`Value`], following `Tensor::FromProto` (tensorflow/core/framework/tensor.cc):
 //! non-empty `tensor_content` is the raw little-endian data; otherwise the dtype's typed field
 //! holds the values, the last one repeated to fill the shape (zeros when the field is empty).
+//! Values come out in their [`compute_dtype`](crate::compute_dtype) (half and bfloat16 widen
+//! to float32).
 
 use ckpt_proto::{DataType, TensorProto};
 use half::{bf16, f16};
@@ -203,6 +205,25 @@ mod tests {
         let mut p = proto(DataType::DtHalf, &[1]);
         p.tensor_content = vec![0x00, 0x3c];
         assert_eq!(decode(&p)?.as_f32(), Some(&[1.0][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn decoded_dtypes_follow_the_compute_dtype_policy() -> Result<(), String> {
+        for dtype in [
+            DataType::DtFloat,
+            DataType::DtDouble,
+            DataType::DtInt32,
+            DataType::DtInt64,
+            DataType::DtUint8,
+            DataType::DtBool,
+            DataType::DtHalf,
+            DataType::DtBfloat16,
+            DataType::DtString,
+        ] {
+            let v = decode(&proto(dtype, &[1]))?;
+            assert_eq!(Some(v.dtype()), crate::compute_dtype(dtype), "{dtype:?}");
+        }
         Ok(())
     }
 

@@ -1,12 +1,14 @@
 //! Checkpoint tensors as runtime values: copied once out of the memory map into an owned,
 //! aligned buffer at plan time, then shared by every run.
 
-use ckpt_bundle::{DType as BDType, Tensor};
+use ckpt_bundle::Tensor;
 
 use crate::ops::array::strided_slice::{apply, SliceSpec};
-use crate::value::{with_dtype, Element, TensorBuf};
-use crate::Value;
+use crate::value::{with_dtype, Datum, TensorBuf};
+use crate::{DType, Value};
 
+/// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): half and
+/// bfloat16 widen to float32, bools are bytes `!= 0`.
 pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
     let shape: Vec<usize> = t
         .shape
@@ -15,13 +17,13 @@ pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
         .collect::<Result<_, _>>()?;
     let err = |e: ckpt_bundle::Error| e.to_string();
     let value = match t.dtype {
-        BDType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
-        BDType::Float16 | BDType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
-        BDType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
-        BDType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
-        BDType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
-        BDType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
-        BDType::Bool => Value::new(
+        DType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
+        DType::Float16 | DType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
+        DType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
+        DType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
+        DType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
+        DType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
+        DType::Bool => Value::new(
             shape,
             t.as_slice::<u8>()
                 .map_err(err)?
@@ -29,7 +31,7 @@ pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
                 .map(|&b| b != 0)
                 .collect::<Vec<bool>>(),
         ),
-        BDType::String => {
+        DType::String => {
             let strings = t.strings().ok_or("string tensor without strings")?;
             Value::new(
                 shape,
@@ -100,7 +102,7 @@ pub(crate) fn slice(full: Value, spec: &str) -> Result<Value, String> {
     with_dtype!(dtype, T => {
         let t: TensorBuf<T> = T::take(full).map_err(|_| "dtype changed".to_string())?;
         Ok(T::wrap(apply(&t, &spec).map_err(|e| e.0)?))
-    })
+    }, else Err(format!("dtype {dtype} is not supported")))
 }
 
 #[cfg(test)]
@@ -116,6 +118,25 @@ mod tests {
         assert_eq!(v.as_f32(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
         let t = Tensor::from_vec(vec![], vec![7i64]).map_err(|e| e.to_string())?;
         assert_eq!(to_value(&t)?.as_i64(), Some(&[7][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn follows_the_compute_dtype_policy() -> Result<(), String> {
+        let half = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
+        let tensors = [
+            Tensor::from_vec(vec![2], half.to_vec()),
+            Tensor::from_vec(vec![1], vec![half::bf16::from_f32(0.5)]),
+            Tensor::from_vec(vec![1], vec![3u8]),
+            Tensor::from_vec(vec![1], vec![3.0f64]),
+        ];
+        for t in tensors {
+            let t = t.map_err(|e| e.to_string())?;
+            let v = to_value(&t)?;
+            assert_eq!(Some(v.dtype()), crate::compute_dtype(t.dtype.to_proto()));
+        }
+        let t = Tensor::from_vec(vec![2], half.to_vec()).map_err(|e| e.to_string())?;
+        assert_eq!(to_value(&t)?.as_f32(), Some(&[1.5, -2.0][..]));
         Ok(())
     }
 

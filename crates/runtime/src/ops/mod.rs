@@ -9,7 +9,7 @@ use std::fmt;
 use ckpt_graph::{Function, Model, Node};
 use ckpt_proto::DataType;
 
-use crate::value::{Element, TensorBuf};
+use crate::value::{Datum, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) mod array;
@@ -248,7 +248,7 @@ pub(crate) fn dtype_attr_or(node: &Node, name: &str, default: DataType) -> Resul
 }
 
 fn held_dtype(node: &Node, name: &str, dt: DataType) -> Result<DType, Error> {
-    DType::from_proto(dt).ok_or_else(|| {
+    crate::compute_dtype(dt).ok_or_else(|| {
         node_error(
             node,
             format!("attribute {name:?}: dtype {dt:?} is not supported"),
@@ -284,7 +284,7 @@ pub(crate) fn expect_f32(v: Value, what: &str) -> Result<TensorBuf<f32>, OpError
     expect::<f32>(v, what)
 }
 
-pub(crate) fn expect<T: Element>(v: Value, what: &str) -> Result<TensorBuf<T>, OpError> {
+pub(crate) fn expect<T: Datum>(v: Value, what: &str) -> Result<TensorBuf<T>, OpError> {
     T::take(v).map_err(|v| {
         OpError(format!(
             "{what} has dtype {}, expected {}",

@@ -6,7 +6,7 @@ use crate::ops::{
     expect, int_scalar, kernel, normalize_axis, num_elements, op_bail, BuildCtx, Built, Kernel,
     OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build_concat_v2(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -41,12 +41,12 @@ impl Kernel for Concat {
                 .map(|(i, v)| expect::<T>(v, &format!("input {i}")))
                 .collect::<Result<Vec<_>, _>>()?;
             T::wrap(concat(parts, axis)?)
-        });
+        }, else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
 
-pub(crate) fn concat<T: Element>(
+pub(crate) fn concat<T: Datum>(
     mut parts: Vec<TensorBuf<T>>,
     axis: i64,
 ) -> Result<TensorBuf<T>, OpError> {

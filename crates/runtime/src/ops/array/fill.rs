@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     dims_from, int_values, kernel, op_bail, take_inputs, BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{map_any, Element, TensorBuf};
+use crate::value::{map_any, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -48,7 +48,7 @@ fn broadcast_scalar(v: &Value, shape: Vec<usize>) -> Result<Value, OpError> {
     let n = crate::ops::output_len(&shape)?;
     map_any!(v, t => {
         let Some(x) = t.data().first() else { op_bail!("empty fill value") };
-        Ok(Element::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
+        Ok(Datum::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
     })
 }
 

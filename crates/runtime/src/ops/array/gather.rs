@@ -6,7 +6,7 @@ use crate::ops::{
     expect, int_scalar, int_values, kernel, node_error, normalize_axis, num_elements, op_bail,
     BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::Error;
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -18,12 +18,12 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         let axis = int_scalar(&axis, "axis")?;
         let idx = int_values(&indices, "indices")?;
         let dtype = params.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(gather(&expect::<T>(params, "params")?, &idx, indices.shape(), axis)?));
+        let out = with_dtype!(dtype, T => T::wrap(gather(&expect::<T>(params, "params")?, &idx, indices.shape(), axis)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }))
 }
 
-fn gather<T: Element>(
+fn gather<T: Datum>(
     params: &TensorBuf<T>,
     idx: &[i64],
     idx_shape: &[usize],

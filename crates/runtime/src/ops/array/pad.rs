@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,12 +78,12 @@ impl Kernel for Pad {
                 None => T::default(),
             };
             T::wrap(pad(&expect::<T>(x, "input")?, &pads, self.mode, fill)?)
-        });
+        }, else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
 
-fn pad<T: Element + Default>(
+fn pad<T: Datum + Default>(
     x: &TensorBuf<T>,
     pads: &[i64],
     mode: Mode,

@@ -14,7 +14,7 @@ use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let dtype = dtype_attr(node, "dtype")?;
-    if !matches!(dtype, DType::F32 | DType::F64) {
+    if !matches!(dtype, DType::Float32 | DType::Float64) {
         return Err(node_error(
             node,
             format!("dtype must be float32 or float64, got {dtype}"),
@@ -50,7 +50,7 @@ impl Kernel for RandomUniform {
         let n = crate::ops::output_len(&shape)?;
         let mut state = self.seed;
         let out = match self.dtype {
-            DType::F64 => Value::F64(TensorBuf::from_parts(
+            DType::Float64 => Value::F64(TensorBuf::from_parts(
                 shape,
                 (0..n)
                     .map(|_| (splitmix(&mut state) >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn uniform_in_unit_interval_and_repeatable() -> Result<(), OpError> {
         let k = RandomUniform {
-            dtype: DType::F32,
+            dtype: DType::Float32,
             seed: 42,
         };
         let a = k.run(vec![Value::new(vec![2], vec![100i32, 100])?])?;

@@ -11,7 +11,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     expect, int_values, kernel, num_elements, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -204,7 +204,7 @@ pub(crate) fn resolve(
 }
 
 /// Copies the elements a [`SliceSpec`] selects.
-pub(crate) fn apply<T: Element + Default>(
+pub(crate) fn apply<T: Datum + Default>(
     x: &TensorBuf<T>,
     spec: &SliceSpec,
 ) -> Result<TensorBuf<T>, OpError> {
@@ -255,7 +255,7 @@ impl Kernel for StridedSlice {
             self.masks,
         )?;
         let dtype = x.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?));
+        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
@@ -301,7 +301,7 @@ impl Kernel for Slice {
             counts,
         };
         let dtype = x.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?));
+        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }

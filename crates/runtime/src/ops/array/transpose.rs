@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     expect, int_values, kernel, op_bail, parallel, take_inputs, BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -16,11 +16,11 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
     let [x, perm] = take_inputs(inputs)?;
     let perm = int_values(&perm, "perm")?;
     let dtype = x.dtype();
-    let out = with_dtype!(dtype, T => T::wrap(transpose(&expect::<T>(x, "x")?, &perm)?));
+    let out = with_dtype!(dtype, T => T::wrap(transpose(&expect::<T>(x, "x")?, &perm)?), else op_bail!("unsupported dtype {dtype}"));
     Ok(vec![out])
 }
 
-pub(crate) fn transpose<T: Element + Default>(
+pub(crate) fn transpose<T: Datum + Default>(
     x: &TensorBuf<T>,
     perm: &[i64],
 ) -> Result<TensorBuf<T>, OpError> {

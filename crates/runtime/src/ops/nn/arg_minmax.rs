@@ -13,7 +13,7 @@ use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let output = dtype_attr_or(node, "output_type", DataType::DtInt64)?;
-    if !matches!(output, DType::I32 | DType::I64) {
+    if !matches!(output, DType::Int32 | DType::Int64) {
         return Err(node_error(
             node,
             format!("output_type must be int32 or int64, got {output}"),
@@ -44,7 +44,7 @@ impl Kernel for ArgMinMax {
             other => op_bail!("unsupported dtype {}", other.dtype()),
         };
         let out = match self.output {
-            DType::I32 => Value::I32(TensorBuf::from_parts(
+            DType::Int32 => Value::I32(TensorBuf::from_parts(
                 shape,
                 idx.iter().map(|&i| i as i32).collect(),
             )),
@@ -121,7 +121,7 @@ mod tests {
     fn output_type() -> Result<(), OpError> {
         let k = ArgMinMax {
             max: true,
-            output: DType::I32,
+            output: DType::Int32,
         };
         let out = k.run(vec![
             Value::new(vec![3], vec![0.0f32, 2.0, 1.0])?,
