@@ -178,6 +178,42 @@ macro_rules! with_dtype {
 }
 pub(crate) use with_dtype;
 
+/// Dispatches values that share a numeric element type (`f32`, `f64`, `i32`, `i64`, `u8`) to
+/// code generic over [`Num`], as tract's `dispatch_numbers!` and candle's `Map1`/`Map2` do:
+/// when every value holds the same numeric type, each `$t` is bound to its `TensorBuf<T>`
+/// (`&TensorBuf<T>` when the values are references) and `$body` is evaluated, compiled once
+/// per type. Anything else goes to the `else` arms, match arms over the same values (a tuple
+/// of them when there are several):
+///
+/// ```text
+/// dispatch_numbers!((a, b), |a, b| Value::from(arith(op, a, b)?), else {
+///     (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
+/// })
+/// ```
+macro_rules! dispatch_numbers {
+    ($value:expr, |$t:ident| $body:expr, else { $($fallback:tt)* }) => {
+        match $value {
+            $crate::Value::F32($t) => $body,
+            $crate::Value::F64($t) => $body,
+            $crate::Value::I32($t) => $body,
+            $crate::Value::I64($t) => $body,
+            $crate::Value::U8($t) => $body,
+            $($fallback)*
+        }
+    };
+    ($values:expr, |$($t:ident),+| $body:expr, else { $($fallback:tt)* }) => {
+        match $values {
+            ($($crate::Value::F32($t)),+) => $body,
+            ($($crate::Value::F64($t)),+) => $body,
+            ($($crate::Value::I32($t)),+) => $body,
+            ($($crate::Value::I64($t)),+) => $body,
+            ($($crate::Value::U8($t)),+) => $body,
+            $($fallback)*
+        }
+    };
+}
+pub(crate) use dispatch_numbers;
+
 impl Value {
     /// A tensor of `shape` holding `data`.
     ///
@@ -277,15 +313,10 @@ impl Value {
 
     /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
     pub fn get_f64(&self, i: usize) -> Option<f64> {
-        match self {
-            Value::F32(t) => t.data().get(i).map(|&x| f64::from(x)),
-            Value::F64(t) => t.data().get(i).copied(),
-            Value::I32(t) => t.data().get(i).map(|&x| f64::from(x)),
-            Value::I64(t) => t.data().get(i).map(|&x| x as f64),
-            Value::U8(t) => t.data().get(i).map(|&x| f64::from(x)),
+        dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {
             Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
             Value::Str(_) => None,
-        }
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use ckpt_graph::Node;
 
 use crate::ops::parallel;
 use crate::ops::{dtype_attr, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
-use crate::value::TensorBuf;
+use crate::value::{dispatch_numbers, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -111,15 +111,10 @@ pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
     if v.dtype() == to {
         return Some(v.clone());
     }
-    match v {
-        Value::F32(t) => convert(t, to),
-        Value::F64(t) => convert(t, to),
-        Value::I32(t) => convert(t, to),
-        Value::I64(t) => convert(t, to),
-        Value::U8(t) => convert(t, to),
+    dispatch_numbers!(v, |t| convert(t, to), else {
         Value::Bool(t) => convert(t, to),
         Value::Str(_) => None,
-    }
+    })
 }
 
 #[cfg(test)]

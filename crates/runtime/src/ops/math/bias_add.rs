@@ -3,7 +3,6 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::broadcast::zip2_reuse;
 use crate::ops::math::binary::{binary, BinOp};
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
@@ -54,11 +53,8 @@ impl Kernel for BiasAdd {
         } else {
             bias
         };
-        let y = match (x, bias) {
-            (Value::F32(x), Value::F32(b)) => Value::F32(zip2_reuse(x, b, |v, b| v + b)?),
-            (x, b) => binary(BinOp::Add, x, b)?,
-        };
-        Ok(vec![y])
+        // In place when `x` is not shared; same dtype checks and messages as `Add`.
+        Ok(vec![binary(BinOp::Add, x, bias)?])
     }
 }
 

@@ -7,7 +7,7 @@ use ckpt_graph::Node;
 
 use crate::ops::broadcast::zip2_reuse;
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,14 +77,11 @@ impl Kernel for Binary {
 
 /// `a op b` with broadcasting; both inputs must have the same numeric dtype.
 pub(crate) fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, OpError> {
-    Ok(match (a, b) {
-        (Value::F32(a), Value::F32(b)) => Value::F32(arith(op, a, b)?),
-        (Value::F64(a), Value::F64(b)) => Value::F64(arith(op, a, b)?),
-        (Value::I32(a), Value::I32(b)) => Value::I32(arith(op, a, b)?),
-        (Value::I64(a), Value::I64(b)) => Value::I64(arith(op, a, b)?),
-        (Value::U8(a), Value::U8(b)) => Value::U8(arith(op, a, b)?),
-        (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
-    })
+    Ok(
+        dispatch_numbers!((a, b), |a, b| Value::from(arith(op, a, b)?), else {
+            (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
+        }),
+    )
 }
 
 fn max<T: Num>(x: T, y: T) -> T {

@@ -10,7 +10,7 @@ use crate::ops::{
     int_values, kernel, node_error, normalize_axis, op_bail, parallel, take_inputs, BuildCtx,
     Built, Kernel, OpError,
 };
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,14 +47,10 @@ impl Kernel for Reduce {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x, axes] = take_inputs(inputs)?;
         let axes = int_values(&axes, "reduction_indices")?;
-        let y = match x {
-            Value::F32(t) => Value::F32(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::F64(t) => Value::F64(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::I32(t) => Value::I32(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::I64(t) => Value::I64(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::U8(t) => Value::U8(reduce(&t, &axes, self.keep_dims, self.op)?),
+        let (keep_dims, op) = (self.keep_dims, self.op);
+        let y = dispatch_numbers!(x, |t| Value::from(reduce(&t, &axes, keep_dims, op)?), else {
             other => op_bail!("unsupported dtype {}", other.dtype()),
-        };
+        });
         Ok(vec![y])
     }
 }

@@ -8,7 +8,7 @@ use crate::ops::{
     dtype_attr_or, int_scalar, kernel, node_error, normalize_axis, op_bail, take_inputs, BuildCtx,
     Built, Kernel, OpError,
 };
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -35,14 +35,9 @@ impl Kernel for ArgMinMax {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x, axis] = take_inputs(inputs)?;
         let axis = int_scalar(&axis, "dimension")?;
-        let (shape, idx) = match &x {
-            Value::F32(t) => arg(t, axis, self.max)?,
-            Value::F64(t) => arg(t, axis, self.max)?,
-            Value::I32(t) => arg(t, axis, self.max)?,
-            Value::I64(t) => arg(t, axis, self.max)?,
-            Value::U8(t) => arg(t, axis, self.max)?,
+        let (shape, idx) = dispatch_numbers!(&x, |t| arg(t, axis, self.max)?, else {
             other => op_bail!("unsupported dtype {}", other.dtype()),
-        };
+        });
         let out = match self.output {
             DType::Int32 => Value::I32(TensorBuf::from_parts(
                 shape,
