@@ -164,22 +164,7 @@ impl Plan {
         let mut poisoned: HashSet<usize> = HashSet::new();
         let mut unloaded_variables = Vec::new();
         let no_outputs = Vec::new();
-        // A fused producer is planned where its BiasAdd was, after the bias is available.
-        let mut planned_at: HashMap<NodeId, NodeId> = HashMap::new();
-        for &producer in fusions.fused.keys() {
-            if let Some(&bias_add) = fusions.absorbed_by(producer).first() {
-                planned_at.insert(bias_add, producer);
-            }
-        }
-        let plan_order: Vec<NodeId> = order
-            .iter()
-            .filter_map(|id| match planned_at.get(id) {
-                Some(&producer) => Some(producer),
-                None if fusions.absorbed.contains(id) || fusions.fused.contains_key(id) => None,
-                None => Some(*id),
-            })
-            .collect();
-        for &id in &plan_order {
+        for id in fusions.planning_order(&order) {
             let node = graph.node(id);
             let used_outputs = used.get(&id).unwrap_or(&no_outputs);
             let ctx = BuildCtx {
@@ -191,16 +176,7 @@ impl Plan {
             };
             let fused = fusions.fused.get(&id);
             let built = match (fused, ops::builder(&node.op)) {
-                (Some(f), _) if node.op == "Conv2D" => {
-                    ops::nn::conv2d::build_fused(node, f.activation)?
-                }
-                (Some(f), _) => ops::math::matmul::build_fused(
-                    node,
-                    ops::nn::conv2d::Epilogue {
-                        bias: true,
-                        activation: f.activation,
-                    },
-                )?,
+                (Some(f), _) => f.build(node)?,
                 (None, Some(build)) => build(node, &ctx)?,
                 (None, None) if input.model.functions.contains_key(&node.op) => {
                     ops::control::call::build_named(node, &ctx, &node.op)?

@@ -14,20 +14,15 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    kernel(Conv2D {
-        window: Window::from_node(node)?,
-        epilogue: Epilogue::default(),
-    })
+    build_fused(node, Epilogue::default())
 }
 
-/// A `Conv2D` that also adds a bias (an extra, third input) and applies `activation`.
-pub(crate) fn build_fused(node: &Node, activation: Option<Activation>) -> Result<Built, Error> {
+/// A `Conv2D`, with a bias (an extra, third input) and activation applied to each output
+/// block when `epilogue` asks for them.
+pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
     kernel(Conv2D {
         window: Window::from_node(node)?,
-        epilogue: Epilogue {
-            bias: true,
-            activation,
-        },
+        epilogue,
     })
 }
 
