@@ -1,11 +1,11 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
 use ckpt_bundle::BundleReader;
-use ckpt_graph::{Model, Output, PLACEHOLDER_OPS};
+use ckpt_graph::{Model, Node, Output, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
-use crate::plan::{declared_dtype, Plan, PlanInput};
+use crate::plan::{Plan, PlanInput};
 use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
 
@@ -255,4 +255,9 @@ fn check_feed(info: &FeedInfo, value: &Value) -> Result<Value, Error> {
         }
     }
     Ok(value)
+}
+
+/// The dtype a graph node declares for its output 0, when it declares one.
+fn declared_dtype(node: &Node) -> Option<DType> {
+    ["dtype", "T"].iter().find_map(|a| dtype_attr(node, a).ok())
 }

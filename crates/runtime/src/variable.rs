@@ -1,11 +1,81 @@
-//! Checkpoint tensors as runtime values: copied once out of the memory map into an owned,
-//! aligned buffer at plan time, then shared by every run.
+//! Variables: checkpoint tensors as runtime values, copied once out of the memory map into an
+//! owned, aligned buffer at plan time, then shared by every run.
 
-use ckpt_bundle::Tensor;
+use ckpt_bundle::{BundleReader, Tensor};
+use ckpt_graph::{Model, Node, NodeId};
 
 use crate::ops::array::strided_slice::{apply, SliceSpec};
+use crate::ops::{dtype_attr, node_error};
 use crate::value::{with_dtype, Datum, TensorBuf};
-use crate::{DType, Value};
+use crate::{DType, Error, Value};
+
+/// Why a variable's value could not be loaded.
+pub(crate) enum VariableError {
+    /// The checkpoint has no tensor under this key.
+    Missing(String),
+    Other(Error),
+}
+
+/// The value of variable node `id`: the checkpoint tensor under the key the model maps the
+/// variable to (its name by default), sliced when the variable is one part of a partitioned
+/// one, and checked against the dtype and shape the graph declares.
+pub(crate) fn load(
+    model: &Model,
+    bundle: &BundleReader,
+    id: NodeId,
+    node: &Node,
+) -> Result<Value, VariableError> {
+    let key = model.variable_key(id).unwrap_or(&node.name).to_string();
+    if !bundle.contains(&key) {
+        return Err(VariableError::Missing(key));
+    }
+    let bundle_error = |source| {
+        VariableError::Other(Error::Bundle {
+            node: node.name.clone(),
+            key: key.clone(),
+            source: Box::new(source),
+        })
+    };
+    let tensor = bundle.read(&key).map_err(bundle_error)?;
+    let mut value = to_value(&tensor).map_err(|m| {
+        VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {m}")))
+    })?;
+    if let Some(spec) = model.variable_slices.get(&id) {
+        value = slice(value, spec).map_err(|m| {
+            VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {m}")))
+        })?;
+    }
+    // The graph's declared dtype wins where both are known; a mismatch is an error.
+    let declared = dtype_attr(node, "dtype").ok();
+    if let Some(d) = declared {
+        if d != value.dtype() {
+            return Err(VariableError::Other(node_error(
+                node,
+                format!(
+                    "the graph declares {d}, checkpoint tensor {key:?} holds {}",
+                    value.dtype()
+                ),
+            )));
+        }
+    }
+    if let Ok(Some(shape)) = node.attr_shape("shape") {
+        let fits = shape.len() == value.shape().len()
+            && shape
+                .iter()
+                .zip(value.shape())
+                .all(|(&d, &n)| d < 0 || d as usize == n);
+        if !fits {
+            return Err(VariableError::Other(node_error(
+                node,
+                format!(
+                    "the graph declares shape {shape:?}, checkpoint tensor {key:?} has {:?}",
+                    value.shape()
+                ),
+            )));
+        }
+    }
+    Ok(value)
+}
 
 /// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): half and
 /// bfloat16 widen to float32, bools are bytes `!= 0`.

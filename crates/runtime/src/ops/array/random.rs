@@ -12,6 +12,16 @@ use crate::ops::{
 use crate::value::TensorBuf;
 use crate::{DType, Error, Value};
 
+/// Ops that draw random numbers (dropout masks).
+pub(crate) const RANDOM_OPS: &[&str] = &[
+    "RandomUniform",
+    "RandomUniformInt",
+    "RandomStandardNormal",
+    "TruncatedNormal",
+    "StatelessRandomUniform",
+    "StatelessRandomUniformV2",
+];
+
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let dtype = dtype_attr(node, "dtype")?;
     if !matches!(dtype, DType::Float32 | DType::Float64) {
