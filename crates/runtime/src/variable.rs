@@ -29,11 +29,11 @@ pub(crate) fn load(
     if !bundle.contains(&key) {
         return Err(VariableError::Missing(key));
     }
-    let bundle_error = |source| {
+    let bundle_error = |error| {
         VariableError::Other(Error::Bundle {
             node: node.name.clone(),
             key: key.clone(),
-            source: Box::new(source),
+            error: Box::new(error),
         })
     };
     let tensor = bundle.read(&key).map_err(bundle_error)?;
