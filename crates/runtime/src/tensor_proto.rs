@@ -245,12 +245,24 @@ mod tests {
     fn hostile_sizes_are_errors() {
         let mut p = proto(DataType::DtFloat, &[3]);
         p.tensor_content = vec![0; 8];
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("tensor_content has 8 bytes, shape [3] needs 12")
+        );
         let p = proto(DataType::DtFloat, &[1 << 40]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("shape [1099511627776] is too large for a constant filled from a value list")
+        );
         let p = proto(DataType::DtFloat, &[-1]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("constant has dimension -1")
+        );
         let p = proto(DataType::DtFloat, &[i64::MAX, i64::MAX]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("shape [9223372036854775807, 9223372036854775807] overflows")
+        );
     }
 }

@@ -217,8 +217,14 @@ mod tests {
         let part = slice(full.clone(), "6 2 3,3:-")?;
         assert_eq!(part.shape(), &[3, 2]);
         assert_eq!(part.as_i32(), Some(&[6, 7, 8, 9, 10, 11][..]));
-        assert!(slice(full.clone(), "6 3 0,3:-").is_err());
-        assert!(slice(full, "6 2 5,3:-").is_err());
+        assert_eq!(
+            slice(full.clone(), "6 3 0,3:-").err().as_deref(),
+            Some("slice spec \"6 3 0,3:-\" is for shape [6, 3], the tensor has [6, 2]")
+        );
+        assert_eq!(
+            slice(full, "6 2 5,3:-").err().as_deref(),
+            Some("extent \"5,3\" exceeds dimension 0 of size 6")
+        );
         Ok(())
     }
 }

@@ -136,7 +136,13 @@ mod tests {
         assert_eq!(b.cast(DType::Float32)?.as_f32(), Some(&[1.0, 0.0][..]));
         let i = Value::new(vec![2], vec![300i64, -1])?;
         assert_eq!(i.cast(DType::UInt8)?.as_u8(), Some(&[44, 255][..]));
-        assert!(i.cast(DType::String).is_err());
+        assert!(matches!(
+            i.cast(DType::String),
+            Err(Error::Cast {
+                from: DType::Int64,
+                to: DType::String
+            })
+        ));
         Ok(())
     }
 }

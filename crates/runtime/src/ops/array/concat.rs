@@ -109,11 +109,16 @@ mod tests {
         let out = concat(vec![a.clone(), d], 0)?;
         assert_eq!(out.shape(), &[3, 3]);
         assert_eq!(out.data(), &[0, 1, 2, 3, 4, 5, 7, 8, 9]);
-        assert!(concat(
-            vec![a.clone(), TensorBuf::from_parts(vec![3, 1], vec![0; 3])],
-            1
-        )
-        .is_err());
+        assert_eq!(
+            concat(
+                vec![a.clone(), TensorBuf::from_parts(vec![3, 1], vec![0; 3])],
+                1
+            )
+            .err(),
+            Some(OpError(
+                "input 1 has shape [3, 1], incompatible with input 0's [2, 3] along axis 1".into()
+            ))
+        );
         Ok(())
     }
 

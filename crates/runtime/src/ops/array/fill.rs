@@ -69,11 +69,14 @@ mod tests {
             Value::scalar(1.5f32),
         ])?;
         assert_eq!(y[0].len(), 0);
-        assert!(run(vec![
-            Value::new(vec![1], vec![-1i32])?,
-            Value::scalar(1.5f32)
-        ])
-        .is_err());
+        assert_eq!(
+            run(vec![
+                Value::new(vec![1], vec![-1i32])?,
+                Value::scalar(1.5f32)
+            ])
+            .err(),
+            Some(OpError("dims has negative dimension -1".into()))
+        );
         Ok(())
     }
 }

@@ -63,8 +63,14 @@ mod tests {
         let g = gather(&p, &[1], &[], 1)?;
         assert_eq!(g.shape(), &[3]);
         assert_eq!(g.data(), &[1, 3, 5]);
-        assert!(gather(&p, &[3], &[1], 0).is_err());
-        assert!(gather(&p, &[-1], &[1], 0).is_err());
+        assert_eq!(
+            gather(&p, &[3], &[1], 0).err(),
+            Some(OpError("index 3 is out of range [0, 3)".into()))
+        );
+        assert_eq!(
+            gather(&p, &[-1], &[1], 0).err(),
+            Some(OpError("index -1 is out of range [0, 3)".into()))
+        );
         Ok(())
     }
 }

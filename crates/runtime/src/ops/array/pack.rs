@@ -154,7 +154,10 @@ mod tests {
             TensorBuf::from_parts(vec![1], vec![1i64]),
             TensorBuf::from_parts(vec![], vec![2i64]),
         ];
-        assert!(pack(&bad, 0).is_err());
+        assert_eq!(
+            pack(&bad, 0).err(),
+            Some(OpError("input 1 has shape [], input 0 has [1]".into()))
+        );
         Ok(())
     }
 }

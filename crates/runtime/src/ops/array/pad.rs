@@ -197,8 +197,18 @@ mod tests {
         );
         let s = TensorBuf::from_parts(vec![], vec![7i32]);
         assert_eq!(pad(&s, &[], Mode::Constant, 0)?.data(), &[7]);
-        assert!(pad(&x, &[1, 0], Mode::Constant, 0).is_err());
-        assert!(pad(&x, &[-1, 0, 0, 0], Mode::Constant, 0).is_err());
+        assert_eq!(
+            pad(&x, &[1, 0], Mode::Constant, 0).err(),
+            Some(OpError(
+                "paddings must have shape [2, 2], got 2 values".into()
+            ))
+        );
+        assert_eq!(
+            pad(&x, &[-1, 0, 0, 0], Mode::Constant, 0).err(),
+            Some(OpError(
+                "paddings must be non-negative, got -1, 0 for dimension 0".into()
+            ))
+        );
         Ok(())
     }
 
@@ -216,7 +226,12 @@ mod tests {
             s.data(),
             &[2, 1, 1, 2, 3, 3, 2, 2, 1, 1, 2, 3, 3, 2, 5, 4, 4, 5, 6, 6, 5, 5, 4, 4, 5, 6, 6, 5]
         );
-        assert!(pad(&x, &[2, 0, 0, 0], Mode::Reflect, 0).is_err());
+        assert_eq!(
+            pad(&x, &[2, 0, 0, 0], Mode::Reflect, 0).err(),
+            Some(OpError(
+                "paddings 2, 0 too large for dimension 0 of size 2 in mirror mode".into()
+            ))
+        );
         Ok(())
     }
 }

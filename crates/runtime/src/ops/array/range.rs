@@ -84,9 +84,22 @@ mod tests {
             &[0.0, 0.25, 0.5, 0.75]
         );
         assert_eq!(range(&t(3i32), &t(3), &t(1))?.len(), 0);
-        assert!(range(&t(0i32), &t(5), &t(0)).is_err());
-        assert!(range(&t(5i32), &t(0), &t(1)).is_err());
-        assert!(range(&t(0i64), &t(i64::MAX), &t(1)).is_err());
+        assert_eq!(
+            range(&t(0i32), &t(5), &t(0)).err(),
+            Some(OpError("requires delta != 0".into()))
+        );
+        assert_eq!(
+            range(&t(5i32), &t(0), &t(1)).err(),
+            Some(OpError(
+                "requires start <= limit when delta > 0 (and >= when delta < 0): 5, 0, 1".into()
+            ))
+        );
+        assert_eq!(
+            range(&t(0i64), &t(i64::MAX), &t(1)).err(),
+            Some(OpError(
+                "range of 9223372036854776000 elements is too large".into()
+            ))
+        );
         Ok(())
     }
 }

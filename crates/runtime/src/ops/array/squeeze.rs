@@ -61,8 +61,16 @@ mod tests {
     fn squeeze_all_or_selected() -> Result<(), OpError> {
         assert_eq!(squeezed(&[1, 3, 1, 1], &[])?, vec![3]);
         assert_eq!(squeezed(&[1, 3, 1, 1], &[0, -1])?, vec![3, 1]);
-        assert!(squeezed(&[1, 3], &[1]).is_err());
-        assert!(squeezed(&[1, 3], &[2]).is_err());
+        assert_eq!(
+            squeezed(&[1, 3], &[1]).err(),
+            Some(OpError(
+                "cannot squeeze dimension 1 of size 3 (shape [1, 3])".into()
+            ))
+        );
+        assert_eq!(
+            squeezed(&[1, 3], &[2]).err(),
+            Some(OpError("axis 2 is out of range for rank 2".into()))
+        );
         assert_eq!(squeezed(&[], &[])?, Vec::<usize>::new());
         Ok(())
     }

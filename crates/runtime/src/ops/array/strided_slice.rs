@@ -398,37 +398,60 @@ mod tests {
             (vec![4], vec![3, 2, 1, 0])
         );
         assert_eq!(slice(&[4], &[0], &[4], &[i64::MAX], m)?, (vec![1], vec![0]));
-        assert!(slice(
-            &[4],
-            &[i64::MIN],
-            &[0],
-            &[1],
-            Masks {
-                shrink_axis: 1,
-                ..m
-            }
-        )
-        .is_err());
+        assert_eq!(
+            slice(
+                &[4],
+                &[i64::MIN],
+                &[0],
+                &[1],
+                Masks {
+                    shrink_axis: 1,
+                    ..m
+                }
+            )
+            .err(),
+            Some(OpError(
+                "slice index -9223372036854775808 of dimension 0 out of bounds (size 4)".into()
+            ))
+        );
         Ok(())
     }
 
     #[test]
     fn bad_specs_are_errors() {
         let m = Masks::default();
-        assert!(slice(&[4], &[0], &[1], &[0], m).is_err());
-        assert!(slice(
-            &[4],
-            &[4],
-            &[5],
-            &[1],
-            Masks {
-                shrink_axis: 1,
-                ..m
-            }
-        )
-        .is_err());
-        assert!(slice(&[4], &[0, 0], &[1, 1], &[1, 1], m).is_err());
-        assert!(slice(&[4], &[0], &[1, 2], &[1], m).is_err());
+        assert_eq!(
+            slice(&[4], &[0], &[1], &[0], m).err(),
+            Some(OpError("strides[0] must be non-zero".into()))
+        );
+        assert_eq!(
+            slice(
+                &[4],
+                &[4],
+                &[5],
+                &[1],
+                Masks {
+                    shrink_axis: 1,
+                    ..m
+                }
+            )
+            .err(),
+            Some(OpError(
+                "slice index 4 of dimension 0 out of bounds (size 4)".into()
+            ))
+        );
+        assert_eq!(
+            slice(&[4], &[0, 0], &[1, 1], &[1, 1], m).err(),
+            Some(OpError(
+                "index out of range using input dim 1; input has only 1 dims".into()
+            ))
+        );
+        assert_eq!(
+            slice(&[4], &[0], &[1, 2], &[1], m).err(),
+            Some(OpError(
+                "begin, end and strides must have the same length, got 1, 2 and 1".into()
+            ))
+        );
     }
 
     #[test]
@@ -441,13 +464,18 @@ mod tests {
         ])?;
         assert_eq!(out[0].shape(), &[2, 2]);
         assert_eq!(out[0].as_i32(), Some(&[5, 6, 9, 10][..]));
-        assert!(Slice
-            .run(vec![
-                x,
-                Value::new(vec![2], vec![1i32, 3])?,
-                Value::new(vec![2], vec![1i32, 2])?
-            ])
-            .is_err());
+        assert_eq!(
+            Slice
+                .run(vec![
+                    x,
+                    Value::new(vec![2], vec![1i32, 3])?,
+                    Value::new(vec![2], vec![1i32, 2])?
+                ])
+                .err(),
+            Some(OpError(
+                "slice begin 3 size 2 out of bounds for dimension 1 of size 4".into()
+            ))
+        );
         Ok(())
     }
 }

@@ -97,8 +97,16 @@ mod tests {
         let t = transpose(&big, &[1, 0])?;
         assert_eq!(t.shape(), &[257, 17]);
         assert_eq!(t.data()[5 * 17 + 3], big.data()[3 * 257 + 5]);
-        assert!(transpose(&x, &[0, 0, 1]).is_err());
-        assert!(transpose(&x, &[0, 1]).is_err());
+        assert_eq!(
+            transpose(&x, &[0, 0, 1]).err(),
+            Some(OpError(
+                "perm [0, 0, 1] is not a permutation of 0..3".into()
+            ))
+        );
+        assert_eq!(
+            transpose(&x, &[0, 1]).err(),
+            Some(OpError("perm [0, 1] does not match rank 3".into()))
+        );
         let empty = TensorBuf::from_parts(vec![0, 3], Vec::<f32>::new());
         assert_eq!(transpose(&empty, &[1, 0])?.shape(), &[3, 0]);
         Ok(())

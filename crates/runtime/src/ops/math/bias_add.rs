@@ -72,7 +72,12 @@ mod tests {
         let y = BiasAdd { nchw: true }.run(vec![x, b.clone()])?;
         assert_eq!(y[0].as_f32(), Some(&[1.0, 1.0, 2.0, 2.0, 3.0, 3.0][..]));
         let x = Value::new(vec![2, 2], vec![0.0f32; 4])?;
-        assert!(BiasAdd { nchw: false }.run(vec![x, b]).is_err());
+        assert_eq!(
+            BiasAdd { nchw: false }.run(vec![x, b]).err(),
+            Some(OpError(
+                "bias has 3 elements, value has 2 channels (shape [2, 2])".into()
+            ))
+        );
         Ok(())
     }
 }

@@ -113,7 +113,13 @@ mod tests {
         let out = Select { v2: false }.run(vec![c, t.clone(), e.clone()])?;
         assert_eq!(out[0].as_i32(), Some(&[5, 6, 3, 4][..]));
         let bad = Value::new(vec![3], vec![true; 3])?;
-        assert!(Select { v2: false }.run(vec![bad, t, e]).is_err());
+        assert_eq!(
+            Select { v2: false }.run(vec![bad, t, e]).err(),
+            Some(OpError(
+                "condition shape [3] must equal the input shape [2, 2] or be its first dimension"
+                    .into()
+            ))
+        );
         Ok(())
     }
 }

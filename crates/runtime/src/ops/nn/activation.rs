@@ -138,7 +138,10 @@ mod tests {
             act.apply_f32(&mut inplace);
             assert_eq!(inplace.as_slice(), got);
         }
-        assert!(Activation::Relu.run(vec![Value::scalar(1i32)]).is_err());
+        assert_eq!(
+            Activation::Relu.run(vec![Value::scalar(1i32)]).err(),
+            Some(OpError("unsupported dtype int32".into()))
+        );
         Ok(())
     }
 }

@@ -462,6 +462,11 @@ pub(crate) mod tests {
         };
         let x = TensorBuf::from_parts(vec![1, 4, 4, 2], vec![0.0; 32]);
         let f = TensorBuf::from_parts(vec![3, 3, 3, 1], vec![0.0; 27]);
-        assert!(conv2d(&x, &f, &win, Epilogue::default(), None).is_err());
+        assert_eq!(
+            conv2d(&x, &f, &win, Epilogue::default(), None).err(),
+            Some(OpError(
+                "filter has 3 input channels, input has 2: [1,4,4,2] and [3,3,3,1]".into()
+            ))
+        );
     }
 }

@@ -189,7 +189,12 @@ mod tests {
             w(Padding::Valid, 1, 2).geometry([7, 7], [3, 3])?.out,
             [3, 3]
         );
-        assert!(w(Padding::Valid, 1, 1).geometry([2, 2], [4, 4]).is_err());
+        assert_eq!(
+            w(Padding::Valid, 1, 1).geometry([2, 2], [4, 4]).err(),
+            Some(OpError(
+                "computed output size would be negative: input 2, window 4, stride 1".into()
+            ))
+        );
         // EXPLICIT.
         let e = Padding::Explicit([(1, 2), (0, 0)]);
         assert_eq!(
