@@ -1,26 +1,40 @@
 use crate::DType;
 
 /// Everything that can go wrong building or running a plan.
+///
+/// A wrapped error is printed in the message and not returned by
+/// [`source()`](std::error::Error::source), so a caller printing the chain shows it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The graph could not be read or queried: an unknown fetch or feed name (with close
+    /// names suggested), a malformed attribute, a cycle. Printed as the graph crate's error.
     #[error(transparent)]
     Graph(Box<ckpt_graph::Error>),
 
-    #[error("checkpoint tensor {key:?} for variable {node:?}: {source}")]
+    /// Reading variable `node`'s checkpoint tensor `key` failed in the bundle reader (a
+    /// corrupt or truncated shard, a checksum mismatch), while the plan was built.
+    #[error("checkpoint tensor {key:?} for variable {node:?}: {error}")]
     Bundle {
         node: String,
         key: String,
-        #[source]
-        source: Box<ckpt_bundle::Error>,
+        error: Box<ckpt_bundle::Error>,
     },
 
+    /// A tensor was made from `len` elements that do not fill `shape` (or the shape's element
+    /// count overflows): [`Value::new`](crate::Value::new),
+    /// [`Value::reshape`](crate::Value::reshape).
     #[error("shape {shape:?} does not hold {len} elements")]
     ShapeMismatch { shape: Vec<usize>, len: usize },
 
+    /// [`Value::cast`](crate::Value::cast) between dtypes that do not convert: a string and
+    /// a non-string, or a dtype the executor does not hold.
     #[error("cannot cast {from} to {to}")]
     Cast { from: DType, to: DType },
 
+    /// Node `node` (op `op`) cannot be built or failed while running: a bad attribute value,
+    /// inputs of the wrong dtype or shape, a checkpoint tensor that disagrees with the graph.
+    /// The message says what, as the kernel reported it.
     #[error("node {node:?} ({op}): {message}")]
     Node {
         node: String,
@@ -28,6 +42,8 @@ pub enum Error {
         message: String,
     },
 
+    /// Node `node` has an op the executor has no kernel for (and that is not a library
+    /// function); found when the plan is built. `supported` lists every op it has.
     #[error(
         "node {node:?} has unsupported op {op:?}; supported ops: {}",
         supported.join(", ")
@@ -38,21 +54,34 @@ pub enum Error {
         supported: Vec<&'static str>,
     },
 
+    /// The fetches need the variables `names`, but the session was built without a
+    /// checkpoint.
     #[error("the graph reads {} variable(s) but no checkpoint was given: {}", names.len(), names.join(", "))]
     NoCheckpoint { names: Vec<String> },
 
+    /// The checkpoint has no tensor for the variables `names` (each named by its checkpoint
+    /// key, and its node when that differs); all are listed at once.
     #[error("{} variable(s) missing from the checkpoint: {}", names.len(), names.join(", "))]
     MissingVariables { names: Vec<String> },
 
+    /// The fetches need placeholder `name` but it was not among the session's feeds, or not
+    /// fed to [`Session::run`](crate::Session::run). `hint` describes its dtype and shape, and
+    /// says what to feed when the name looks like a dropout rate or a training flag.
     #[error("placeholder {name:?} must be fed{hint}")]
     UnfedPlaceholder { name: String, hint: String },
 
+    /// [`Session::run`](crate::Session::run) was fed `name`, which is not among the feeds the
+    /// session was built with (`expected`).
     #[error("feed {name:?} is not among the feeds the session was built with ({})", expected.join(", "))]
     UnknownFeed { name: String, expected: Vec<String> },
 
+    /// The same feed was named twice, to [`Session::new`](crate::Session::new) or to
+    /// [`Session::run`](crate::Session::run).
     #[error("feed {name:?} given twice")]
     DuplicateFeed { name: String },
 
+    /// The value fed to `name` has shape `found`, which the placeholder's static shape
+    /// `expected` (printed with `?` for any size) does not allow.
     #[error("feed {name:?}: shape {found:?} does not match the placeholder's shape {expected}")]
     FeedShape {
         name: String,
@@ -60,6 +89,8 @@ pub enum Error {
         found: Vec<usize>,
     },
 
+    /// The value fed to `name` has dtype `found`, which does not cast to the placeholder's
+    /// dtype `expected` (a string fed to a number, or the reverse).
     #[error("feed {name:?}: cannot convert {found} to the placeholder's dtype {expected}")]
     FeedDtype {
         name: String,
@@ -67,18 +98,30 @@ pub enum Error {
         found: DType,
     },
 
+    /// Fetch `name` was computed on the untaken branch of a TF1 cond (a `Switch` routed the
+    /// data the other way), so this run has no value for it.
     #[error("fetch {name:?} is dead: it lies on a branch of a cond that was not taken")]
     DeadFetch { name: String },
 
+    /// Node `node` calls function `name`, which the graph's function library lacks. The
+    /// executor reports this through [`Error::Node`] today; the variant is kept for callers
+    /// that match on it.
     #[error("function {name:?} is not in the graph's function library (needed by node {node:?})")]
     UnknownFunction { node: String, name: String },
 
+    /// Library functions calling functions nest deeper than `limit` levels at node `node`
+    /// (most likely a recursive function), found when the plan is built.
     #[error("functions nest deeper than {limit} levels at node {node:?}")]
     TooDeep { node: String, limit: usize },
 
+    /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for a thread pool
+    /// that rayon could not build; the message is rayon's.
     #[error("cannot build a thread pool: {0}")]
     ThreadPool(String),
 
+    /// A broken invariant of the executor itself (a value read before it was computed, a
+    /// plan run with the wrong number of feeds): a bug to report, not a problem with the
+    /// graph or the inputs.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,5 +129,29 @@ pub enum Error {
 impl From<ckpt_graph::Error> for Error {
     fn from(e: ckpt_graph::Error) -> Error {
         Error::Graph(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn bundle_error_is_printed_not_chained() {
+        let e = Error::Bundle {
+            node: "w".into(),
+            key: "layer/w".into(),
+            error: Box::new(ckpt_bundle::Error::Header {
+                path: "m.index".into(),
+                reason: "too short".into(),
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "checkpoint tensor \"layer/w\" for variable \"w\": m.index: bad bundle header: too short"
+        );
+        assert!(e.source().is_none());
     }
 }

@@ -7,17 +7,43 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ckpt_graph::{Graph, NodeId, Output};
+use ckpt_graph::{Graph, Node, NodeId, Output};
 
+use crate::ops::math::matmul;
 use crate::ops::nn::activation::{self, Activation};
+use crate::ops::nn::conv2d::{self, Epilogue};
+use crate::ops::Built;
 use crate::Error;
+
+/// Builds a producer's kernel with the work of the nodes it absorbed as its epilogue.
+type FusedBuilder = fn(&Node, Epilogue) -> Result<Built, Error>;
+
+/// The ops a `BiasAdd` (and activation) can fold into, with their fused builders.
+const PRODUCERS: &[(&str, FusedBuilder)] = &[
+    ("Conv2D", conv2d::build_fused),
+    ("MatMul", matmul::build_fused),
+];
 
 /// A producer absorbing the `BiasAdd` (and activation) that follow it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fused {
-    /// The bias input of the absorbed `BiasAdd`.
+    /// The bias input of the absorbed `BiasAdd`, read as the fused kernel's last input.
     pub bias: Output,
-    pub activation: Option<Activation>,
+    activation: Option<Activation>,
+    build: FusedBuilder,
+}
+
+impl Fused {
+    /// The producer's kernel with the bias and activation applied to its output.
+    pub(crate) fn build(&self, producer: &Node) -> Result<Built, Error> {
+        (self.build)(
+            producer,
+            Epilogue {
+                bias: true,
+                activation: self.activation,
+            },
+        )
+    }
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +61,25 @@ impl Fusions {
     /// The nodes `producer` absorbed, `BiasAdd` first.
     pub(crate) fn absorbed_by(&self, producer: NodeId) -> &[NodeId] {
         self.chains.get(&producer).map_or(&[], Vec::as_slice)
+    }
+
+    /// `order` as the plan visits it: absorbed nodes left out, and each fused producer moved
+    /// to where its `BiasAdd` was, so that the bias is available when it is planned.
+    pub(crate) fn planning_order(&self, order: &[NodeId]) -> Vec<NodeId> {
+        let mut planned_at: HashMap<NodeId, NodeId> = HashMap::new();
+        for &producer in self.fused.keys() {
+            if let Some(&bias_add) = self.absorbed_by(producer).first() {
+                planned_at.insert(bias_add, producer);
+            }
+        }
+        order
+            .iter()
+            .filter_map(|id| match planned_at.get(id) {
+                Some(&producer) => Some(producer),
+                None if self.absorbed.contains(id) || self.fused.contains_key(id) => None,
+                None => Some(*id),
+            })
+            .collect()
     }
 }
 
@@ -88,13 +133,12 @@ pub(crate) fn find(
     let mut fusions = Fusions::default();
     for &id in order {
         let node = graph.node(id);
-        if !matches!(node.op.as_str(), "Conv2D" | "MatMul") {
+        let Some(&(_, build)) = PRODUCERS.iter().find(|(op, _)| *op == node.op) else {
             continue;
-        }
+        };
         let Some(b) = sole_reader(id) else { continue };
         let bias_add = graph.node(b);
-        let nhwc = bias_add.attr("data_format").is_none()
-            || bias_add.attr_string("data_format")? == "NHWC";
+        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC";
         if bias_add.op != "BiasAdd"
             || !nhwc
             || !bias_add.control_inputs.is_empty()
@@ -109,6 +153,7 @@ pub(crate) fn find(
         let mut fused = Fused {
             bias,
             activation: None,
+            build,
         };
         let mut absorbed = vec![b];
         if let Some(a) = sole_reader(b) {

@@ -273,9 +273,15 @@ mod tests {
         let a = vec![0.0f32; 5];
         let mut c = vec![0.0f32; 4];
         let bad = MatRef::row_major(&a, 2, 3);
-        assert!(sgemm(bad, MatRef::row_major(&a, 3, 1), &mut c, 1, false).is_err());
+        assert_eq!(
+            sgemm(bad, MatRef::row_major(&a, 3, 1), &mut c, 1, false).err(),
+            Some(OpError("matrix view out of bounds".into()))
+        );
         let ok = MatRef::row_major(&a, 1, 5);
         assert!(sgemm(ok, MatRef::row_major(&a, 5, 1), &mut c, 1, false).is_ok());
-        assert!(sgemm(ok, MatRef::row_major(&a, 4, 1), &mut c, 1, false).is_err());
+        assert_eq!(
+            sgemm(ok, MatRef::row_major(&a, 4, 1), &mut c, 1, false).err(),
+            Some(OpError("inner dimensions disagree: 1x5 times 4x1".into()))
+        );
     }
 }

@@ -11,6 +11,10 @@
 //! functions both run, so every form of dropout TensorFlow emits evaluates at inference; with
 //! [`SessionOptions::inference`] recognized dropout subgraphs are removed altogether.
 //!
+//! Dtypes are [`ckpt_bundle::DType`]s (re-exported here as [`DType`]); [`compute_dtype`] is
+//! the policy saying which of them the executor holds and which one a graph's or a
+//! checkpoint's dtype is computed in. A [`Value`] is a tensor of one [`Datum`] type.
+//!
 //! ```
 //! use ckpt_graph::ckpt_proto::{attr_value, AttrValue, DataType, GraphDef, NodeDef};
 //! use ckpt_graph::Model;
@@ -39,6 +43,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod dtype;
 mod error;
 mod fusion;
 mod gemm;
@@ -50,7 +55,9 @@ mod tensor_proto;
 mod value;
 mod variable;
 
+pub use ckpt_bundle::DType;
+pub use dtype::compute_dtype;
 pub use error::Error;
 pub use ops::supported_ops;
 pub use session::{FeedInfo, Session, SessionOptions};
-pub use value::{checked_num_elements, DType, Element, TensorBuf, Value};
+pub use value::{checked_num_elements, Datum, TensorBuf, Value};

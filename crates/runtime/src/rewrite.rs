@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use ckpt_graph::{Function, Graph, Model, NodeId, Output};
 
-use crate::plan::RANDOM_OPS;
+use crate::ops::array::random::RANDOM_OPS;
 
 /// Output aliases and forced `Switch`es for one graph.
 #[derive(Debug, Default)]

@@ -1,11 +1,11 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
 use ckpt_bundle::BundleReader;
-use ckpt_graph::{Model, Output, PLACEHOLDER_OPS};
+use ckpt_graph::{Model, Node, Output, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
-use crate::ops::attrs;
-use crate::plan::{declared_dtype, Plan, PlanInput};
+use crate::ops::dtype_attr;
+use crate::plan::{Plan, PlanInput};
 use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
 
@@ -84,14 +84,15 @@ impl Session {
             let node = graph.node(output.node);
             let is_placeholder = PLACEHOLDER_OPS.contains(&node.op.as_str());
             let dtype = if is_placeholder {
-                attrs::dtype(node, "dtype").ok()
+                dtype_attr(node, "dtype").ok()
             } else if output.index == 0 {
                 declared_dtype(node)
             } else {
                 None
             };
-            let shape = if is_placeholder {
-                attrs::shape_or_unknown(node, "shape")?
+            // A placeholder without a `shape` attribute takes any shape.
+            let shape = if is_placeholder && node.has_attr("shape") {
+                node.attr_shape("shape")?
             } else {
                 None
             };
@@ -254,4 +255,9 @@ fn check_feed(info: &FeedInfo, value: &Value) -> Result<Value, Error> {
         }
     }
     Ok(value)
+}
+
+/// The dtype a graph node declares for its output 0, when it declares one.
+fn declared_dtype(node: &Node) -> Option<DType> {
+    ["dtype", "T"].iter().find_map(|a| dtype_attr(node, a).ok())
 }

@@ -1,6 +1,8 @@
 //! `TensorProto` -> [`Value`], following `Tensor::FromProto` (tensorflow/core/framework/tensor.cc):
 //! non-empty `tensor_content` is the raw little-endian data; otherwise the dtype's typed field
 //! holds the values, the last one repeated to fill the shape (zeros when the field is empty).
+//! Values come out in their [`compute_dtype`](crate::compute_dtype) (half and bfloat16 widen
+//! to float32).
 
 use ckpt_proto::{DataType, TensorProto};
 use half::{bf16, f16};
@@ -207,6 +209,25 @@ mod tests {
     }
 
     #[test]
+    fn decoded_dtypes_follow_the_compute_dtype_policy() -> Result<(), String> {
+        for dtype in [
+            DataType::DtFloat,
+            DataType::DtDouble,
+            DataType::DtInt32,
+            DataType::DtInt64,
+            DataType::DtUint8,
+            DataType::DtBool,
+            DataType::DtHalf,
+            DataType::DtBfloat16,
+            DataType::DtString,
+        ] {
+            let v = decode(&proto(dtype, &[1]))?;
+            assert_eq!(Some(v.dtype()), crate::compute_dtype(dtype), "{dtype:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn bool_and_string_lists() -> Result<(), String> {
         let mut p = proto(DataType::DtBool, &[]);
         p.bool_val = vec![false];
@@ -224,12 +245,24 @@ mod tests {
     fn hostile_sizes_are_errors() {
         let mut p = proto(DataType::DtFloat, &[3]);
         p.tensor_content = vec![0; 8];
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("tensor_content has 8 bytes, shape [3] needs 12")
+        );
         let p = proto(DataType::DtFloat, &[1 << 40]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("shape [1099511627776] is too large for a constant filled from a value list")
+        );
         let p = proto(DataType::DtFloat, &[-1]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("constant has dimension -1")
+        );
         let p = proto(DataType::DtFloat, &[i64::MAX, i64::MAX]);
-        assert!(decode(&p).is_err());
+        assert_eq!(
+            decode(&p).err().as_deref(),
+            Some("shape [9223372036854775807, 9223372036854775807] overflows")
+        );
     }
 }

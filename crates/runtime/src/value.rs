@@ -2,70 +2,13 @@
 //!
 //! A [`TensorBuf`] keeps its elements behind an `Arc`, so constants and checkpoint weights
 //! loaded at plan time are handed to every run without copying; a kernel that receives the
-//! only reference to a buffer may write into it in place.
+//! only reference to a buffer may write into it in place. Dtypes are
+//! [`ckpt_bundle::DType`]s; [`crate::compute_dtype`] says which ones a [`Value`] holds.
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Error;
-
-/// Element types the executor computes with.
-///
-/// Half-precision tensors (`half`, `bfloat16`) are widened to `F32` when they are loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DType {
-    F32,
-    F64,
-    I32,
-    I64,
-    U8,
-    Bool,
-    String,
-}
-
-impl DType {
-    /// numpy's name (`float32`, `int64`, `bool`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "float32",
-            DType::F64 => "float64",
-            DType::I32 => "int32",
-            DType::I64 => "int64",
-            DType::U8 => "uint8",
-            DType::Bool => "bool",
-            DType::String => "string",
-        }
-    }
-
-    /// The runtime dtype that holds values of a graph's `DataType` (reference types map to
-    /// their base type; `half` and `bfloat16` widen to `F32`). `None` for types the executor
-    /// does not compute with.
-    pub fn from_proto(dtype: ckpt_proto::DataType) -> Option<DType> {
-        use ckpt_proto::DataType as D;
-        Some(match dtype {
-            D::DtFloat
-            | D::DtFloatRef
-            | D::DtHalf
-            | D::DtHalfRef
-            | D::DtBfloat16
-            | D::DtBfloat16Ref => DType::F32,
-            D::DtDouble | D::DtDoubleRef => DType::F64,
-            D::DtInt32 | D::DtInt32Ref => DType::I32,
-            D::DtInt64 | D::DtInt64Ref => DType::I64,
-            D::DtUint8 | D::DtUint8Ref => DType::U8,
-            D::DtBool | D::DtBoolRef => DType::Bool,
-            D::DtString | D::DtStringRef => DType::String,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for DType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::{DType, Error};
 
 /// A dense row-major tensor of `T`: a shape and a shared element buffer.
 #[derive(Clone, PartialEq)]
@@ -195,27 +138,29 @@ macro_rules! map_any {
 }
 pub(crate) use map_any;
 
-/// Evaluates `$body` with the type alias `$T` bound to the element type of `$dtype`.
+/// Evaluates `$body` with the type alias `$T` bound to the element type of `$dtype`, or
+/// `$fallback` for a dtype no [`Value`] holds (the executor's dtypes are a subset of
+/// [`DType`]'s): `with_dtype!(dtype, T => T::wrap(...), else op_bail!(...))`.
 macro_rules! with_dtype {
-    ($dtype:expr, $T:ident => $body:expr) => {
+    ($dtype:expr, $T:ident => $body:expr, else $fallback:expr) => {
         match $dtype {
-            $crate::DType::F32 => {
+            $crate::DType::Float32 => {
                 type $T = f32;
                 $body
             }
-            $crate::DType::F64 => {
+            $crate::DType::Float64 => {
                 type $T = f64;
                 $body
             }
-            $crate::DType::I32 => {
+            $crate::DType::Int32 => {
                 type $T = i32;
                 $body
             }
-            $crate::DType::I64 => {
+            $crate::DType::Int64 => {
                 type $T = i64;
                 $body
             }
-            $crate::DType::U8 => {
+            $crate::DType::UInt8 => {
                 type $T = u8;
                 $body
             }
@@ -227,10 +172,47 @@ macro_rules! with_dtype {
                 type $T = Vec<u8>;
                 $body
             }
+            _ => $fallback,
         }
     };
 }
 pub(crate) use with_dtype;
+
+/// Dispatches values that share a numeric element type (`f32`, `f64`, `i32`, `i64`, `u8`) to
+/// code generic over [`Num`], as tract's `dispatch_numbers!` and candle's `Map1`/`Map2` do:
+/// when every value holds the same numeric type, each `$t` is bound to its `TensorBuf<T>`
+/// (`&TensorBuf<T>` when the values are references) and `$body` is evaluated, compiled once
+/// per type. Anything else goes to the `else` arms, match arms over the same values (a tuple
+/// of them when there are several):
+///
+/// ```text
+/// dispatch_numbers!((a, b), |a, b| Value::from(arith(op, a, b)?), else {
+///     (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
+/// })
+/// ```
+macro_rules! dispatch_numbers {
+    ($value:expr, |$t:ident| $body:expr, else { $($fallback:tt)* }) => {
+        match $value {
+            $crate::Value::F32($t) => $body,
+            $crate::Value::F64($t) => $body,
+            $crate::Value::I32($t) => $body,
+            $crate::Value::I64($t) => $body,
+            $crate::Value::U8($t) => $body,
+            $($fallback)*
+        }
+    };
+    ($values:expr, |$($t:ident),+| $body:expr, else { $($fallback:tt)* }) => {
+        match $values {
+            ($($crate::Value::F32($t)),+) => $body,
+            ($($crate::Value::F64($t)),+) => $body,
+            ($($crate::Value::I32($t)),+) => $body,
+            ($($crate::Value::I64($t)),+) => $body,
+            ($($crate::Value::U8($t)),+) => $body,
+            $($fallback)*
+        }
+    };
+}
+pub(crate) use dispatch_numbers;
 
 impl Value {
     /// A tensor of `shape` holding `data`.
@@ -241,12 +223,12 @@ impl Value {
     /// assert_eq!(v.shape(), &[2, 2]);
     /// # Ok::<(), ckpt_runtime::Error>(())
     /// ```
-    pub fn new<T: Element>(shape: Vec<usize>, data: Vec<T>) -> Result<Value, Error> {
+    pub fn new<T: Datum>(shape: Vec<usize>, data: Vec<T>) -> Result<Value, Error> {
         Ok(T::wrap(TensorBuf::new(shape, data)?))
     }
 
     /// A rank-0 tensor.
-    pub fn scalar<T: Element>(x: T) -> Value {
+    pub fn scalar<T: Datum>(x: T) -> Value {
         T::wrap(TensorBuf::from_parts(Vec::new(), vec![x]))
     }
 
@@ -256,11 +238,11 @@ impl Value {
 
     pub fn dtype(&self) -> DType {
         match self {
-            Value::F32(_) => DType::F32,
-            Value::F64(_) => DType::F64,
-            Value::I32(_) => DType::I32,
-            Value::I64(_) => DType::I64,
-            Value::U8(_) => DType::U8,
+            Value::F32(_) => DType::Float32,
+            Value::F64(_) => DType::Float64,
+            Value::I32(_) => DType::Int32,
+            Value::I64(_) => DType::Int64,
+            Value::U8(_) => DType::UInt8,
             Value::Bool(_) => DType::Bool,
             Value::Str(_) => DType::String,
         }
@@ -276,7 +258,7 @@ impl Value {
     }
 
     /// The buffer when the dtype is `T`.
-    pub fn get<T: Element>(&self) -> Option<&TensorBuf<T>> {
+    pub fn get<T: Datum>(&self) -> Option<&TensorBuf<T>> {
         T::view(self)
     }
 
@@ -326,20 +308,15 @@ impl Value {
                 len: self.len(),
             });
         }
-        Ok(map_any!(self, t => Element::wrap(t.reshaped(shape))))
+        Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape))))
     }
 
     /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
     pub fn get_f64(&self, i: usize) -> Option<f64> {
-        match self {
-            Value::F32(t) => t.data().get(i).map(|&x| f64::from(x)),
-            Value::F64(t) => t.data().get(i).copied(),
-            Value::I32(t) => t.data().get(i).map(|&x| f64::from(x)),
-            Value::I64(t) => t.data().get(i).map(|&x| x as f64),
-            Value::U8(t) => t.data().get(i).map(|&x| f64::from(x)),
+        dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {
             Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
             Value::Str(_) => None,
-        }
+        })
     }
 }
 
@@ -347,19 +324,23 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// An element type a [`Value`] can hold. Sealed: implemented for `f32`, `f64`, `i32`,
-/// `i64`, `u8`, `bool` and `Vec<u8>` (strings).
-pub trait Element: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
+/// An element type a [`Value`] can hold (tract's name for the idea). Sealed: implemented
+/// for `f32`, `f64`, `i32`, `i64`, `u8`, `bool` and `Vec<u8>` (strings).
+///
+/// Not to be confused with [`ckpt_bundle::Element`], the plain-old-data types whose bytes a
+/// bundle stores.
+pub trait Datum: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
+    /// The dtype of a [`Value`] holding this type.
     const DTYPE: DType;
     fn wrap(t: TensorBuf<Self>) -> Value;
     fn view(v: &Value) -> Option<&TensorBuf<Self>>;
     fn take(v: Value) -> Result<TensorBuf<Self>, Value>;
 }
 
-macro_rules! element {
+macro_rules! datum {
     ($t:ty, $variant:ident, $dtype:ident) => {
         impl sealed::Sealed for $t {}
-        impl Element for $t {
+        impl Datum for $t {
             const DTYPE: DType = DType::$dtype;
             fn wrap(t: TensorBuf<Self>) -> Value {
                 Value::$variant(t)
@@ -385,17 +366,17 @@ macro_rules! element {
     };
 }
 
-element!(f32, F32, F32);
-element!(f64, F64, F64);
-element!(i32, I32, I32);
-element!(i64, I64, I64);
-element!(u8, U8, U8);
-element!(bool, Bool, Bool);
-element!(Vec<u8>, Str, String);
+datum!(f32, F32, Float32);
+datum!(f64, F64, Float64);
+datum!(i32, I32, Int32);
+datum!(i64, I64, Int64);
+datum!(u8, U8, UInt8);
+datum!(bool, Bool, Bool);
+datum!(Vec<u8>, Str, String);
 
 /// Numeric element types: arithmetic, comparisons and reductions are generic over these.
 pub(crate) trait Num:
-    Element + Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
+    Datum + Copy + Default + PartialOrd + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;
@@ -499,10 +480,32 @@ mod tests {
     fn new_checks_element_count() -> Result<(), Error> {
         let v = Value::new(vec![2, 3], vec![0i32; 6])?;
         assert_eq!(v.shape(), &[2, 3]);
-        assert_eq!(v.dtype(), DType::I32);
-        assert!(Value::new(vec![2, 3], vec![0i32; 5]).is_err());
-        assert!(Value::new(vec![usize::MAX, 3], vec![0i32; 5]).is_err());
+        assert_eq!(v.dtype(), DType::Int32);
+        assert!(matches!(
+            Value::new(vec![2, 3], vec![0i32; 5]),
+            Err(Error::ShapeMismatch { shape, len: 5 }) if shape == [2, 3]
+        ));
+        assert!(matches!(
+            Value::new(vec![usize::MAX, 3], vec![0i32; 5]),
+            Err(Error::ShapeMismatch { shape, len: 5 }) if shape == [usize::MAX, 3]
+        ));
         Ok(())
+    }
+
+    #[test]
+    fn datum_dtypes_are_the_held_dtypes() {
+        let dtypes = [
+            f32::DTYPE,
+            f64::DTYPE,
+            i32::DTYPE,
+            i64::DTYPE,
+            u8::DTYPE,
+            bool::DTYPE,
+            Vec::<u8>::DTYPE,
+        ];
+        assert_eq!(dtypes, crate::dtype::HELD);
+        assert_eq!(Value::scalar(1u8).dtype().name(), "uint8");
+        assert_eq!(Value::scalar(vec![b'a']).dtype().name(), "string");
     }
 
     #[test]

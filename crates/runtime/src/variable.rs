@@ -1,12 +1,85 @@
-//! Checkpoint tensors as runtime values: copied once out of the memory map into an owned,
-//! aligned buffer at plan time, then shared by every run.
+//! Variables: checkpoint tensors as runtime values, copied once out of the memory map into an
+//! owned, aligned buffer at plan time, then shared by every run.
 
-use ckpt_bundle::{DType as BDType, Tensor};
+use ckpt_bundle::{parse_shape_and_slice, BundleReader, Tensor};
+use ckpt_graph::{Model, Node, NodeId};
 
-use crate::ops::array::strided_slice::{apply, SliceSpec};
-use crate::value::{with_dtype, Element, TensorBuf};
-use crate::Value;
+use crate::ops::{dtype_attr, node_error};
+use crate::{DType, Error, Value};
 
+/// Why a variable's value could not be loaded.
+pub(crate) enum VariableError {
+    /// The checkpoint has no tensor under this key.
+    Missing(String),
+    Other(Error),
+}
+
+/// The value of variable node `id`: the checkpoint tensor under the key the model maps the
+/// variable to (its name by default), sliced when the variable is one part of a partitioned
+/// one, and checked against the dtype and shape the graph declares.
+pub(crate) fn load(
+    model: &Model,
+    bundle: &BundleReader,
+    id: NodeId,
+    node: &Node,
+) -> Result<Value, VariableError> {
+    let key = model.variable_key(id).unwrap_or(&node.name).to_string();
+    if !bundle.contains(&key) {
+        return Err(VariableError::Missing(key));
+    }
+    let bundle_error = |error| {
+        VariableError::Other(Error::Bundle {
+            node: node.name.clone(),
+            key: key.clone(),
+            error: Box::new(error),
+        })
+    };
+    let tensor = match model.variable_slices.get(&id) {
+        None => bundle.read(&key).map_err(bundle_error)?,
+        Some(spec) => read_part(bundle, &key, spec).map_err(|e| match e {
+            PartError::Bundle(e) => bundle_error(e),
+            PartError::Shape(m) => {
+                VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {m}")))
+            }
+        })?,
+    };
+    let value = to_value(&tensor).map_err(|m| {
+        VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {m}")))
+    })?;
+    // The graph's declared dtype wins where both are known; a mismatch is an error.
+    let declared = dtype_attr(node, "dtype").ok();
+    if let Some(d) = declared {
+        if d != value.dtype() {
+            return Err(VariableError::Other(node_error(
+                node,
+                format!(
+                    "the graph declares {d}, checkpoint tensor {key:?} holds {}",
+                    value.dtype()
+                ),
+            )));
+        }
+    }
+    if let Ok(Some(shape)) = node.attr_shape("shape") {
+        let fits = shape.len() == value.shape().len()
+            && shape
+                .iter()
+                .zip(value.shape())
+                .all(|(&d, &n)| d < 0 || d as usize == n);
+        if !fits {
+            return Err(VariableError::Other(node_error(
+                node,
+                format!(
+                    "the graph declares shape {shape:?}, checkpoint tensor {key:?} has {:?}",
+                    value.shape()
+                ),
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): half and
+/// bfloat16 widen to float32, bools are bytes `!= 0`.
 pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
     let shape: Vec<usize> = t
         .shape()
@@ -15,21 +88,21 @@ pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
         .collect::<Result<_, _>>()?;
     let err = |e: ckpt_bundle::Error| e.to_string();
     let value = match t.dtype() {
-        BDType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
-        BDType::Float16 | BDType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
-        BDType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
-        BDType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
-        BDType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
-        BDType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
-        BDType::Bool => Value::new(
+        DType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
+        DType::Float16 | DType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
+        DType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
+        DType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
+        DType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
+        DType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
+        DType::Bool => Value::new(
             shape,
-            t.as_slice::<u8>()
+            t.as_bits::<u8>()
                 .map_err(err)?
                 .iter()
                 .map(|&b| b != 0)
                 .collect::<Vec<bool>>(),
         ),
-        BDType::String => {
+        DType::String => {
             let strings = t.strings().ok_or("string tensor without strings")?;
             Value::new(
                 shape,
@@ -41,66 +114,30 @@ pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
     value.map_err(|e| e.to_string())
 }
 
-/// The part of a full variable that a `shape_and_slice` spec such as `"6 2 0,3:0,2"` selects
-/// (full shape, then `start,length` or `-` per dimension).
-pub(crate) fn slice(full: Value, spec: &str) -> Result<Value, String> {
-    let mut parts: Vec<&str> = spec.split_whitespace().collect();
-    let extents = parts
-        .pop()
-        .ok_or_else(|| format!("empty slice spec {spec:?}"))?;
-    let dims: Vec<usize> = parts
-        .iter()
-        .map(|p| {
-            p.parse::<usize>()
-                .map_err(|_| format!("bad slice spec {spec:?}"))
-        })
-        .collect::<Result<_, _>>()?;
-    if dims.as_slice() != full.shape() {
-        return Err(format!(
-            "slice spec {spec:?} is for shape {dims:?}, the tensor has {:?}",
-            full.shape()
-        ));
+/// Why the part of a partitioned variable could not be read.
+#[derive(Debug)]
+enum PartError {
+    Bundle(ckpt_bundle::Error),
+    /// The spec names another full shape than the checkpoint holds.
+    Shape(String),
+}
+
+/// The part of checkpoint tensor `key` that a variable's `shape_and_slice` spec, such as
+/// `"6 2 0,3:-"` (full shape, then `start,length` or `-` per dimension), selects: parsed by
+/// `ckpt-bundle` with TensorFlow's rules and read with `BundleReader::read_slice`, as
+/// `RestoreV2` does through `LookupSlice`.
+fn read_part<'b>(bundle: &'b BundleReader, key: &str, spec: &str) -> Result<Tensor<'b>, PartError> {
+    let parsed = parse_shape_and_slice(spec).map_err(PartError::Bundle)?;
+    let stored = &bundle.info(key).map_err(PartError::Bundle)?.shape;
+    if parsed.shape != *stored {
+        return Err(PartError::Shape(format!(
+            "slice spec {spec:?} is for shape {:?}, the tensor has {stored:?}",
+            parsed.shape
+        )));
     }
-    let mut starts = Vec::new();
-    let mut counts = Vec::new();
-    for (d, ext) in extents.split(':').enumerate() {
-        let n = *dims
-            .get(d)
-            .ok_or_else(|| format!("slice spec {spec:?} has too many extents"))?;
-        let (start, len) = if ext == "-" {
-            (0, n)
-        } else {
-            let (s, l) = ext
-                .split_once(',')
-                .ok_or_else(|| format!("bad extent {ext:?} in {spec:?}"))?;
-            let s: usize = s.parse().map_err(|_| format!("bad extent {ext:?}"))?;
-            let l: usize = l.parse().map_err(|_| format!("bad extent {ext:?}"))?;
-            if s.checked_add(l).is_none_or(|e| e > n) {
-                return Err(format!("extent {ext:?} exceeds dimension {d} of size {n}"));
-            }
-            (s, l)
-        };
-        starts.push(start as i64);
-        counts.push(len);
-    }
-    if counts.len() != dims.len() {
-        return Err(format!(
-            "slice spec {spec:?} has {} extents for rank {}",
-            counts.len(),
-            dims.len()
-        ));
-    }
-    let spec = SliceSpec {
-        starts,
-        steps: vec![1; dims.len()],
-        out_shape: counts.clone(),
-        counts,
-    };
-    let dtype = full.dtype();
-    with_dtype!(dtype, T => {
-        let t: TensorBuf<T> = T::take(full).map_err(|_| "dtype changed".to_string())?;
-        Ok(T::wrap(apply(&t, &spec).map_err(|e| e.0)?))
-    })
+    bundle
+        .read_slice(key, &parsed.slice)
+        .map_err(PartError::Bundle)
 }
 
 #[cfg(test)]
@@ -120,14 +157,47 @@ mod tests {
     }
 
     #[test]
-    fn slices_partitioned_parts() -> Result<(), String> {
-        let full =
-            Value::new(vec![6, 2], (0..12).collect::<Vec<i32>>()).map_err(|e| e.to_string())?;
-        let part = slice(full.clone(), "6 2 3,3:-")?;
+    fn follows_the_compute_dtype_policy() -> Result<(), String> {
+        let half = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
+        let tensors = [
+            Tensor::from_vec(vec![2], half.to_vec()),
+            Tensor::from_vec(vec![1], vec![half::bf16::from_f32(0.5)]),
+            Tensor::from_vec(vec![1], vec![3u8]),
+            Tensor::from_vec(vec![1], vec![3.0f64]),
+        ];
+        for t in tensors {
+            let t = t.map_err(|e| e.to_string())?;
+            let v = to_value(&t)?;
+            assert_eq!(Some(v.dtype()), crate::compute_dtype(t.dtype().to_proto()));
+        }
+        let t = Tensor::from_vec(vec![2], half.to_vec()).map_err(|e| e.to_string())?;
+        assert_eq!(to_value(&t)?.as_f32(), Some(&[1.5, -2.0][..]));
+        Ok(())
+    }
+
+    #[test]
+    fn slices_partitioned_parts() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let prefix = dir.path().join("v");
+        let mut w = ckpt_bundle::BundleWriter::create(&prefix)?;
+        w.add(
+            "v",
+            &Tensor::from_vec(vec![6, 2], (0..12).collect::<Vec<i32>>())?,
+        )?;
+        w.finish()?;
+        let bundle = BundleReader::open(&prefix)?;
+        let part = to_value(&read_part(&bundle, "v", "6 2 3,3:-").map_err(|e| format!("{e:?}"))?)?;
         assert_eq!(part.shape(), &[3, 2]);
         assert_eq!(part.as_i32(), Some(&[6, 7, 8, 9, 10, 11][..]));
-        assert!(slice(full.clone(), "6 3 0,3:-").is_err());
-        assert!(slice(full, "6 2 5,3:-").is_err());
+        assert!(matches!(
+            read_part(&bundle, "v", "6 3 0,3:-"),
+            Err(PartError::Shape(m)) if m == "slice spec \"6 3 0,3:-\" is for shape [6, 3], the tensor has [6, 2]"
+        ));
+        assert!(matches!(
+            read_part(&bundle, "v", "6 2 5,3:-"),
+            Err(PartError::Bundle(ckpt_bundle::Error::SliceSpec { spec, reason }))
+                if spec == "6 2 5,3:-" && reason == "extent 5,3 of dimension 0 lies outside its size 6"
+        ));
         Ok(())
     }
 }

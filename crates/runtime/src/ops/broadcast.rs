@@ -335,8 +335,18 @@ pub(crate) mod tests {
 
     #[test]
     fn incompatible_shapes_are_errors() {
-        assert!(broadcast_shapes(&[&[2, 3], &[4]]).is_err());
-        assert!(broadcast_shapes(&[&[0], &[2]]).is_err());
+        assert_eq!(
+            broadcast_shapes(&[&[2, 3], &[4]]).err(),
+            Some(OpError(
+                "shapes [2,3] and [4] are incompatible for broadcasting".into()
+            ))
+        );
+        assert_eq!(
+            broadcast_shapes(&[&[0], &[2]]).err(),
+            Some(OpError(
+                "shapes [0] and [2] are incompatible for broadcasting".into()
+            ))
+        );
     }
 
     #[test]

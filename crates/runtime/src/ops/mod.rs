@@ -7,12 +7,12 @@
 use std::fmt;
 
 use ckpt_graph::{Function, Model, Node};
+use ckpt_proto::DataType;
 
-use crate::value::{Element, TensorBuf};
-use crate::{Error, Value};
+use crate::value::{Datum, TensorBuf};
+use crate::{DType, Error, Value};
 
 pub(crate) mod array;
-pub(crate) mod attrs;
 pub(crate) mod broadcast;
 pub(crate) mod control;
 pub(crate) mod math;
@@ -237,6 +237,25 @@ pub(crate) fn node_error(node: &Node, message: impl Into<String>) -> Error {
     }
 }
 
+/// A type attribute as a runtime dtype; an error names types the executor cannot hold.
+pub(crate) fn dtype_attr(node: &Node, name: &str) -> Result<DType, Error> {
+    held_dtype(node, name, node.attr_dtype(name)?)
+}
+
+/// [`dtype_attr`], with `default` standing in for an absent attribute.
+pub(crate) fn dtype_attr_or(node: &Node, name: &str, default: DataType) -> Result<DType, Error> {
+    held_dtype(node, name, node.attr_dtype_or(name, default)?)
+}
+
+fn held_dtype(node: &Node, name: &str, dt: DataType) -> Result<DType, Error> {
+    crate::compute_dtype(dt).ok_or_else(|| {
+        node_error(
+            node,
+            format!("attribute {name:?}: dtype {dt:?} is not supported"),
+        )
+    })
+}
+
 /// A kernel defined by a plain function of its inputs.
 pub(crate) struct FnKernel(pub fn(Vec<Value>) -> Result<Vec<Value>, OpError>);
 
@@ -265,7 +284,7 @@ pub(crate) fn expect_f32(v: Value, what: &str) -> Result<TensorBuf<f32>, OpError
     expect::<f32>(v, what)
 }
 
-pub(crate) fn expect<T: Element>(v: Value, what: &str) -> Result<TensorBuf<T>, OpError> {
+pub(crate) fn expect<T: Datum>(v: Value, what: &str) -> Result<TensorBuf<T>, OpError> {
     T::take(v).map_err(|v| {
         OpError(format!(
             "{what} has dtype {}, expected {}",

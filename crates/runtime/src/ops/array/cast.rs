@@ -3,13 +3,13 @@
 use ckpt_graph::Node;
 
 use crate::ops::parallel;
-use crate::ops::{attrs, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
-use crate::value::TensorBuf;
+use crate::ops::{dtype_attr, kernel, take_inputs, BuildCtx, Built, Kernel, OpError};
+use crate::value::{dispatch_numbers, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Cast {
-        to: attrs::dtype(node, "DstT")?,
+        to: dtype_attr(node, "DstT")?,
     })
 }
 
@@ -95,13 +95,14 @@ fn convert<T: CastTo>(t: &TensorBuf<T>, to: DType) -> Option<Value> {
     let shape = t.shape().to_vec();
     let d = t.data();
     Some(match to {
-        DType::F32 => Value::F32(TensorBuf::from_parts(shape, parallel::map(d, T::to_f32))),
-        DType::F64 => Value::F64(TensorBuf::from_parts(shape, parallel::map(d, T::to_f64))),
-        DType::I32 => Value::I32(TensorBuf::from_parts(shape, parallel::map(d, T::to_i32))),
-        DType::I64 => Value::I64(TensorBuf::from_parts(shape, parallel::map(d, T::to_i64))),
-        DType::U8 => Value::U8(TensorBuf::from_parts(shape, parallel::map(d, T::to_u8))),
+        DType::Float32 => Value::F32(TensorBuf::from_parts(shape, parallel::map(d, T::to_f32))),
+        DType::Float64 => Value::F64(TensorBuf::from_parts(shape, parallel::map(d, T::to_f64))),
+        DType::Int32 => Value::I32(TensorBuf::from_parts(shape, parallel::map(d, T::to_i32))),
+        DType::Int64 => Value::I64(TensorBuf::from_parts(shape, parallel::map(d, T::to_i64))),
+        DType::UInt8 => Value::U8(TensorBuf::from_parts(shape, parallel::map(d, T::to_u8))),
         DType::Bool => Value::Bool(TensorBuf::from_parts(shape, parallel::map(d, T::to_bool))),
-        DType::String => return None,
+        // Strings convert only to strings, and other dtypes are not held.
+        _ => return None,
     })
 }
 
@@ -110,15 +111,10 @@ pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
     if v.dtype() == to {
         return Some(v.clone());
     }
-    match v {
-        Value::F32(t) => convert(t, to),
-        Value::F64(t) => convert(t, to),
-        Value::I32(t) => convert(t, to),
-        Value::I64(t) => convert(t, to),
-        Value::U8(t) => convert(t, to),
+    dispatch_numbers!(v, |t| convert(t, to), else {
         Value::Bool(t) => convert(t, to),
         Value::Str(_) => None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +125,7 @@ mod tests {
     fn tensorflow_cast_rules() -> Result<(), Error> {
         let x = Value::new(vec![5], vec![-1.7f32, -0.5, 0.0, 2.9, 1e10])?;
         assert_eq!(
-            x.cast(DType::I32)?.as_i32(),
+            x.cast(DType::Int32)?.as_i32(),
             Some(&[-1, 0, 0, 2, i32::MAX][..])
         );
         assert_eq!(
@@ -137,10 +133,16 @@ mod tests {
             Some(&[true, true, false, true, true][..])
         );
         let b = Value::new(vec![2], vec![true, false])?;
-        assert_eq!(b.cast(DType::F32)?.as_f32(), Some(&[1.0, 0.0][..]));
+        assert_eq!(b.cast(DType::Float32)?.as_f32(), Some(&[1.0, 0.0][..]));
         let i = Value::new(vec![2], vec![300i64, -1])?;
-        assert_eq!(i.cast(DType::U8)?.as_u8(), Some(&[44, 255][..]));
-        assert!(i.cast(DType::String).is_err());
+        assert_eq!(i.cast(DType::UInt8)?.as_u8(), Some(&[44, 255][..]));
+        assert!(matches!(
+            i.cast(DType::String),
+            Err(Error::Cast {
+                from: DType::Int64,
+                to: DType::String
+            })
+        ));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use crate::ops::{
     expect, int_scalar, kernel, normalize_axis, num_elements, op_bail, BuildCtx, Built, Kernel,
     OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build_concat_v2(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -41,12 +41,12 @@ impl Kernel for Concat {
                 .map(|(i, v)| expect::<T>(v, &format!("input {i}")))
                 .collect::<Result<Vec<_>, _>>()?;
             T::wrap(concat(parts, axis)?)
-        });
+        }, else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
 
-pub(crate) fn concat<T: Element>(
+pub(crate) fn concat<T: Datum>(
     mut parts: Vec<TensorBuf<T>>,
     axis: i64,
 ) -> Result<TensorBuf<T>, OpError> {
@@ -109,11 +109,16 @@ mod tests {
         let out = concat(vec![a.clone(), d], 0)?;
         assert_eq!(out.shape(), &[3, 3]);
         assert_eq!(out.data(), &[0, 1, 2, 3, 4, 5, 7, 8, 9]);
-        assert!(concat(
-            vec![a.clone(), TensorBuf::from_parts(vec![3, 1], vec![0; 3])],
-            1
-        )
-        .is_err());
+        assert_eq!(
+            concat(
+                vec![a.clone(), TensorBuf::from_parts(vec![3, 1], vec![0; 3])],
+                1
+            )
+            .err(),
+            Some(OpError(
+                "input 1 has shape [3, 1], incompatible with input 0's [2, 3] along axis 1".into()
+            ))
+        );
         Ok(())
     }
 

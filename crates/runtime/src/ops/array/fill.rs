@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     dims_from, int_values, kernel, op_bail, take_inputs, BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{map_any, Element, TensorBuf};
+use crate::value::{map_any, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -48,7 +48,7 @@ fn broadcast_scalar(v: &Value, shape: Vec<usize>) -> Result<Value, OpError> {
     let n = crate::ops::output_len(&shape)?;
     map_any!(v, t => {
         let Some(x) = t.data().first() else { op_bail!("empty fill value") };
-        Ok(Element::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
+        Ok(Datum::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
     })
 }
 
@@ -69,11 +69,14 @@ mod tests {
             Value::scalar(1.5f32),
         ])?;
         assert_eq!(y[0].len(), 0);
-        assert!(run(vec![
-            Value::new(vec![1], vec![-1i32])?,
-            Value::scalar(1.5f32)
-        ])
-        .is_err());
+        assert_eq!(
+            run(vec![
+                Value::new(vec![1], vec![-1i32])?,
+                Value::scalar(1.5f32)
+            ])
+            .err(),
+            Some(OpError("dims has negative dimension -1".into()))
+        );
         Ok(())
     }
 }

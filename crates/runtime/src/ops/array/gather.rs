@@ -3,14 +3,14 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_scalar, int_values, kernel, node_error, normalize_axis, num_elements,
-    op_bail, BuildCtx, Built, FnKernel, OpError,
+    expect, int_scalar, int_values, kernel, node_error, normalize_axis, num_elements, op_bail,
+    BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::Error;
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    if attrs::i64_or(node, "batch_dims", 0)? != 0 {
+    if node.attr_i64_or("batch_dims", 0)? != 0 {
         return Err(node_error(node, "batch_dims other than 0 is not supported"));
     }
     kernel(FnKernel(|inputs| {
@@ -18,12 +18,12 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         let axis = int_scalar(&axis, "axis")?;
         let idx = int_values(&indices, "indices")?;
         let dtype = params.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(gather(&expect::<T>(params, "params")?, &idx, indices.shape(), axis)?));
+        let out = with_dtype!(dtype, T => T::wrap(gather(&expect::<T>(params, "params")?, &idx, indices.shape(), axis)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }))
 }
 
-fn gather<T: Element>(
+fn gather<T: Datum>(
     params: &TensorBuf<T>,
     idx: &[i64],
     idx_shape: &[usize],
@@ -63,8 +63,14 @@ mod tests {
         let g = gather(&p, &[1], &[], 1)?;
         assert_eq!(g.shape(), &[3]);
         assert_eq!(g.data(), &[1, 3, 5]);
-        assert!(gather(&p, &[3], &[1], 0).is_err());
-        assert!(gather(&p, &[-1], &[1], 0).is_err());
+        assert_eq!(
+            gather(&p, &[3], &[1], 0).err(),
+            Some(OpError("index 3 is out of range [0, 3)".into()))
+        );
+        assert_eq!(
+            gather(&p, &[-1], &[1], 0).err(),
+            Some(OpError("index -1 is out of range [0, 3)".into()))
+        );
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ pub(crate) fn build_n(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error>
 
 pub(crate) fn build_check_numerics(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(CheckNumerics {
-        message: crate::ops::attrs::string_or(node, "message", "")?,
+        message: node.attr_string_or("message", "")?,
     })
 }
 

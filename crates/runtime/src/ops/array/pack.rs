@@ -3,21 +3,21 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, kernel, normalize_axis, num_elements, op_bail, take_inputs, BuildCtx, Built,
-    Kernel, OpError,
+    expect, kernel, normalize_axis, num_elements, op_bail, take_inputs, BuildCtx, Built, Kernel,
+    OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Pack {
-        axis: attrs::i64_or(node, "axis", 0)?,
+        axis: node.attr_i64_or("axis", 0)?,
     })
 }
 
 pub(crate) fn build_unpack(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(Unpack {
-        axis: attrs::i64_or(node, "axis", 0)?,
+        axis: node.attr_i64_or("axis", 0)?,
     })
 }
 
@@ -39,12 +39,12 @@ impl Kernel for Pack {
                 .map(|(i, v)| expect::<T>(v, &format!("input {i}")))
                 .collect::<Result<Vec<_>, _>>()?;
             T::wrap(pack(&parts, self.axis)?)
-        });
+        }, else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
 
-pub(crate) fn pack<T: Element>(parts: &[TensorBuf<T>], axis: i64) -> Result<TensorBuf<T>, OpError> {
+pub(crate) fn pack<T: Datum>(parts: &[TensorBuf<T>], axis: i64) -> Result<TensorBuf<T>, OpError> {
     let Some(first) = parts.first() else {
         op_bail!("Pack needs at least one input");
     };
@@ -82,11 +82,11 @@ impl Kernel for Unpack {
         with_dtype!(dtype, T => {
             let t = expect::<T>(x, "value")?;
             Ok(unpack(&t, self.axis)?.into_iter().map(T::wrap).collect())
-        })
+        }, else op_bail!("unsupported dtype {dtype}"))
     }
 }
 
-fn unpack<T: Element>(t: &TensorBuf<T>, axis: i64) -> Result<Vec<TensorBuf<T>>, OpError> {
+fn unpack<T: Datum>(t: &TensorBuf<T>, axis: i64) -> Result<Vec<TensorBuf<T>>, OpError> {
     let shape = t.shape();
     let axis = normalize_axis(axis, shape.len())?;
     let n = shape[axis];
@@ -154,7 +154,10 @@ mod tests {
             TensorBuf::from_parts(vec![1], vec![1i64]),
             TensorBuf::from_parts(vec![], vec![2i64]),
         ];
-        assert!(pack(&bad, 0).is_err());
+        assert_eq!(
+            pack(&bad, 0).err(),
+            Some(OpError("input 1 has shape [], input 0 has [1]".into()))
+        );
         Ok(())
     }
 }

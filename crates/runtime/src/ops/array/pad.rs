@@ -3,10 +3,9 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel,
-    OpError,
+    expect, int_values, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,7 +30,7 @@ pub(crate) fn build_v2(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error
 }
 
 pub(crate) fn build_mirror(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let mode = match attrs::string_or(node, "mode", "")?.as_str() {
+    let mode = match node.attr_string_or("mode", "")?.as_str() {
         "REFLECT" => Mode::Reflect,
         "SYMMETRIC" => Mode::Symmetric,
         other => {
@@ -79,12 +78,12 @@ impl Kernel for Pad {
                 None => T::default(),
             };
             T::wrap(pad(&expect::<T>(x, "input")?, &pads, self.mode, fill)?)
-        });
+        }, else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
 
-fn pad<T: Element + Default>(
+fn pad<T: Datum + Default>(
     x: &TensorBuf<T>,
     pads: &[i64],
     mode: Mode,
@@ -198,8 +197,18 @@ mod tests {
         );
         let s = TensorBuf::from_parts(vec![], vec![7i32]);
         assert_eq!(pad(&s, &[], Mode::Constant, 0)?.data(), &[7]);
-        assert!(pad(&x, &[1, 0], Mode::Constant, 0).is_err());
-        assert!(pad(&x, &[-1, 0, 0, 0], Mode::Constant, 0).is_err());
+        assert_eq!(
+            pad(&x, &[1, 0], Mode::Constant, 0).err(),
+            Some(OpError(
+                "paddings must have shape [2, 2], got 2 values".into()
+            ))
+        );
+        assert_eq!(
+            pad(&x, &[-1, 0, 0, 0], Mode::Constant, 0).err(),
+            Some(OpError(
+                "paddings must be non-negative, got -1, 0 for dimension 0".into()
+            ))
+        );
         Ok(())
     }
 
@@ -217,7 +226,12 @@ mod tests {
             s.data(),
             &[2, 1, 1, 2, 3, 3, 2, 2, 1, 1, 2, 3, 3, 2, 5, 4, 4, 5, 6, 6, 5, 5, 4, 4, 5, 6, 6, 5]
         );
-        assert!(pad(&x, &[2, 0, 0, 0], Mode::Reflect, 0).is_err());
+        assert_eq!(
+            pad(&x, &[2, 0, 0, 0], Mode::Reflect, 0).err(),
+            Some(OpError(
+                "paddings 2, 0 too large for dimension 0 of size 2 in mirror mode".into()
+            ))
+        );
         Ok(())
     }
 }

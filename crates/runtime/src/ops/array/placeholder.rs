@@ -3,7 +3,7 @@
 use ckpt_graph::Node;
 
 use super::identity::identity;
-use crate::ops::{attrs, kernel, BuildCtx, Built, FnKernel};
+use crate::ops::{dtype_attr, kernel, BuildCtx, Built, FnKernel};
 use crate::Error;
 
 /// Reached only for placeholders the session was not told would be fed.
@@ -20,10 +20,10 @@ pub(crate) fn build_with_default(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Bu
 
 /// " (float32, shape [-1,784])" plus a hint when the name suggests what to feed.
 pub(crate) fn describe(node: &Node) -> String {
-    let dtype = attrs::dtype(node, "dtype")
+    let dtype = dtype_attr(node, "dtype")
         .map(|d| d.name().to_string())
         .unwrap_or_else(|_| "?".to_string());
-    let shape = match attrs::shape_or_unknown(node, "shape") {
+    let shape = match node.attr_shape("shape") {
         Ok(Some(dims)) => {
             let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
             format!(", shape [{}]", dims.join(","))

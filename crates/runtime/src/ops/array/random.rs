@@ -6,21 +6,32 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, dims_from, int_values, kernel, node_error, take_inputs, BuildCtx, Built, Kernel, OpError,
+    dims_from, dtype_attr, int_values, kernel, node_error, take_inputs, BuildCtx, Built, Kernel,
+    OpError,
 };
 use crate::value::TensorBuf;
 use crate::{DType, Error, Value};
 
+/// Ops that draw random numbers (dropout masks).
+pub(crate) const RANDOM_OPS: &[&str] = &[
+    "RandomUniform",
+    "RandomUniformInt",
+    "RandomStandardNormal",
+    "TruncatedNormal",
+    "StatelessRandomUniform",
+    "StatelessRandomUniformV2",
+];
+
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let dtype = attrs::dtype(node, "dtype")?;
-    if !matches!(dtype, DType::F32 | DType::F64) {
+    let dtype = dtype_attr(node, "dtype")?;
+    if !matches!(dtype, DType::Float32 | DType::Float64) {
         return Err(node_error(
             node,
             format!("dtype must be float32 or float64, got {dtype}"),
         ));
     }
-    let seed = attrs::i64_or(node, "seed", 0)? as u64;
-    let seed2 = attrs::i64_or(node, "seed2", 0)? as u64;
+    let seed = node.attr_i64_or("seed", 0)? as u64;
+    let seed2 = node.attr_i64_or("seed2", 0)? as u64;
     kernel(RandomUniform {
         dtype,
         seed: seed.rotate_left(32) ^ seed2 ^ 0x5851_f42d_4c95_7f2d,
@@ -49,7 +60,7 @@ impl Kernel for RandomUniform {
         let n = crate::ops::output_len(&shape)?;
         let mut state = self.seed;
         let out = match self.dtype {
-            DType::F64 => Value::F64(TensorBuf::from_parts(
+            DType::Float64 => Value::F64(TensorBuf::from_parts(
                 shape,
                 (0..n)
                     .map(|_| (splitmix(&mut state) >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
@@ -77,7 +88,7 @@ mod tests {
     #[test]
     fn uniform_in_unit_interval_and_repeatable() -> Result<(), OpError> {
         let k = RandomUniform {
-            dtype: DType::F32,
+            dtype: DType::Float32,
             seed: 42,
         };
         let a = k.run(vec![Value::new(vec![2], vec![100i32, 100])?])?;

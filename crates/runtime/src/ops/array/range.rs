@@ -3,24 +3,28 @@
 use ckpt_graph::Node;
 
 use crate::ops::{kernel, op_bail, take_inputs, BuildCtx, Built, FnKernel, OpError};
-use crate::value::{Num, TensorBuf};
-use crate::{Error, Value};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
+use crate::{DType, Error, Value};
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(FnKernel(|inputs| {
         let [start, limit, delta] = take_inputs(inputs)?;
-        let out = match (&start, &limit, &delta) {
-            (Value::I32(s), Value::I32(l), Value::I32(d)) => Value::I32(range(s, l, d)?),
-            (Value::I64(s), Value::I64(l), Value::I64(d)) => Value::I64(range(s, l, d)?),
-            (Value::F32(s), Value::F32(l), Value::F32(d)) => Value::F32(range(s, l, d)?),
-            (Value::F64(s), Value::F64(l), Value::F64(d)) => Value::F64(range(s, l, d)?),
-            _ => op_bail!(
+        let unsupported = || {
+            OpError(format!(
                 "start, limit and delta must share a numeric dtype, got {}, {} and {}",
                 start.dtype(),
                 limit.dtype(),
                 delta.dtype()
-            ),
+            ))
         };
+        // TensorFlow's Range has no uint8 kernel.
+        if start.dtype() == DType::UInt8 {
+            return Err(unsupported());
+        }
+        let values = (&start, &limit, &delta);
+        let out = dispatch_numbers!(values, |s, l, d| Value::from(range(s, l, d)?), else {
+            _ => return Err(unsupported()),
+        });
         Ok(vec![out])
     }))
 }
@@ -80,9 +84,22 @@ mod tests {
             &[0.0, 0.25, 0.5, 0.75]
         );
         assert_eq!(range(&t(3i32), &t(3), &t(1))?.len(), 0);
-        assert!(range(&t(0i32), &t(5), &t(0)).is_err());
-        assert!(range(&t(5i32), &t(0), &t(1)).is_err());
-        assert!(range(&t(0i64), &t(i64::MAX), &t(1)).is_err());
+        assert_eq!(
+            range(&t(0i32), &t(5), &t(0)).err(),
+            Some(OpError("requires delta != 0".into()))
+        );
+        assert_eq!(
+            range(&t(5i32), &t(0), &t(1)).err(),
+            Some(OpError(
+                "requires start <= limit when delta > 0 (and >= when delta < 0): 5, 0, 1".into()
+            ))
+        );
+        assert_eq!(
+            range(&t(0i64), &t(i64::MAX), &t(1)).err(),
+            Some(OpError(
+                "range of 9223372036854776000 elements is too large".into()
+            ))
+        );
         Ok(())
     }
 }

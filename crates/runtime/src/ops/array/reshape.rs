@@ -73,11 +73,34 @@ mod tests {
         );
         assert_eq!(resolve(&[], 1, &[1, 1])?, Vec::<usize>::new());
         assert_eq!(resolve(&[0, 3], 0, &[0])?, vec![0, 3]);
-        assert!(resolve(&[-1, 0], 0, &[0]).is_err());
-        assert!(resolve(&[-1, -1], 4, &[4]).is_err());
-        assert!(resolve(&[-1, 3], 4, &[4]).is_err());
-        assert!(resolve(&[5], 4, &[4]).is_err());
-        assert!(resolve(&[-2], 4, &[4]).is_err());
+        assert_eq!(
+            resolve(&[-1, 0], 0, &[0]).err(),
+            Some(OpError(
+                "cannot reshape a tensor of shape [0] (0 elements) into [-1, 0]".into()
+            ))
+        );
+        assert_eq!(
+            resolve(&[-1, -1], 4, &[4]).err(),
+            Some(OpError(
+                "only one dimension of the shape may be -1, got [-1, -1]".into()
+            ))
+        );
+        assert_eq!(
+            resolve(&[-1, 3], 4, &[4]).err(),
+            Some(OpError(
+                "cannot reshape a tensor of shape [4] (4 elements) into [-1, 3]".into()
+            ))
+        );
+        assert_eq!(
+            resolve(&[5], 4, &[4]).err(),
+            Some(OpError(
+                "cannot reshape a tensor of shape [4] (4 elements) into [5] (5 elements)".into()
+            ))
+        );
+        assert_eq!(
+            resolve(&[-2], 4, &[4]).err(),
+            Some(OpError("shape [-2] has a negative dimension".into()))
+        );
         Ok(())
     }
 

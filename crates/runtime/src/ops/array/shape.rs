@@ -1,9 +1,11 @@
 //! `Shape`, `Size`, `Rank`.
 
 use ckpt_graph::Node;
+use ckpt_proto::DataType;
 
 use crate::ops::{
-    attrs, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, FnKernel, Kernel, OpError,
+    dtype_attr_or, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, FnKernel, Kernel,
+    OpError,
 };
 use crate::{DType, Error, Value};
 
@@ -54,8 +56,8 @@ pub(crate) fn build_rank(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Err
 }
 
 fn out_type(node: &Node) -> Result<DType, Error> {
-    match attrs::dtype_or(node, "out_type", DType::I32)? {
-        d @ (DType::I32 | DType::I64) => Ok(d),
+    match dtype_attr_or(node, "out_type", DataType::DtInt32)? {
+        d @ (DType::Int32 | DType::Int64) => Ok(d),
         other => Err(node_error(
             node,
             format!("out_type must be int32 or int64, got {other}"),
@@ -83,7 +85,7 @@ impl Kernel for ShapeOf {
             What::Size => (vec![x.len()], Vec::new()),
         };
         let v = match self.out {
-            DType::I32 => {
+            DType::Int32 => {
                 let d: Result<Vec<i32>, _> = dims.iter().map(|&d| i32::try_from(d)).collect();
                 let Ok(d) = d else {
                     op_bail!("dimension does not fit in int32: {dims:?}");
@@ -104,14 +106,14 @@ mod tests {
     fn shape_and_size() -> Result<(), OpError> {
         let x = Value::new(vec![2, 0, 3], Vec::<f32>::new()).map_err(|e| OpError(e.to_string()))?;
         let s = ShapeOf {
-            out: DType::I32,
+            out: DType::Int32,
             what: What::Shape,
         }
         .run(vec![x.clone()])?;
         assert_eq!(s[0].as_i32(), Some(&[2, 0, 3][..]));
         assert_eq!(s[0].shape(), &[3]);
         let n = ShapeOf {
-            out: DType::I64,
+            out: DType::Int64,
             what: What::Size,
         }
         .run(vec![x])?;

@@ -2,16 +2,14 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::{
-    attrs, kernel, normalize_axis, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
-};
+use crate::ops::{kernel, normalize_axis, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let axes = if node.attr("squeeze_dims").is_some() {
-        attrs::ints_or(node, "squeeze_dims", &[])?
+    let axes = if node.has_attr("squeeze_dims") {
+        node.attr_ints("squeeze_dims")?
     } else {
-        attrs::ints_or(node, "axis", &[])?
+        node.attr_ints_or("axis", &[])?
     };
     kernel(Squeeze { axes })
 }
@@ -63,8 +61,16 @@ mod tests {
     fn squeeze_all_or_selected() -> Result<(), OpError> {
         assert_eq!(squeezed(&[1, 3, 1, 1], &[])?, vec![3]);
         assert_eq!(squeezed(&[1, 3, 1, 1], &[0, -1])?, vec![3, 1]);
-        assert!(squeezed(&[1, 3], &[1]).is_err());
-        assert!(squeezed(&[1, 3], &[2]).is_err());
+        assert_eq!(
+            squeezed(&[1, 3], &[1]).err(),
+            Some(OpError(
+                "cannot squeeze dimension 1 of size 3 (shape [1, 3])".into()
+            ))
+        );
+        assert_eq!(
+            squeezed(&[1, 3], &[2]).err(),
+            Some(OpError("axis 2 is out of range for rank 2".into()))
+        );
         assert_eq!(squeezed(&[], &[])?, Vec::<usize>::new());
         Ok(())
     }

@@ -9,20 +9,19 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect, int_values, kernel, num_elements, op_bail, parallel, BuildCtx, Built, Kernel,
-    OpError,
+    expect, int_values, kernel, num_elements, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     kernel(StridedSlice {
         masks: Masks {
-            begin: attrs::i64_or(node, "begin_mask", 0)?,
-            end: attrs::i64_or(node, "end_mask", 0)?,
-            ellipsis: attrs::i64_or(node, "ellipsis_mask", 0)?,
-            new_axis: attrs::i64_or(node, "new_axis_mask", 0)?,
-            shrink_axis: attrs::i64_or(node, "shrink_axis_mask", 0)?,
+            begin: node.attr_i64_or("begin_mask", 0)?,
+            end: node.attr_i64_or("end_mask", 0)?,
+            ellipsis: node.attr_i64_or("ellipsis_mask", 0)?,
+            new_axis: node.attr_i64_or("new_axis_mask", 0)?,
+            shrink_axis: node.attr_i64_or("shrink_axis_mask", 0)?,
         },
     })
 }
@@ -205,7 +204,7 @@ pub(crate) fn resolve(
 }
 
 /// Copies the elements a [`SliceSpec`] selects.
-pub(crate) fn apply<T: Element + Default>(
+pub(crate) fn apply<T: Datum + Default>(
     x: &TensorBuf<T>,
     spec: &SliceSpec,
 ) -> Result<TensorBuf<T>, OpError> {
@@ -256,7 +255,7 @@ impl Kernel for StridedSlice {
             self.masks,
         )?;
         let dtype = x.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?));
+        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
@@ -302,7 +301,7 @@ impl Kernel for Slice {
             counts,
         };
         let dtype = x.dtype();
-        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?));
+        let out = with_dtype!(dtype, T => T::wrap(apply(&expect::<T>(x, "input")?, &spec)?), else op_bail!("unsupported dtype {dtype}"));
         Ok(vec![out])
     }
 }
@@ -399,37 +398,60 @@ mod tests {
             (vec![4], vec![3, 2, 1, 0])
         );
         assert_eq!(slice(&[4], &[0], &[4], &[i64::MAX], m)?, (vec![1], vec![0]));
-        assert!(slice(
-            &[4],
-            &[i64::MIN],
-            &[0],
-            &[1],
-            Masks {
-                shrink_axis: 1,
-                ..m
-            }
-        )
-        .is_err());
+        assert_eq!(
+            slice(
+                &[4],
+                &[i64::MIN],
+                &[0],
+                &[1],
+                Masks {
+                    shrink_axis: 1,
+                    ..m
+                }
+            )
+            .err(),
+            Some(OpError(
+                "slice index -9223372036854775808 of dimension 0 out of bounds (size 4)".into()
+            ))
+        );
         Ok(())
     }
 
     #[test]
     fn bad_specs_are_errors() {
         let m = Masks::default();
-        assert!(slice(&[4], &[0], &[1], &[0], m).is_err());
-        assert!(slice(
-            &[4],
-            &[4],
-            &[5],
-            &[1],
-            Masks {
-                shrink_axis: 1,
-                ..m
-            }
-        )
-        .is_err());
-        assert!(slice(&[4], &[0, 0], &[1, 1], &[1, 1], m).is_err());
-        assert!(slice(&[4], &[0], &[1, 2], &[1], m).is_err());
+        assert_eq!(
+            slice(&[4], &[0], &[1], &[0], m).err(),
+            Some(OpError("strides[0] must be non-zero".into()))
+        );
+        assert_eq!(
+            slice(
+                &[4],
+                &[4],
+                &[5],
+                &[1],
+                Masks {
+                    shrink_axis: 1,
+                    ..m
+                }
+            )
+            .err(),
+            Some(OpError(
+                "slice index 4 of dimension 0 out of bounds (size 4)".into()
+            ))
+        );
+        assert_eq!(
+            slice(&[4], &[0, 0], &[1, 1], &[1, 1], m).err(),
+            Some(OpError(
+                "index out of range using input dim 1; input has only 1 dims".into()
+            ))
+        );
+        assert_eq!(
+            slice(&[4], &[0], &[1, 2], &[1], m).err(),
+            Some(OpError(
+                "begin, end and strides must have the same length, got 1, 2 and 1".into()
+            ))
+        );
     }
 
     #[test]
@@ -442,13 +464,18 @@ mod tests {
         ])?;
         assert_eq!(out[0].shape(), &[2, 2]);
         assert_eq!(out[0].as_i32(), Some(&[5, 6, 9, 10][..]));
-        assert!(Slice
-            .run(vec![
-                x,
-                Value::new(vec![2], vec![1i32, 3])?,
-                Value::new(vec![2], vec![1i32, 2])?
-            ])
-            .is_err());
+        assert_eq!(
+            Slice
+                .run(vec![
+                    x,
+                    Value::new(vec![2], vec![1i32, 3])?,
+                    Value::new(vec![2], vec![1i32, 2])?
+                ])
+                .err(),
+            Some(OpError(
+                "slice begin 3 size 2 out of bounds for dimension 1 of size 4".into()
+            ))
+        );
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use crate::ops::{
     dims_from, expect, int_values, kernel, op_bail, parallel, take_inputs, BuildCtx, Built,
     FnKernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::Error;
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -30,7 +30,7 @@ pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
             .ok_or_else(|| OpError("tiled shape overflows".into()))?;
         let dtype = x.dtype();
         Ok(vec![
-            with_dtype!(dtype, T => T::wrap(repeat(&expect::<T>(x, "input")?, out_shape)?)),
+            with_dtype!(dtype, T => T::wrap(repeat(&expect::<T>(x, "input")?, out_shape)?), else op_bail!("unsupported dtype {dtype}")),
         ])
     }))
 }
@@ -45,14 +45,14 @@ pub(crate) fn build_broadcast_to(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Bu
         }
         let dtype = x.dtype();
         Ok(vec![
-            with_dtype!(dtype, T => T::wrap(repeat(&expect::<T>(x, "input")?, out_shape)?)),
+            with_dtype!(dtype, T => T::wrap(repeat(&expect::<T>(x, "input")?, out_shape)?), else op_bail!("unsupported dtype {dtype}")),
         ])
     }))
 }
 
 /// Output index `i` reads input index `i % n` in each dimension (the input aligned on the
 /// right): tiling, and also broadcasting, where `n` is 1 or the output's size.
-fn repeat<T: Element + Default>(
+fn repeat<T: Datum + Default>(
     x: &TensorBuf<T>,
     out_shape: Vec<usize>,
 ) -> Result<TensorBuf<T>, OpError> {

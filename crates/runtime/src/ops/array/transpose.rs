@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 use crate::ops::{
     expect, int_values, kernel, op_bail, parallel, take_inputs, BuildCtx, Built, FnKernel, OpError,
 };
-use crate::value::{with_dtype, Element, TensorBuf};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -16,11 +16,11 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
     let [x, perm] = take_inputs(inputs)?;
     let perm = int_values(&perm, "perm")?;
     let dtype = x.dtype();
-    let out = with_dtype!(dtype, T => T::wrap(transpose(&expect::<T>(x, "x")?, &perm)?));
+    let out = with_dtype!(dtype, T => T::wrap(transpose(&expect::<T>(x, "x")?, &perm)?), else op_bail!("unsupported dtype {dtype}"));
     Ok(vec![out])
 }
 
-pub(crate) fn transpose<T: Element + Default>(
+pub(crate) fn transpose<T: Datum + Default>(
     x: &TensorBuf<T>,
     perm: &[i64],
 ) -> Result<TensorBuf<T>, OpError> {
@@ -97,8 +97,16 @@ mod tests {
         let t = transpose(&big, &[1, 0])?;
         assert_eq!(t.shape(), &[257, 17]);
         assert_eq!(t.data()[5 * 17 + 3], big.data()[3 * 257 + 5]);
-        assert!(transpose(&x, &[0, 0, 1]).is_err());
-        assert!(transpose(&x, &[0, 1]).is_err());
+        assert_eq!(
+            transpose(&x, &[0, 0, 1]).err(),
+            Some(OpError(
+                "perm [0, 0, 1] is not a permutation of 0..3".into()
+            ))
+        );
+        assert_eq!(
+            transpose(&x, &[0, 1]).err(),
+            Some(OpError("perm [0, 1] does not match rank 3".into()))
+        );
         let empty = TensorBuf::from_parts(vec![0, 3], Vec::<f32>::new());
         assert_eq!(transpose(&empty, &[1, 0])?.shape(), &[3, 0]);
         Ok(())

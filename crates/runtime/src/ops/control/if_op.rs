@@ -8,8 +8,9 @@
 
 use ckpt_graph::{Function, Node};
 
+use crate::ops::array::random::RANDOM_OPS;
 use crate::ops::{kernel, op_bail, BuildCtx, Built, Kernel, OpError};
-use crate::plan::{FunctionPlan, RANDOM_OPS};
+use crate::plan::FunctionPlan;
 use crate::value::TensorBuf;
 use crate::{Error, Value};
 

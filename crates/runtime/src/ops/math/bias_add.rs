@@ -3,15 +3,12 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::broadcast::zip2_reuse;
 use crate::ops::math::binary::{binary, BinOp};
-use crate::ops::{
-    attrs, kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError,
-};
+use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let nchw = match attrs::string_or(node, "data_format", "NHWC")?.as_str() {
+    let nchw = match node.attr_string_or("data_format", "NHWC")?.as_str() {
         "NHWC" | "" => false,
         "NCHW" => true,
         other => {
@@ -56,11 +53,8 @@ impl Kernel for BiasAdd {
         } else {
             bias
         };
-        let y = match (x, bias) {
-            (Value::F32(x), Value::F32(b)) => Value::F32(zip2_reuse(x, b, |v, b| v + b)?),
-            (x, b) => binary(BinOp::Add, x, b)?,
-        };
-        Ok(vec![y])
+        // In place when `x` is not shared; same dtype checks and messages as `Add`.
+        Ok(vec![binary(BinOp::Add, x, bias)?])
     }
 }
 
@@ -78,7 +72,12 @@ mod tests {
         let y = BiasAdd { nchw: true }.run(vec![x, b.clone()])?;
         assert_eq!(y[0].as_f32(), Some(&[1.0, 1.0, 2.0, 2.0, 3.0, 3.0][..]));
         let x = Value::new(vec![2, 2], vec![0.0f32; 4])?;
-        assert!(BiasAdd { nchw: false }.run(vec![x, b]).is_err());
+        assert_eq!(
+            BiasAdd { nchw: false }.run(vec![x, b]).err(),
+            Some(OpError(
+                "bias has 3 elements, value has 2 channels (shape [2, 2])".into()
+            ))
+        );
         Ok(())
     }
 }

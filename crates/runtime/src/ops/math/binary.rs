@@ -7,7 +7,7 @@ use ckpt_graph::Node;
 
 use crate::ops::broadcast::zip2_reuse;
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,14 +77,11 @@ impl Kernel for Binary {
 
 /// `a op b` with broadcasting; both inputs must have the same numeric dtype.
 pub(crate) fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, OpError> {
-    Ok(match (a, b) {
-        (Value::F32(a), Value::F32(b)) => Value::F32(arith(op, a, b)?),
-        (Value::F64(a), Value::F64(b)) => Value::F64(arith(op, a, b)?),
-        (Value::I32(a), Value::I32(b)) => Value::I32(arith(op, a, b)?),
-        (Value::I64(a), Value::I64(b)) => Value::I64(arith(op, a, b)?),
-        (Value::U8(a), Value::U8(b)) => Value::U8(arith(op, a, b)?),
-        (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
-    })
+    Ok(
+        dispatch_numbers!((a, b), |a, b| Value::from(arith(op, a, b)?), else {
+            (a, b) => op_bail!("unsupported dtypes {} and {}", a.dtype(), b.dtype()),
+        }),
+    )
 }
 
 fn max<T: Num>(x: T, y: T) -> T {
@@ -234,7 +231,12 @@ mod tests {
             arith(BinOp::Pow, a.clone(), e)?.data(),
             &[343, -343, 343, -343]
         );
-        assert!(arith(BinOp::Pow, a, TensorBuf::from_parts(vec![], vec![-1i32])).is_err());
+        assert_eq!(
+            arith(BinOp::Pow, a, TensorBuf::from_parts(vec![], vec![-1i32])).err(),
+            Some(OpError(
+                "integers to negative integer powers are not allowed".into()
+            ))
+        );
         let p = arith(
             BinOp::Pow,
             TensorBuf::from_parts(vec![2], vec![4.0f32, 2.0]),
@@ -254,7 +256,10 @@ mod tests {
         );
         assert_eq!(arith(BinOp::Div, a.clone(), b)?.data(), &[3, -3, -3, 3]);
         let z = TensorBuf::from_parts(vec![], vec![0i32]);
-        assert!(arith(BinOp::Div, a, z).is_err());
+        assert_eq!(
+            arith(BinOp::Div, a, z).err(),
+            Some(OpError("integer division by zero".into()))
+        );
         Ok(())
     }
 
@@ -268,7 +273,10 @@ mod tests {
             out.as_f32(),
             Some(&[11.0, 21.0, 31.0, 12.0, 22.0, 32.0][..])
         );
-        assert!(binary(BinOp::Add, Value::scalar(1.0f32), Value::scalar(1i32)).is_err());
+        assert_eq!(
+            binary(BinOp::Add, Value::scalar(1.0f32), Value::scalar(1i32)).err(),
+            Some(OpError("unsupported dtypes float32 and int32".into()))
+        );
         Ok(())
     }
 }

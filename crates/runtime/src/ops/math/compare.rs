@@ -7,7 +7,7 @@ use crate::ops::broadcast::zip2;
 use crate::ops::{
     expect, kernel, node_error, op_bail, parallel, take_inputs, BuildCtx, Built, Kernel, OpError,
 };
-use crate::value::TensorBuf;
+use crate::value::{dispatch_numbers, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,17 +56,12 @@ fn compare<T: Copy + PartialOrd + Sync>(
 impl Kernel for Compare {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [a, b] = take_inputs(inputs)?;
-        let out = match (&a, &b) {
-            (Value::F32(a), Value::F32(b)) => compare(self.cmp, a, b)?,
-            (Value::F64(a), Value::F64(b)) => compare(self.cmp, a, b)?,
-            (Value::I32(a), Value::I32(b)) => compare(self.cmp, a, b)?,
-            (Value::I64(a), Value::I64(b)) => compare(self.cmp, a, b)?,
-            (Value::U8(a), Value::U8(b)) => compare(self.cmp, a, b)?,
+        let out = dispatch_numbers!((&a, &b), |a, b| compare(self.cmp, a, b)?, else {
             (Value::Bool(a), Value::Bool(b)) if matches!(self.cmp, Cmp::Equal | Cmp::NotEqual) => {
                 compare(self.cmp, a, b)?
             }
-            _ => op_bail!("cannot compare {} with {}", a.dtype(), b.dtype()),
-        };
+            (a, b) => op_bail!("cannot compare {} with {}", a.dtype(), b.dtype()),
+        });
         Ok(vec![Value::Bool(out)])
     }
 }
@@ -131,9 +126,12 @@ mod tests {
             let out = Compare { cmp }.run(vec![a.clone(), b.clone()])?;
             assert_eq!(out[0].as_bool(), Some(&want[..]), "{cmp:?}");
         }
-        assert!(Compare { cmp: Cmp::Less }
-            .run(vec![a, Value::scalar(1i32)])
-            .is_err());
+        assert_eq!(
+            Compare { cmp: Cmp::Less }
+                .run(vec![a, Value::scalar(1i32)])
+                .err(),
+            Some(OpError("cannot compare float32 with int32".into()))
+        );
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::gemm::{dot, sgemm, vec_mat, MatRef};
 use crate::ops::nn::conv2d::Epilogue;
 use crate::ops::parallel;
-use crate::ops::{attrs, fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
+use crate::ops::{fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
 use crate::{Error, Value};
 
@@ -20,8 +20,8 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 /// `epilogue` asks for them.
 pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
     kernel(MatMul {
-        transpose_a: attrs::bool_or(node, "transpose_a", false)?,
-        transpose_b: attrs::bool_or(node, "transpose_b", false)?,
+        transpose_a: node.attr_bool_or("transpose_a", false)?,
+        transpose_b: node.attr_bool_or("transpose_b", false)?,
         epilogue,
     })
 }

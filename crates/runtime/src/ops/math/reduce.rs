@@ -7,10 +7,10 @@ use ckpt_graph::Node;
 
 use crate::ops::array::transpose::transpose;
 use crate::ops::{
-    attrs, int_values, kernel, node_error, normalize_axis, op_bail, parallel, take_inputs,
-    BuildCtx, Built, Kernel, OpError,
+    int_values, kernel, node_error, normalize_axis, op_bail, parallel, take_inputs, BuildCtx,
+    Built, Kernel, OpError,
 };
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,7 +33,7 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     };
     kernel(Reduce {
         op,
-        keep_dims: attrs::bool_or(node, "keep_dims", false)?,
+        keep_dims: node.attr_bool_or("keep_dims", false)?,
     })
 }
 
@@ -47,14 +47,10 @@ impl Kernel for Reduce {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x, axes] = take_inputs(inputs)?;
         let axes = int_values(&axes, "reduction_indices")?;
-        let y = match x {
-            Value::F32(t) => Value::F32(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::F64(t) => Value::F64(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::I32(t) => Value::I32(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::I64(t) => Value::I64(reduce(&t, &axes, self.keep_dims, self.op)?),
-            Value::U8(t) => Value::U8(reduce(&t, &axes, self.keep_dims, self.op)?),
+        let (keep_dims, op) = (self.keep_dims, self.op);
+        let y = dispatch_numbers!(x, |t| Value::from(reduce(&t, &axes, keep_dims, op)?), else {
             other => op_bail!("unsupported dtype {}", other.dtype()),
-        };
+        });
         Ok(vec![y])
     }
 }
@@ -333,7 +329,10 @@ mod tests {
             reduce(&t, &[], false, Reduction::Sum)?.data(),
             &[1, 2, 3, 5]
         );
-        assert!(reduce(&t, &[2], false, Reduction::Sum).is_err());
+        assert_eq!(
+            reduce(&t, &[2], false, Reduction::Sum).err(),
+            Some(OpError("axis 2 is out of range for rank 2".into()))
+        );
         Ok(())
     }
 

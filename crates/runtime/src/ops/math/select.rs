@@ -5,7 +5,7 @@ use ckpt_graph::Node;
 
 use crate::ops::broadcast::zip3;
 use crate::ops::{expect, kernel, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
-use crate::value::TensorBuf;
+use crate::value::{dispatch_numbers, TensorBuf};
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
@@ -49,12 +49,7 @@ impl Kernel for Select {
                 y
             }
         }
-        let out = match (t, e) {
-            (Value::F32(t), Value::F32(e)) => Value::F32(zip3(&cond, &t, &e, pick)?),
-            (Value::F64(t), Value::F64(e)) => Value::F64(zip3(&cond, &t, &e, pick)?),
-            (Value::I32(t), Value::I32(e)) => Value::I32(zip3(&cond, &t, &e, pick)?),
-            (Value::I64(t), Value::I64(e)) => Value::I64(zip3(&cond, &t, &e, pick)?),
-            (Value::U8(t), Value::U8(e)) => Value::U8(zip3(&cond, &t, &e, pick)?),
+        let out = dispatch_numbers!((t, e), |t, e| Value::from(zip3(&cond, &t, &e, pick)?), else {
             (Value::Bool(t), Value::Bool(e)) => Value::Bool(zip3(&cond, &t, &e, pick)?),
             (Value::Str(t), Value::Str(e)) => Value::Str(select_cloned(&cond, &t, &e)?),
             (t, e) => op_bail!(
@@ -62,7 +57,7 @@ impl Kernel for Select {
                 t.dtype(),
                 e.dtype()
             ),
-        };
+        });
         Ok(vec![out])
     }
 }
@@ -118,7 +113,13 @@ mod tests {
         let out = Select { v2: false }.run(vec![c, t.clone(), e.clone()])?;
         assert_eq!(out[0].as_i32(), Some(&[5, 6, 3, 4][..]));
         let bad = Value::new(vec![3], vec![true; 3])?;
-        assert!(Select { v2: false }.run(vec![bad, t, e]).is_err());
+        assert_eq!(
+            Select { v2: false }.run(vec![bad, t, e]).err(),
+            Some(OpError(
+                "condition shape [3] must equal the input shape [2, 2] or be its first dimension"
+                    .into()
+            ))
+        );
         Ok(())
     }
 }

@@ -127,9 +127,12 @@ mod tests {
     fn integer_ops() -> Result<(), OpError> {
         let y = Unary { op: UnOp::Abs }.run(vec![Value::new(vec![3], vec![-2i64, 0, 5])?])?;
         assert_eq!(y[0].as_i64(), Some(&[2, 0, 5][..]));
-        assert!(Unary { op: UnOp::Sqrt }
-            .run(vec![Value::scalar(4i32)])
-            .is_err());
+        assert_eq!(
+            Unary { op: UnOp::Sqrt }
+                .run(vec![Value::scalar(4i32)])
+                .err(),
+            Some(OpError("Sqrt needs a floating-point input".into()))
+        );
         Ok(())
     }
 }

@@ -2,17 +2,18 @@
 //! defaults to int64 (graphs older than the attribute always produce int64).
 
 use ckpt_graph::Node;
+use ckpt_proto::DataType;
 
 use crate::ops::{
-    attrs, int_scalar, kernel, node_error, normalize_axis, op_bail, take_inputs, BuildCtx, Built,
-    Kernel, OpError,
+    dtype_attr_or, int_scalar, kernel, node_error, normalize_axis, op_bail, take_inputs, BuildCtx,
+    Built, Kernel, OpError,
 };
-use crate::value::{Num, TensorBuf};
+use crate::value::{dispatch_numbers, Num, TensorBuf};
 use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let output = attrs::dtype_or(node, "output_type", DType::I64)?;
-    if !matches!(output, DType::I32 | DType::I64) {
+    let output = dtype_attr_or(node, "output_type", DataType::DtInt64)?;
+    if !matches!(output, DType::Int32 | DType::Int64) {
         return Err(node_error(
             node,
             format!("output_type must be int32 or int64, got {output}"),
@@ -34,16 +35,11 @@ impl Kernel for ArgMinMax {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x, axis] = take_inputs(inputs)?;
         let axis = int_scalar(&axis, "dimension")?;
-        let (shape, idx) = match &x {
-            Value::F32(t) => arg(t, axis, self.max)?,
-            Value::F64(t) => arg(t, axis, self.max)?,
-            Value::I32(t) => arg(t, axis, self.max)?,
-            Value::I64(t) => arg(t, axis, self.max)?,
-            Value::U8(t) => arg(t, axis, self.max)?,
+        let (shape, idx) = dispatch_numbers!(&x, |t| arg(t, axis, self.max)?, else {
             other => op_bail!("unsupported dtype {}", other.dtype()),
-        };
+        });
         let out = match self.output {
-            DType::I32 => Value::I32(TensorBuf::from_parts(
+            DType::Int32 => Value::I32(TensorBuf::from_parts(
                 shape,
                 idx.iter().map(|&i| i as i32).collect(),
             )),
@@ -104,7 +100,10 @@ mod tests {
         assert_eq!(arg(&x, 1, false)?, (vec![2], vec![0, 1]));
         assert_eq!(arg(&x, 0, true)?, (vec![3], vec![1, 0, 1]));
         assert_eq!(arg(&x, -2, false)?, (vec![3], vec![0, 1, 0]));
-        assert!(arg(&x, 2, true).is_err());
+        assert_eq!(
+            arg(&x, 2, true).err(),
+            Some(OpError("axis 2 is out of range for rank 2".into()))
+        );
         let big: Vec<f32> = (0..17 * 257).map(|i| ((i * 7919) % 1000) as f32).collect();
         let t = TensorBuf::from_parts(vec![17, 257], big.clone());
         let (_, got) = arg(&t, 1, true)?;
@@ -120,7 +119,7 @@ mod tests {
     fn output_type() -> Result<(), OpError> {
         let k = ArgMinMax {
             max: true,
-            output: DType::I32,
+            output: DType::Int32,
         };
         let out = k.run(vec![
             Value::new(vec![3], vec![0.0f32, 2.0, 1.0])?,

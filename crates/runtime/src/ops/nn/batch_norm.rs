@@ -8,13 +8,13 @@
 use ckpt_graph::Node;
 
 use crate::ops::{
-    attrs, expect_f32, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
+    expect_f32, kernel, node_error, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
 use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    let nchw = match attrs::string_or(node, "data_format", "NHWC")?.as_str() {
+    let nchw = match node.attr_string_or("data_format", "NHWC")?.as_str() {
         "NHWC" => false,
         "NCHW" => true,
         other => {
@@ -25,8 +25,8 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }
     };
     kernel(BatchNorm {
-        epsilon: attrs::f32_or(node, "epsilon", 1e-4)?,
-        is_training: attrs::bool_or(node, "is_training", true)?,
+        epsilon: node.attr_f32_or("epsilon", 1e-4)?,
+        is_training: node.attr_bool_or("is_training", true)?,
         nchw,
         v3: node.op == "FusedBatchNormV3",
     })

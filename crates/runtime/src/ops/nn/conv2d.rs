@@ -14,20 +14,15 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    kernel(Conv2D {
-        window: Window::from_node(node)?,
-        epilogue: Epilogue::default(),
-    })
+    build_fused(node, Epilogue::default())
 }
 
-/// A `Conv2D` that also adds a bias (an extra, third input) and applies `activation`.
-pub(crate) fn build_fused(node: &Node, activation: Option<Activation>) -> Result<Built, Error> {
+/// A `Conv2D`, with a bias (an extra, third input) and activation applied to each output
+/// block when `epilogue` asks for them.
+pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
     kernel(Conv2D {
         window: Window::from_node(node)?,
-        epilogue: Epilogue {
-            bias: true,
-            activation,
-        },
+        epilogue,
     })
 }
 
@@ -467,6 +462,11 @@ pub(crate) mod tests {
         };
         let x = TensorBuf::from_parts(vec![1, 4, 4, 2], vec![0.0; 32]);
         let f = TensorBuf::from_parts(vec![3, 3, 3, 1], vec![0.0; 27]);
-        assert!(conv2d(&x, &f, &win, Epilogue::default(), None).is_err());
+        assert_eq!(
+            conv2d(&x, &f, &win, Epilogue::default(), None).err(),
+            Some(OpError(
+                "filter has 3 input channels, input has 2: [1,4,4,2] and [3,3,3,1]".into()
+            ))
+        );
     }
 }

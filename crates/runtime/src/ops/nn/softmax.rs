@@ -87,7 +87,10 @@ mod tests {
                 }
             }
         }
-        assert!(softmax(TensorBuf::from_parts(vec![], vec![1.0]), false).is_err());
+        assert_eq!(
+            softmax(TensorBuf::from_parts(vec![], vec![1.0]), false).err(),
+            Some(OpError("logits must have rank >= 1, got a scalar".into()))
+        );
         Ok(())
     }
 }

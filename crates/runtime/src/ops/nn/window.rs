@@ -3,7 +3,7 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::{attrs, node_error, op_bail, OpError};
+use crate::ops::{node_error, op_bail, OpError};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +36,7 @@ pub(crate) struct Geometry {
 impl Window {
     /// Reads `strides`, `dilations`, `padding`, `explicit_paddings` and `data_format` (NHWC only).
     pub(crate) fn from_node(node: &Node) -> Result<Window, Error> {
-        let format = attrs::string_or(node, "data_format", "NHWC")?;
+        let format = node.attr_string_or("data_format", "NHWC")?;
         if format != "NHWC" {
             return Err(node_error(
                 node,
@@ -47,13 +47,13 @@ impl Window {
         let dilations = spatial(
             node,
             "dilations",
-            &attrs::ints_or(node, "dilations", &[1, 1, 1, 1])?,
+            &node.attr_ints_or("dilations", &[1, 1, 1, 1])?,
         )?;
-        let padding = match attrs::string_or(node, "padding", "")?.as_str() {
+        let padding = match node.attr_string_or("padding", "")?.as_str() {
             "SAME" => Padding::Same,
             "VALID" => Padding::Valid,
             "EXPLICIT" => {
-                let p = attrs::ints_or(node, "explicit_paddings", &[])?;
+                let p = node.attr_ints_or("explicit_paddings", &[])?;
                 let ok = p.len() == 8
                     && p.iter().all(|&x| (0..=MAX_WINDOW).contains(&x))
                     && p[0] == 0
@@ -189,7 +189,12 @@ mod tests {
             w(Padding::Valid, 1, 2).geometry([7, 7], [3, 3])?.out,
             [3, 3]
         );
-        assert!(w(Padding::Valid, 1, 1).geometry([2, 2], [4, 4]).is_err());
+        assert_eq!(
+            w(Padding::Valid, 1, 1).geometry([2, 2], [4, 4]).err(),
+            Some(OpError(
+                "computed output size would be negative: input 2, window 4, stride 1".into()
+            ))
+        );
         // EXPLICIT.
         let e = Padding::Explicit([(1, 2), (0, 0)]);
         assert_eq!(

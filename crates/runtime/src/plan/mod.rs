@@ -1,0 +1,170 @@
+//! The execution plan: computed once from a graph, then run any number of times.
+//!
+//! Building a plan ([`build`]) prunes the graph to what the fetches need, builds one kernel
+//! per node, decodes constants and loads variables (once), evaluates nodes whose inputs are
+//! all constants, assigns every live tensor a slot, and works out at which step each slot is
+//! read for the last time, so that step takes the value instead of cloning it (letting
+//! kernels reuse buffers) and memory is released as early as possible. Running a plan
+//! ([`execute`]) only fills slots: all per-run state lives in [`Plan::run`]'s locals.
+//!
+//! A library function called by the graph is compiled the same way, as a [`FunctionPlan`].
+
+mod build;
+mod execute;
+
+use ckpt_graph::{Function, Node, Output};
+
+pub(crate) use build::PlanInput;
+
+use crate::ops::control::if_op::unused_output;
+use crate::ops::{node_error, BuildCtx, Kernel, OpError};
+use crate::rewrite::Rewrite;
+use crate::{Error, Value};
+
+/// How deep functions may call functions.
+const MAX_DEPTH: usize = 16;
+
+/// Where a step reads a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Source {
+    Slot(usize),
+    Const(usize),
+}
+
+#[derive(Debug)]
+struct Input {
+    src: Source,
+    /// This is the slot's last read: move the value out instead of cloning it.
+    take: bool,
+}
+
+#[derive(Debug)]
+enum Action {
+    Kernel(Box<dyn Kernel>),
+    Switch { force_false: bool },
+    Merge,
+}
+
+#[derive(Debug)]
+struct Step {
+    node: String,
+    op: String,
+    action: Action,
+    inputs: Vec<Input>,
+    /// Earlier steps whose deadness makes this one dead (control edges).
+    control: Vec<usize>,
+    /// First output slot; outputs occupy `out..out + n_out`.
+    out: usize,
+    n_out: usize,
+    /// Output slots nobody reads, cleared right after the step.
+    unread: Vec<usize>,
+}
+
+/// What a graph, its fetches and feeds compile to.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    steps: Vec<Step>,
+    consts: Vec<Value>,
+    n_slots: usize,
+    /// Slot of each feed, in the order the feeds were given.
+    feeds: Vec<usize>,
+    fetches: Vec<Source>,
+    /// Names of the fetched tensors, for errors.
+    fetch_names: Vec<String>,
+    /// Whether any step can produce a dead value (the plan has a `Switch`).
+    tracks_dead: bool,
+}
+
+impl Plan {
+    /// Number of steps that run per call (after folding constants).
+    pub(crate) fn num_steps(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+/// A function body compiled as a plan: arguments are its feeds, the outputs the caller reads
+/// are its fetches.
+#[derive(Debug)]
+pub(crate) struct FunctionPlan {
+    plan: Plan,
+    /// Output index of each fetch.
+    outputs: Vec<usize>,
+}
+
+impl FunctionPlan {
+    /// Builds `f` as called by `caller`, computing only the caller's used outputs.
+    pub(crate) fn build(
+        f: &Function,
+        caller: &Node,
+        ctx: &BuildCtx<'_>,
+    ) -> Result<FunctionPlan, Error> {
+        if ctx.depth >= MAX_DEPTH {
+            return Err(Error::TooDeep {
+                node: caller.name.clone(),
+                limit: MAX_DEPTH,
+            });
+        }
+        let outputs: Vec<usize> = ctx
+            .used_outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, &u)| u)
+            .map(|(i, _)| i)
+            .collect();
+        let mut fetches = Vec::with_capacity(outputs.len());
+        for &i in &outputs {
+            let Some(&o) = f.outputs.get(i) else {
+                return Err(node_error(
+                    caller,
+                    format!(
+                        "function {:?} has {} outputs, output {i} is used",
+                        f.name,
+                        f.outputs.len()
+                    ),
+                ));
+            };
+            fetches.push(o);
+        }
+        let feeds: Vec<Output> = (0..f.arg_names.len())
+            .filter_map(|i| f.arg(i))
+            .map(|id| Output::new(id, 0))
+            .collect();
+        if feeds.len() != f.arg_names.len() {
+            return Err(node_error(
+                caller,
+                format!("function {:?} has malformed arguments", f.name),
+            ));
+        }
+        let rewrite = if ctx.inference {
+            Rewrite::dropout(&f.body, ctx.model)
+        } else {
+            Rewrite::default()
+        };
+        let plan = Plan::build(&PlanInput {
+            model: ctx.model,
+            graph: &f.body,
+            bundle: None,
+            main_graph: false,
+            fetches: &fetches,
+            feeds: &feeds,
+            inference: ctx.inference,
+            rewrite: &rewrite,
+            depth: ctx.depth + 1,
+        })
+        .map_err(|e| node_error(caller, format!("in function {:?}: {e}", f.name)))?;
+        Ok(FunctionPlan { plan, outputs })
+    }
+
+    /// Runs the body on `args`; returns `n_out` outputs, with placeholders where the caller
+    /// reads nothing.
+    pub(crate) fn call(&self, args: Vec<Value>, n_out: usize) -> Result<Vec<Value>, OpError> {
+        let values = self.plan.run(args).map_err(|e| OpError(e.to_string()))?;
+        let mut out: Vec<Value> = (0..n_out).map(|_| unused_output()).collect();
+        for (&i, v) in self.outputs.iter().zip(values) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = v;
+            }
+        }
+        Ok(out)
+    }
+}
