@@ -1,18 +1,24 @@
-//! Moving tensors between checkpoints and numpy / safetensors files, bytes unchanged where the
-//! target format can hold them.
+//! The one place where arrays change form: checkpoint tensors, runtime values, numpy `.npy`
+//! arrays (and so `.npz` members) and safetensors dtypes. `ckpt export`, `ckpt import` and
+//! `ckpt-run` (feeds, `--out`, printed results) all go through here, so a dtype converts the
+//! same way everywhere. Bytes are kept unchanged where the target can hold them.
 
 use std::borrow::Cow;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use ckpt_bundle::{DType, Tensor, TensorData};
+use ckpt_runtime::Value;
 
 use crate::npy::NpyArray;
 
-/// Turns a checkpoint tensor into an npy array: bfloat16 widened to float32 (exactly: a
-/// bfloat16 is the top half of a float32), strings into fixed-width `S` bytes padded with NULs.
+/// Turns a checkpoint tensor into an npy array: numpy's own dtype where numpy has one
+/// ([`DType::numpy_descr`]), bfloat16 widened to float32 (exactly: a bfloat16 is the top half
+/// of a float32), strings into fixed-width `S` bytes padded with NULs.
+///
+/// Errors name the tensor when numpy has no such dtype (float8, variant).
 pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
     let shape = tensor.shape().to_vec();
-    match (&tensor.data(), tensor.dtype()) {
+    match (tensor.data(), tensor.dtype()) {
         (TensorData::Bytes(bytes), DType::BFloat16) => {
             let data = bytes
                 .chunks_exact(2)
@@ -54,68 +60,97 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
     }
 }
 
-/// Turns an npy array into a tensor for the checkpoint writer. `S` arrays lose their trailing
-/// NULs (as numpy's own `bytes` values do); `U` arrays become UTF-8 strings.
+/// Turns an npy array into a checkpoint tensor, its dtype read with
+/// [`DType::from_numpy_descr`]. `S` arrays lose their trailing NULs (as numpy's own `bytes`
+/// values do); `U` arrays become UTF-8 strings.
+///
+/// Errors name the entry: a descriptor TensorFlow has no dtype for (no silent fallback), data
+/// that does not fill the shape, an invalid code point.
 pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
     let descr = array.descr.as_str();
-    let kind = descr.get(1..2).unwrap_or("");
-    let width: usize = descr.get(2..).and_then(|w| w.parse().ok()).unwrap_or(0);
-    let count = usize::try_from(array.num_elements()?)?;
-    if kind == "S" || kind == "U" {
-        let item = if kind == "U" { width * 4 } else { width };
-        let mut strings = Vec::with_capacity(count.min(array.data.len()));
-        for i in 0..count {
-            let raw = if item == 0 {
-                &[][..]
-            } else {
-                &array.data[i * item..(i + 1) * item]
-            };
-            let value = if kind == "S" {
-                let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-                raw[..end].to_vec()
-            } else {
-                let mut text = String::new();
-                for unit in raw.chunks_exact(4) {
-                    let code = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
-                    if code == 0 {
-                        break;
-                    }
-                    text.push(char::from_u32(code).ok_or_else(|| {
-                        anyhow!("entry {name:?}: invalid unicode code point {code:#x}")
-                    })?);
-                }
-                text.into_bytes()
-            };
-            strings.push(Cow::Owned(value));
-        }
-        return Ok(Tensor::from_strings(
-            DType::String,
+    let dtype = DType::from_numpy_descr(descr).ok_or_else(|| {
+        anyhow!("entry {name:?}: numpy dtype {descr:?} has no TensorFlow equivalent")
+    })?;
+    if dtype != DType::String {
+        return Ok(Tensor::from_bytes(
+            dtype,
             array.shape.clone(),
-            strings,
+            array.data.clone(),
         )?);
     }
-    let dtype = match descr.trim_start_matches(['<', '|', '=']) {
-        "f2" => DType::Float16,
-        "f4" => DType::Float32,
-        "f8" => DType::Float64,
-        "i1" => DType::Int8,
-        "i2" => DType::Int16,
-        "i4" => DType::Int32,
-        "i8" => DType::Int64,
-        "u1" => DType::UInt8,
-        "u2" => DType::UInt16,
-        "u4" => DType::UInt32,
-        "u8" => DType::UInt64,
-        "b1" => DType::Bool,
-        "c8" => DType::Complex64,
-        "c16" => DType::Complex128,
-        other => bail!("entry {name:?}: numpy dtype {other:?} has no TensorFlow equivalent"),
-    };
-    Ok(Tensor::from_bytes(
-        dtype,
+    let unicode = descr.get(1..2) == Some("U");
+    let width: usize = descr.get(2..).and_then(|w| w.parse().ok()).unwrap_or(0);
+    let item = if unicode { width * 4 } else { width };
+    let count = usize::try_from(array.num_elements()?)?;
+    let mut strings = Vec::with_capacity(count.min(array.data.len()));
+    for i in 0..count {
+        let raw = if item == 0 {
+            &[][..]
+        } else {
+            array
+                .data
+                .get(i * item..(i + 1) * item)
+                .ok_or_else(|| anyhow!("entry {name:?}: data ends inside element {i}"))?
+        };
+        let value = if unicode {
+            let mut text = String::new();
+            for unit in raw.chunks_exact(4) {
+                let code = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
+                if code == 0 {
+                    break;
+                }
+                text.push(char::from_u32(code).ok_or_else(|| {
+                    anyhow!("entry {name:?}: invalid unicode code point {code:#x}")
+                })?);
+            }
+            text.into_bytes()
+        } else {
+            let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+            raw[..end].to_vec()
+        };
+        strings.push(Cow::Owned(value));
+    }
+    Ok(Tensor::from_strings(
+        DType::String,
         array.shape.clone(),
-        array.data.clone(),
+        strings,
     )?)
+}
+
+/// Turns an npy array fed to `ckpt-run` into a value: as [`npy_to_tensor`], then integer types
+/// narrower than the executor holds widened exactly (int8, int16 and uint16 to int32, uint32
+/// to int64) and [`Value::from_tensor`]'s compute-dtype policy (float16 to float32). The
+/// session then casts it to the placeholder's dtype, as `feed_dict` does.
+///
+/// Errors name the feed's dtype when the executor cannot hold it (uint64, complex).
+pub fn npy_to_value(name: &str, array: &NpyArray) -> Result<Value> {
+    let tensor = npy_to_tensor(name, array)?;
+    let shape = tensor.shape().to_vec();
+    let widened = match tensor.dtype() {
+        DType::Int8 => Some(widen::<i8, i32>(&tensor, shape)?),
+        DType::Int16 => Some(widen::<i16, i32>(&tensor, shape)?),
+        DType::UInt16 => Some(widen::<u16, i32>(&tensor, shape)?),
+        DType::UInt32 => Some(widen::<u32, i64>(&tensor, shape)?),
+        _ => None,
+    };
+    Ok(Value::from_tensor(widened.as_ref().unwrap_or(&tensor))?)
+}
+
+fn widen<T: ckpt_bundle::Element, U: ckpt_bundle::Element + From<T>>(
+    tensor: &Tensor<'_>,
+    shape: Vec<u64>,
+) -> Result<Tensor<'static>> {
+    let values: Vec<U> = tensor
+        .as_slice::<T>()?
+        .iter()
+        .map(|&v| U::from(v))
+        .collect();
+    Ok(Tensor::from_vec(shape, values)?)
+}
+
+/// A value computed by `ckpt-run` as an npy array (see [`tensor_to_npy`]).
+pub fn value_to_npy(name: &str, value: &Value) -> Result<NpyArray> {
+    tensor_to_npy(name, &value.to_tensor()?)
 }
 
 /// The safetensors dtype for a checkpoint dtype, if safetensors has one.
@@ -163,6 +198,7 @@ pub fn dtype_from_safetensors(dtype: safetensors::Dtype) -> Option<DType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::bail;
 
     #[test]
     fn bfloat16_widens_exactly() -> Result<()> {
@@ -201,6 +237,64 @@ mod tests {
             }
             TensorData::Bytes(_) => bail!("expected strings"),
         }
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_descriptors_are_errors_not_float32() {
+        for descr in ["<M8", "|O", ">f4", "|V4"] {
+            let npy = NpyArray {
+                descr: descr.into(),
+                shape: vec![1],
+                data: vec![0; 8],
+            };
+            let err = npy_to_tensor("w", &npy).err().map(|e| e.to_string());
+            assert_eq!(
+                err,
+                Some(format!(
+                    "entry \"w\": numpy dtype {descr:?} has no TensorFlow equivalent"
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn feeds_widen_narrow_integers_exactly() -> Result<()> {
+        let npy = NpyArray {
+            descr: "|i1".into(),
+            shape: vec![2],
+            data: vec![0xff, 0x7f],
+        };
+        assert_eq!(npy_to_value("x", &npy)?.as_i32(), Some(&[-1, 127][..]));
+        let npy = NpyArray {
+            descr: "<u4".into(),
+            shape: vec![1],
+            data: u32::MAX.to_le_bytes().to_vec(),
+        };
+        assert_eq!(npy_to_value("x", &npy)?.as_i64(), Some(&[4294967295][..]));
+        let npy = NpyArray {
+            descr: "<f2".into(),
+            shape: vec![1],
+            data: vec![0x00, 0x3c],
+        };
+        assert_eq!(npy_to_value("x", &npy)?.as_f32(), Some(&[1.0][..]));
+        let npy = NpyArray {
+            descr: "<u8".into(),
+            shape: vec![1],
+            data: vec![0; 8],
+        };
+        let err = npy_to_value("x", &npy).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("dtype uint64 is not supported by the executor")
+        );
+        // Values go back to npy with numpy's dtypes.
+        let v = Value::new(vec![2], vec![true, false])?;
+        let npy = value_to_npy("b", &v)?;
+        assert_eq!(
+            (npy.descr.as_str(), npy.data.as_slice()),
+            ("|b1", &[1u8, 0][..])
+        );
         Ok(())
     }
 

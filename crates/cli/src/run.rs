@@ -9,7 +9,8 @@ use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, TensorBuf, Value};
 use clap::Parser;
 
-use crate::npy::{read_npy, write_npy, NpyArray};
+use crate::convert::{npy_to_value, value_to_npy};
+use crate::npy::{read_npy, write_npy};
 
 /// Run a TensorFlow graph restored from a checkpoint, without TensorFlow.
 ///
@@ -109,7 +110,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                         .with_context(|| format!("cannot create {}", parent.display()))?;
                 }
                 let mut bytes = Vec::new();
-                write_npy(&mut bytes, &value_to_npy(value))?;
+                write_npy(&mut bytes, &value_to_npy(name, value)?)?;
                 std::fs::write(&file, bytes)
                     .with_context(|| format!("cannot write {}", file.display()))?;
                 eprintln!("wrote {}", file.display());
@@ -117,16 +118,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
         None => {
             for (name, value) in fetch_names.iter().zip(&outputs) {
-                let npy = value_to_npy(value);
+                let tensor = value.to_tensor()?;
                 println!(
                     "{name}: {} {}",
-                    value.dtype().name(),
-                    crate::summary::shape_text(&npy.shape)
+                    tensor.dtype().name(),
+                    crate::summary::shape_text(tensor.shape())
                 );
-                println!(
-                    "{}",
-                    crate::summary::summarize(&crate::convert::npy_to_tensor(name, &npy)?)
-                );
+                println!("{}", crate::summary::summarize(&tensor));
             }
         }
     }
@@ -241,7 +239,8 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
         _ if value.ends_with(".npy") || Path::new(value).is_file() => {
             let bytes = std::fs::read(value)
                 .with_context(|| format!("--feed {name}: cannot read {value}"))?;
-            npy_to_value(&read_npy(&bytes, value)?).with_context(|| format!("--feed {name}"))?
+            npy_to_value(name, &read_npy(&bytes, value)?)
+                .with_context(|| format!("--feed {name}"))?
         }
         _ => {
             if let Ok(int) = value.parse::<i64>() {
@@ -254,112 +253,6 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
         }
     };
     Ok((name.to_string(), parsed))
-}
-
-fn npy_to_value(array: &NpyArray) -> Result<Value> {
-    let shape: Vec<usize> = array
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()?;
-    let data = &array.data;
-    let le4 = |c: &[u8]| [c[0], c[1], c[2], c[3]];
-    let le8 = |c: &[u8]| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-    let value = match array.descr.trim_start_matches(['<', '|', '=']) {
-        "f4" => Value::F32(TensorBuf::new(
-            shape,
-            data.chunks_exact(4)
-                .map(|c| f32::from_le_bytes(le4(c)))
-                .collect(),
-        )?),
-        "f8" => Value::F64(TensorBuf::new(
-            shape,
-            data.chunks_exact(8)
-                .map(|c| f64::from_le_bytes(le8(c)))
-                .collect(),
-        )?),
-        "f2" => Value::F32(TensorBuf::new(
-            shape,
-            data.chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-        )?),
-        "i4" => Value::I32(TensorBuf::new(
-            shape,
-            data.chunks_exact(4)
-                .map(|c| i32::from_le_bytes(le4(c)))
-                .collect(),
-        )?),
-        "i8" => Value::I64(TensorBuf::new(
-            shape,
-            data.chunks_exact(8)
-                .map(|c| i64::from_le_bytes(le8(c)))
-                .collect(),
-        )?),
-        "i2" => Value::I32(TensorBuf::new(
-            shape,
-            data.chunks_exact(2)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]) as i32)
-                .collect(),
-        )?),
-        "i1" => Value::I32(TensorBuf::new(
-            shape,
-            data.iter().map(|&b| b as i8 as i32).collect(),
-        )?),
-        "u1" => Value::U8(TensorBuf::new(shape, data.clone())?),
-        "u2" => Value::I32(TensorBuf::new(
-            shape,
-            data.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]) as i32)
-                .collect(),
-        )?),
-        "u4" => Value::I64(TensorBuf::new(
-            shape,
-            data.chunks_exact(4)
-                .map(|c| u32::from_le_bytes(le4(c)) as i64)
-                .collect(),
-        )?),
-        "b1" => Value::Bool(TensorBuf::new(
-            shape,
-            data.iter().map(|&b| b != 0).collect(),
-        )?),
-        other => bail!("npy dtype {other:?} cannot be fed (use float, int, uint8 or bool arrays)"),
-    };
-    Ok(value)
-}
-
-fn value_to_npy(value: &Value) -> NpyArray {
-    let shape: Vec<u64> = value.shape().iter().map(|&d| d as u64).collect();
-    let (descr, data): (String, Vec<u8>) = match value {
-        Value::F32(t) => (
-            "<f4".into(),
-            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ),
-        Value::F64(t) => (
-            "<f8".into(),
-            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ),
-        Value::I32(t) => (
-            "<i4".into(),
-            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ),
-        Value::I64(t) => (
-            "<i8".into(),
-            t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ),
-        Value::U8(t) => ("|u1".into(), t.data().to_vec()),
-        Value::Bool(t) => ("|b1".into(), t.data().iter().map(|&b| b as u8).collect()),
-        Value::Str(t) => {
-            let width = t.data().iter().map(Vec::len).max().unwrap_or(0).max(1);
-            let mut data = Vec::new();
-            for s in t.data() {
-                data.extend_from_slice(s);
-                data.resize(data.len() + width - s.len(), 0);
-            }
-            (format!("|S{width}"), data)
-        }
-    };
-    NpyArray { descr, shape, data }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! The vocabulary is [`ckpt_bundle::DType`] (TensorFlow's names: `float32`, `int64`, ...);
 //! the runtime has no dtype enum of its own. Decoders that widen (`tensor_proto::decode`,
-//! `variable::to_value`) follow this policy; the tests below hold them to it.
+//! `Value::from_tensor`) follow this policy; the tests below hold them to it.
 
 use ckpt_bundle::DType;
 use ckpt_proto::DataType;

@@ -124,6 +124,14 @@ pub enum Error {
     /// graph or the inputs.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A tensor (a checkpoint variable, a feed) of a dtype the executor does not compute with
+    /// (see [`compute_dtype`](crate::compute_dtype)).
+    #[error("dtype {dtype} is not supported by the executor")]
+    UnsupportedDType {
+        /// The tensor's dtype.
+        dtype: DType,
+    },
 }
 
 impl From<ckpt_graph::Error> for Error {

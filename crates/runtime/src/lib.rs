@@ -52,6 +52,7 @@ mod plan;
 mod rewrite;
 mod session;
 mod tensor_proto;
+mod tensor_value;
 mod value;
 mod variable;
 

@@ -5,7 +5,7 @@ use ckpt_bundle::{parse_shape_and_slice, BundleReader, Tensor};
 use ckpt_graph::{Model, Node, NodeId};
 
 use crate::ops::{dtype_attr, node_error};
-use crate::{DType, Error, Value};
+use crate::{Error, Value};
 
 /// Why a variable's value could not be loaded.
 pub(crate) enum VariableError {
@@ -43,8 +43,8 @@ pub(crate) fn load(
             }
         })?,
     };
-    let value = to_value(&tensor).map_err(|m| {
-        VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {m}")))
+    let value = Value::from_tensor(&tensor).map_err(|e| {
+        VariableError::Other(node_error(node, format!("checkpoint tensor {key:?}: {e}")))
     })?;
     // The graph's declared dtype wins where both are known; a mismatch is an error.
     let declared = dtype_attr(node, "dtype").ok();
@@ -78,42 +78,6 @@ pub(crate) fn load(
     Ok(value)
 }
 
-/// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): half and
-/// bfloat16 widen to float32, bools are bytes `!= 0`.
-pub(crate) fn to_value(t: &Tensor<'_>) -> Result<Value, String> {
-    let shape: Vec<usize> = t
-        .shape()
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is too large")))
-        .collect::<Result<_, _>>()?;
-    let err = |e: ckpt_bundle::Error| e.to_string();
-    let value = match t.dtype() {
-        DType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(err)?.into_owned()),
-        DType::Float16 | DType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(err)?),
-        DType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(err)?.into_owned()),
-        DType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(err)?.into_owned()),
-        DType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(err)?.into_owned()),
-        DType::UInt8 => Value::new(shape, t.as_slice::<u8>().map_err(err)?.into_owned()),
-        DType::Bool => Value::new(
-            shape,
-            t.as_bits::<u8>()
-                .map_err(err)?
-                .iter()
-                .map(|&b| b != 0)
-                .collect::<Vec<bool>>(),
-        ),
-        DType::String => {
-            let strings = t.strings().ok_or("string tensor without strings")?;
-            Value::new(
-                shape,
-                strings.iter().map(|s| s.to_vec()).collect::<Vec<Vec<u8>>>(),
-            )
-        }
-        other => return Err(format!("dtype {other} is not supported by the executor")),
-    };
-    value.map_err(|e| e.to_string())
-}
-
 /// Why the part of a partitioned variable could not be read.
 #[derive(Debug)]
 enum PartError {
@@ -145,37 +109,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn converts_bundle_tensors() -> Result<(), String> {
-        let t =
-            Tensor::from_vec(vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0]).map_err(|e| e.to_string())?;
-        let v = to_value(&t)?;
-        assert_eq!(v.shape(), &[2, 2]);
-        assert_eq!(v.as_f32(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
-        let t = Tensor::from_vec(vec![], vec![7i64]).map_err(|e| e.to_string())?;
-        assert_eq!(to_value(&t)?.as_i64(), Some(&[7][..]));
-        Ok(())
-    }
-
-    #[test]
-    fn follows_the_compute_dtype_policy() -> Result<(), String> {
-        let half = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
-        let tensors = [
-            Tensor::from_vec(vec![2], half.to_vec()),
-            Tensor::from_vec(vec![1], vec![half::bf16::from_f32(0.5)]),
-            Tensor::from_vec(vec![1], vec![3u8]),
-            Tensor::from_vec(vec![1], vec![3.0f64]),
-        ];
-        for t in tensors {
-            let t = t.map_err(|e| e.to_string())?;
-            let v = to_value(&t)?;
-            assert_eq!(Some(v.dtype()), crate::compute_dtype(t.dtype().to_proto()));
-        }
-        let t = Tensor::from_vec(vec![2], half.to_vec()).map_err(|e| e.to_string())?;
-        assert_eq!(to_value(&t)?.as_f32(), Some(&[1.5, -2.0][..]));
-        Ok(())
-    }
-
-    #[test]
     fn slices_partitioned_parts() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let prefix = dir.path().join("v");
@@ -186,7 +119,9 @@ mod tests {
         )?;
         w.finish()?;
         let bundle = BundleReader::open(&prefix)?;
-        let part = to_value(&read_part(&bundle, "v", "6 2 3,3:-").map_err(|e| format!("{e:?}"))?)?;
+        let part = Value::from_tensor(
+            &read_part(&bundle, "v", "6 2 3,3:-").map_err(|e| format!("{e:?}"))?,
+        )?;
         assert_eq!(part.shape(), &[3, 2]);
         assert_eq!(part.as_i32(), Some(&[6, 7, 8, 9, 10, 11][..]));
         assert!(matches!(
