@@ -16,8 +16,11 @@ pub enum Error {
     /// corrupt or truncated shard, a checksum mismatch), while the plan was built.
     #[error("checkpoint tensor {key:?} for variable {node:?}: {error}")]
     Bundle {
+        /// The node's name.
         node: String,
+        /// The checkpoint key read.
         key: String,
+        /// The underlying error.
         error: Box<ckpt_bundle::Error>,
     },
 
@@ -25,20 +28,33 @@ pub enum Error {
     /// count overflows): [`Value::new`](crate::Value::new),
     /// [`Value::reshape`](crate::Value::reshape).
     #[error("shape {shape:?} does not hold {len} elements")]
-    ShapeMismatch { shape: Vec<usize>, len: usize },
+    ShapeMismatch {
+        /// The shape given.
+        shape: Vec<usize>,
+        /// The number of elements given.
+        len: usize,
+    },
 
     /// [`Value::cast`](crate::Value::cast) between dtypes that do not convert: a string and
     /// a non-string, or a dtype the executor does not hold.
     #[error("cannot cast {from} to {to}")]
-    Cast { from: DType, to: DType },
+    Cast {
+        /// The value's dtype.
+        from: DType,
+        /// The dtype asked for.
+        to: DType,
+    },
 
     /// Node `node` (op `op`) cannot be built or failed while running: a bad attribute value,
     /// inputs of the wrong dtype or shape, a checkpoint tensor that disagrees with the graph.
     /// The message says what, as the kernel reported it.
     #[error("node {node:?} ({op}): {message}")]
     Node {
+        /// The node's name.
         node: String,
+        /// The node's op type.
         op: String,
+        /// What went wrong.
         message: String,
     },
 
@@ -49,43 +65,68 @@ pub enum Error {
         supported.join(", ")
     )]
     UnsupportedOp {
+        /// The node's name.
         node: String,
+        /// The node's op type.
         op: String,
+        /// Every op the executor supports.
         supported: Vec<&'static str>,
     },
 
     /// The fetches need the variables `names`, but the session was built without a
     /// checkpoint.
     #[error("the graph reads {} variable(s) but no checkpoint was given: {}", names.len(), names.join(", "))]
-    NoCheckpoint { names: Vec<String> },
+    NoCheckpoint {
+        /// The variables, by checkpoint key (and node when they differ).
+        names: Vec<String>,
+    },
 
     /// The checkpoint has no tensor for the variables `names` (each named by its checkpoint
     /// key, and its node when that differs); all are listed at once.
     #[error("{} variable(s) missing from the checkpoint: {}", names.len(), names.join(", "))]
-    MissingVariables { names: Vec<String> },
+    MissingVariables {
+        /// The variables, by checkpoint key (and node when they differ).
+        names: Vec<String>,
+    },
 
     /// The fetches need placeholder `name` but it was not among the session's feeds, or not
     /// fed to [`Session::run`](crate::Session::run). `hint` describes its dtype and shape, and
     /// says what to feed when the name looks like a dropout rate or a training flag.
     #[error("placeholder {name:?} must be fed{hint}")]
-    UnfedPlaceholder { name: String, hint: String },
+    UnfedPlaceholder {
+        /// The feed or fetch as given.
+        name: String,
+        /// A hint on what to feed, or nothing.
+        hint: String,
+    },
 
     /// [`Session::run`](crate::Session::run) was fed `name`, which is not among the feeds the
     /// session was built with (`expected`).
     #[error("feed {name:?} is not among the feeds the session was built with ({})", expected.join(", "))]
-    UnknownFeed { name: String, expected: Vec<String> },
+    UnknownFeed {
+        /// The feed or fetch as given.
+        name: String,
+        /// The feeds the session was built with.
+        expected: Vec<String>,
+    },
 
     /// The same feed was named twice, to [`Session::new`](crate::Session::new) or to
     /// [`Session::run`](crate::Session::run).
     #[error("feed {name:?} given twice")]
-    DuplicateFeed { name: String },
+    DuplicateFeed {
+        /// The feed or fetch as given.
+        name: String,
+    },
 
     /// The value fed to `name` has shape `found`, which the placeholder's static shape
     /// `expected` (printed with `?` for any size) does not allow.
     #[error("feed {name:?}: shape {found:?} does not match the placeholder's shape {expected}")]
     FeedShape {
+        /// The feed or fetch as given.
         name: String,
+        /// What the placeholder declares.
         expected: String,
+        /// What was fed.
         found: Vec<usize>,
     },
 
@@ -93,26 +134,42 @@ pub enum Error {
     /// dtype `expected` (a string fed to a number, or the reverse).
     #[error("feed {name:?}: cannot convert {found} to the placeholder's dtype {expected}")]
     FeedDtype {
+        /// The feed or fetch as given.
         name: String,
+        /// What the placeholder declares.
         expected: DType,
+        /// What was fed.
         found: DType,
     },
 
     /// Fetch `name` was computed on the untaken branch of a TF1 cond (a `Switch` routed the
     /// data the other way), so this run has no value for it.
     #[error("fetch {name:?} is dead: it lies on a branch of a cond that was not taken")]
-    DeadFetch { name: String },
+    DeadFetch {
+        /// The feed or fetch as given.
+        name: String,
+    },
 
     /// Node `node` calls function `name`, which the graph's function library lacks. The
     /// executor reports this through [`Error::Node`] today; the variant is kept for callers
     /// that match on it.
     #[error("function {name:?} is not in the graph's function library (needed by node {node:?})")]
-    UnknownFunction { node: String, name: String },
+    UnknownFunction {
+        /// The node's name.
+        node: String,
+        /// The feed or fetch as given.
+        name: String,
+    },
 
     /// Library functions calling functions nest deeper than `limit` levels at node `node`
     /// (most likely a recursive function), found when the plan is built.
     #[error("functions nest deeper than {limit} levels at node {node:?}")]
-    TooDeep { node: String, limit: usize },
+    TooDeep {
+        /// The node's name.
+        node: String,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
 
     /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for a thread pool
     /// that rayon could not build; the message is rayon's.
@@ -149,7 +206,9 @@ mod tests {
     #[test]
     fn bundle_error_is_printed_not_chained() {
         let e = Error::Bundle {
+            /// The node's name.
             node: "w".into(),
+            /// The checkpoint key read.
             key: "layer/w".into(),
             error: Box::new(ckpt_bundle::Error::Header {
                 path: "m.index".into(),

@@ -41,22 +41,27 @@ impl<T> TensorBuf<T> {
         }
     }
 
+    /// The dimensions; empty for a scalar.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// The elements, row-major.
     pub fn data(&self) -> &[T] {
         &self.data
     }
 
+    /// The number of elements.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// Whether there are no elements (some dimension is 0).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// The number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
@@ -112,11 +117,17 @@ pub fn checked_num_elements(shape: &[usize]) -> Option<usize> {
 /// A tensor of any supported dtype.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// float32 (also what float16 and bfloat16 compute in).
     F32(TensorBuf<f32>),
+    /// float64.
     F64(TensorBuf<f64>),
+    /// int32.
     I32(TensorBuf<i32>),
+    /// int64.
     I64(TensorBuf<i64>),
+    /// uint8.
     U8(TensorBuf<u8>),
+    /// bool.
     Bool(TensorBuf<bool>),
     /// Byte strings (TensorFlow strings need not be UTF-8).
     Str(TensorBuf<Vec<u8>>),
@@ -232,10 +243,12 @@ impl Value {
         T::wrap(TensorBuf::from_parts(Vec::new(), vec![x]))
     }
 
+    /// The dimensions; empty for a scalar.
     pub fn shape(&self) -> &[usize] {
         map_any!(self, t => t.shape())
     }
 
+    /// The element type (one of the dtypes [`compute_dtype`](crate::compute_dtype) yields).
     pub fn dtype(&self) -> DType {
         match self {
             Value::F32(_) => DType::Float32,
@@ -253,6 +266,7 @@ impl Value {
         map_any!(self, t => t.len())
     }
 
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -262,30 +276,37 @@ impl Value {
         T::view(self)
     }
 
+    /// The elements of a float32 value.
     pub fn as_f32(&self) -> Option<&[f32]> {
         self.get::<f32>().map(TensorBuf::data)
     }
 
+    /// The elements of a float64 value.
     pub fn as_f64(&self) -> Option<&[f64]> {
         self.get::<f64>().map(TensorBuf::data)
     }
 
+    /// The elements of an int32 value.
     pub fn as_i32(&self) -> Option<&[i32]> {
         self.get::<i32>().map(TensorBuf::data)
     }
 
+    /// The elements of an int64 value.
     pub fn as_i64(&self) -> Option<&[i64]> {
         self.get::<i64>().map(TensorBuf::data)
     }
 
+    /// The elements of a uint8 value.
     pub fn as_u8(&self) -> Option<&[u8]> {
         self.get::<u8>().map(TensorBuf::data)
     }
 
+    /// The elements of a bool value.
     pub fn as_bool(&self) -> Option<&[bool]> {
         self.get::<bool>().map(TensorBuf::data)
     }
 
+    /// The elements of a string value.
     pub fn as_strings(&self) -> Option<&[Vec<u8>]> {
         self.get::<Vec<u8>>().map(TensorBuf::data)
     }
@@ -332,8 +353,11 @@ mod sealed {
 pub trait Datum: sealed::Sealed + Clone + Send + Sync + fmt::Debug + 'static {
     /// The dtype of a [`Value`] holding this type.
     const DTYPE: DType;
+    /// The value holding `t`.
     fn wrap(t: TensorBuf<Self>) -> Value;
+    /// The buffer of `v` when its elements are `Self`.
     fn view(v: &Value) -> Option<&TensorBuf<Self>>;
+    /// The buffer of `v` when its elements are `Self`, or `v` back.
     fn take(v: Value) -> Result<TensorBuf<Self>, Value>;
 }
 
