@@ -206,9 +206,7 @@ mod tests {
     #[test]
     fn bundle_error_is_printed_not_chained() {
         let e = Error::Bundle {
-            /// The node's name.
             node: "w".into(),
-            /// The checkpoint key read.
             key: "layer/w".into(),
             error: Box::new(ckpt_bundle::Error::Header {
                 path: "m.index".into(),
