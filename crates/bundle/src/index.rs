@@ -14,9 +14,9 @@ use ckpt_proto::{
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::region::show;
-use crate::slice_key::{decode_slice_key, encode_slice_key};
+use crate::slice_key::decode_slice_key;
 use crate::tensor::{num_elements, TensorInfo};
-use crate::tensor_slice::{Extent, TensorSlice};
+use crate::tensor_slice::TensorSlice;
 
 /// Largest `num_shards` a header may claim.
 pub const MAX_SHARDS: i32 = 1_000_000;
@@ -377,15 +377,8 @@ impl EntryValidator<'_> {
                     info.shape
                 ))
             })?;
-            let key_extents: Vec<(i64, i64)> = slice
-                .extents()
-                .iter()
-                .map(|e| match *e {
-                    Extent::Full => (0, -1),
-                    Extent::Range { start, length } => (start as i64, length as i64),
-                })
-                .collect();
-            let key = encode_slice_key(name.as_bytes(), &key_extents);
+            
+            let key = slice.index_key(name);
             let entry = slice_entries.get(&key).ok_or_else(|| {
                 bad(format!(
                     "slice {k} ({}) has no entry in the index",

@@ -187,6 +187,20 @@ impl TensorSlice {
         }
     }
 
+    /// The index key under which a bundle stores this slice of tensor `full_name`
+    /// (docs/format.md §3.8): a whole dimension is encoded as start 0, length -1.
+    pub fn index_key(&self, full_name: &str) -> Vec<u8> {
+        let extents: Vec<(i64, i64)> = self
+            .extents
+            .iter()
+            .map(|e| match *e {
+                Extent::Full => (0, -1),
+                Extent::Range { start, length } => (start as i64, length as i64),
+            })
+            .collect();
+        crate::slice_key::encode_slice_key(full_name.as_bytes(), &extents)
+    }
+
     /// The extents, one per dimension.
     pub fn extents(&self) -> &[Extent] {
         &self.extents

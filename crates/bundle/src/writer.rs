@@ -13,7 +13,6 @@ use crate::crc::{crc32c, crc32c_append, mask};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::paths::{data_path, index_path};
-use crate::slice_key::encode_slice_key;
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
 use crate::tensor_slice::{parse_shape_and_slice, Extent, TensorSlice};
@@ -310,15 +309,8 @@ impl BundleWriter {
                 )));
             }
         }
-        let key_extents: Vec<(i64, i64)> = slice
-            .extents()
-            .iter()
-            .map(|e| match *e {
-                Extent::Full => (0, -1),
-                Extent::Range { start, length } => (start as i64, length as i64),
-            })
-            .collect();
-        let key = encode_slice_key(full_name.as_bytes(), &key_extents);
+        
+        let key = slice.index_key(full_name);
         if self.entries.contains_key(&key) {
             return Err(self.duplicate(&format!("{full_name}[{slice}]")));
         }
