@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+mod checkpoint;
 mod crc;
 mod dtype;
 mod error;
@@ -51,8 +52,10 @@ mod strings;
 mod tensor;
 mod tensor_slice;
 mod text_format;
+mod v1;
 mod writer;
 
+pub use checkpoint::{Checkpoint, Format};
 pub use dtype::{Bits, DType, Element};
 pub use error::{Error, Result};
 pub use index::MAX_SHARDS;
@@ -61,4 +64,5 @@ pub use paths::{data_path, index_path, meta_path, resolve_prefix};
 pub use reader::{BundleReader, ReadOptions, VerifyReport};
 pub use tensor::{Tensor, TensorData, TensorInfo};
 pub use tensor_slice::{parse_shape_and_slice, Extent, ShapeAndSlice, TensorSlice};
+pub use v1::V1Reader;
 pub use writer::{BundleWriter, WriteOptions};
