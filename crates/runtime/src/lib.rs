@@ -1,7 +1,7 @@
 //! A CPU executor for TensorFlow graphs restored from checkpoints, without TensorFlow.
 //!
 //! Give it a [`ckpt_graph::Model`] (a `.meta` graph or a frozen `.pb`), the checkpoint's
-//! [`ckpt_bundle::BundleReader`], the tensors to fetch and the placeholders to feed: a
+//! [`ckpt_bundle::Checkpoint`] (V1 or V2), the tensors to fetch and the placeholders to feed: a
 //! [`Session`] prunes the graph to what the fetches need, builds one kernel per node (an
 //! unsupported op is an error here, naming the op and the node, not halfway through a run),
 //! decodes constants and loads the variables once, then runs as often as you like. Kernels

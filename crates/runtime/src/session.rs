@@ -1,6 +1,6 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Model, Node, Output, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
@@ -34,12 +34,12 @@ pub struct FeedInfo {
 /// from the checkpoint. Build once, run many times, from any thread.
 ///
 /// ```no_run
-/// use ckpt_bundle::BundleReader;
+/// use ckpt_bundle::Checkpoint;
 /// use ckpt_graph::Model;
 /// use ckpt_runtime::{Session, SessionOptions, Value};
 ///
 /// let model = Model::load("model.ckpt.meta".as_ref())?;
-/// let bundle = BundleReader::open("model.ckpt")?;
+/// let bundle = Checkpoint::open("model.ckpt")?; // V1 or V2
 /// let session = Session::new(&model, Some(&bundle), &["pred"], &["x", "keep_prob"], SessionOptions::default())?;
 /// let x = Value::new(vec![1, 784], vec![0.0f32; 784])?;
 /// let out = session.run(&[("x", x), ("keep_prob", Value::scalar(1.0f32))])?;
@@ -63,7 +63,7 @@ impl Session {
     /// disagrees with the graph.
     pub fn new(
         model: &Model,
-        bundle: Option<&BundleReader>,
+        bundle: Option<&Checkpoint>,
         fetches: &[&str],
         feeds: &[&str],
         options: SessionOptions,

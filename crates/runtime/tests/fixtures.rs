@@ -1,11 +1,11 @@
-//! Runs every TensorFlow-made fixture model through `Model::load` + `BundleReader` + `Session`
+//! Runs every TensorFlow-made fixture model through `Model::load` + `Checkpoint` + `Session`
 //! and compares with the outputs TensorFlow 2.21 computed (fixtures/make_fixtures.py).
 
 mod common;
 
 use std::path::PathBuf;
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, Value};
 use common::{assert_close, fixtures, read_npy, TestResult};
@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 struct Case {
     dir: PathBuf,
     model: Model,
-    bundle: Option<BundleReader>,
+    bundle: Option<Checkpoint>,
     feeds: Vec<(String, Value)>,
     /// (tensor name, TensorFlow's output file)
     fetches: Vec<(String, PathBuf)>,
@@ -33,9 +33,7 @@ fn load_case(name: &str) -> TestResult<Case> {
         "frozen" => (Model::load(&dir.join(str_field(&case, "graph")?))?, None),
         _ => (
             Model::load(&dir.join(str_field(&case, "meta")?))?,
-            Some(BundleReader::open(
-                dir.join(str_field(&case, "checkpoint")?),
-            )?),
+            Some(Checkpoint::open(dir.join(str_field(&case, "checkpoint")?))?),
         ),
     };
     let mut feeds = Vec::new();
@@ -135,6 +133,17 @@ fn layers_if_cond_with_functions() -> TestResult {
 #[test]
 fn mobilenet_block() -> TestResult {
     check("mobilenet", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn v1_checkpoint_restores_its_graph() -> TestResult {
+    let case = load_case("v1_graph")?;
+    assert!(
+        matches!(case.bundle, Some(Checkpoint::V1(_))),
+        "v1_graph should open as a V1 checkpoint"
+    );
+    check("v1_graph", SessionOptions::default())?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::ckpt_proto::attr_value::{ListValue, Value as Attr};
 use ckpt_graph::ckpt_proto::op_def::ArgDef;
 use ckpt_graph::ckpt_proto::tensor_shape_proto::Dim;
@@ -256,7 +256,7 @@ fn variables_need_a_checkpoint_and_every_missing_one_is_named() -> TestResult {
         other => return Err(format!("unexpected error {other}").into()),
     }
     // The LeNet checkpoint holds none of the MLP's variables.
-    let other = BundleReader::open(fixtures().join("lenet/model.ckpt"))?;
+    let other = Checkpoint::open(fixtures().join("lenet/model.ckpt"))?;
     let err = Session::new(
         &m,
         Some(&other),
@@ -690,7 +690,7 @@ fn sessions_run_concurrently_and_repeatably() -> TestResult {
 fn partitioned_variable_parts_come_from_the_full_tensor() -> TestResult {
     let dir = fixtures().join("partitioned");
     let m = Model::load(&dir.join("model.ckpt.meta"))?;
-    let bundle = BundleReader::open(dir.join("model.ckpt"))?;
+    let bundle = Checkpoint::open(dir.join("model.ckpt"))?;
     let fetches = [
         "part/pv/part_1",
         "part/embedding/part_1/Read/ReadVariableOp",

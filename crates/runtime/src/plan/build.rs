@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
 
 use super::{Action, Input, Plan, Source, Step};
@@ -35,7 +35,7 @@ pub(crate) struct PlanInput<'a> {
     pub model: &'a Model,
     pub graph: &'a Graph,
     /// The checkpoint, for the main graph's variables (`None` inside functions).
-    pub bundle: Option<&'a BundleReader>,
+    pub bundle: Option<&'a Checkpoint>,
     /// Whether `graph` is the model's main graph (whose variables the model maps to keys).
     pub main_graph: bool,
     pub fetches: &'a [Output],
