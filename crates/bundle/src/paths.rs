@@ -54,8 +54,12 @@ fn all_digits(s: &str) -> bool {
 }
 
 /// If `name` is a V1 shard name `<stem>-NNNNN-of-MMMMM` (as TensorFlow's `ShardedFilename`
-/// writes it, digits of any width), returns `(stem, shard, num_shards)`.
+/// writes it, digits of any width), returns `(stem, shard, num_shards)`. A bundle's data file
+/// (`<prefix>.data-NNNNN-of-NNNNN`) is not one.
 pub(crate) fn split_v1_shard(name: &str) -> Option<(&str, u32, u32)> {
+    if strip_data_suffix(name).is_some() {
+        return None;
+    }
     let (head, n) = name.rsplit_once("-of-")?;
     let (stem, shard) = head.rsplit_once('-')?;
     if stem.is_empty() || !all_digits(shard) || !all_digits(n) {
@@ -466,6 +470,29 @@ fn not_found(path: &Path, reason: &str) -> Error {
     }
 }
 
+/// Whether `path` is a file ending with the table magic number (docs/format.md §2.6): what a
+/// V1 checkpoint file looks like from outside. Reads 8 bytes; any error means no.
+fn ends_like_a_table(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name == state::STATE_FILE_NAME
+        || name.ends_with(".meta")
+        || strip_data_suffix(name).is_some()
+    {
+        return false;
+    }
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut magic = [0u8; 8];
+    let ok = file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() >= ckpt_table::FOOTER_LEN as u64)
+        && file.seek(SeekFrom::End(-8)).is_ok()
+        && file.read_exact(&mut magic).is_ok();
+    ok && u64::from_le_bytes(magic) == ckpt_table::TABLE_MAGIC
+}
+
 /// Whether `dir` is a SavedModel directory (`saved_model.pb` or `saved_model.pbtxt`).
 fn is_saved_model(dir: &Path) -> bool {
     dir.join("saved_model.pb").is_file() || dir.join("saved_model.pbtxt").is_file()
@@ -495,12 +522,42 @@ fn locate_dir(dir: &Path) -> Result<Location> {
         return locate_from_state(dir);
     }
     // No state file: accept a directory that holds exactly one bundle.
+    let names = list_dir(dir)?;
     let mut found = Vec::new();
-    for name in list_dir(dir)? {
+    for name in &names {
         if let Some(stem) = name.strip_suffix(".index") {
             if !stem.is_empty() {
                 found.push(dir.join(stem));
             }
+        }
+    }
+    if found.is_empty() {
+        // Or exactly one V1 checkpoint: a set of shards (a TF Serving `export-00000-of-00001`),
+        // or a file that is a table (TensorFlow's V1 files have no suffix to go by).
+        let mut v1: Vec<Location> = Vec::new();
+        for name in &names {
+            let stem = match split_v1_shard(name) {
+                Some((stem, _, _)) => stem,
+                None if ends_like_a_table(&dir.join(name)) => name.as_str(),
+                None => continue,
+            };
+            if let Some(location) = locate_prefix(&dir.join(stem))? {
+                if !v1.contains(&location) {
+                    v1.push(location);
+                }
+            }
+        }
+        if v1.len() == 1 {
+            return Ok(v1.remove(0));
+        }
+        if v1.len() > 1 {
+            return Err(not_found(
+                dir,
+                &format!(
+                    "directory has no `checkpoint` state file and {} V1 checkpoints; name one",
+                    v1.len()
+                ),
+            ));
         }
     }
     match found.len() {
@@ -588,6 +645,7 @@ mod tests {
         );
         assert_eq!(split_v1_shard("model.ckpt-3"), None);
         assert_eq!(split_v1_shard("-00000-of-00001"), None);
+        assert_eq!(split_v1_shard("ckpt.data-00000-of-00001"), None);
         assert_eq!(split_v1_shard("a-0x-of-1"), None);
         assert_eq!(
             split_pattern_shards("model.ckpt-3-?????-of-00002"),

@@ -111,13 +111,19 @@ fn is_windows_absolute(p: &str) -> bool {
 }
 
 /// Where a recorded checkpoint path may be, in the order tried: joined onto `dir` as
-/// TensorFlow does; with `\` read as a separator (a relative Windows path such as
-/// `sub\model.ckpt-5`); and under its last component inside `dir` (a stale absolute path,
-/// POSIX or Windows). Duplicates are dropped.
+/// TensorFlow does (unless it is an absolute Windows path, which names nothing here); with `\`
+/// read as a separator (a relative Windows path such as `sub\model.ckpt-5`); and under its
+/// last component inside `dir` (a stale absolute path, POSIX or Windows). Duplicates are
+/// dropped.
 pub(crate) fn candidates(dir: &Path, recorded: &str) -> Vec<PathBuf> {
-    let mut out = vec![join_dir(dir, recorded)];
-    if recorded.contains('\\') && !is_windows_absolute(recorded) {
-        out.push(join_dir(dir, &recorded.replace('\\', "/")));
+    let mut out = Vec::new();
+    if is_windows_absolute(recorded) {
+        // `D:\runs\model.ckpt-5` is a relative name on POSIX; joining it finds nothing.
+    } else {
+        out.push(join_dir(dir, recorded));
+        if recorded.contains('\\') {
+            out.push(join_dir(dir, &recorded.replace('\\', "/")));
+        }
     }
     let last = recorded
         .rsplit(['/', '\\'])

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, TensorBuf, Value};
 use clap::Parser;
@@ -49,19 +49,24 @@ pub struct RunArgs {
     pub describe: bool,
 }
 
-/// The graph and checkpoint a PATH names.
-fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
+/// The graph and checkpoint a PATH names; when PATH leads to a `.meta` whose checkpoint data is
+/// missing, the graph alone and why there is no checkpoint (`--describe` needs only the graph).
+fn load(path: &Path) -> Result<(Model, Option<Checkpoint>, Option<String>)> {
     let is_frozen = path.is_file() && path.extension().is_some_and(|e| e == "pb");
     if is_frozen {
         let model =
             Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?;
-        return Ok((model, None));
+        return Ok((model, None, None));
     }
-    let bundle = BundleReader::open(path)
-        .with_context(|| format!("cannot open checkpoint {}", path.display()))?;
-    let mut meta = bundle.prefix().as_os_str().to_owned();
-    meta.push(".meta");
-    let meta = PathBuf::from(meta);
+    let bundle = match open_checkpoint(path)? {
+        Ok(bundle) => bundle,
+        Err((meta, why)) => {
+            let model = Model::load(&meta)
+                .with_context(|| format!("cannot load graph {}", meta.display()))?;
+            return Ok((model, None, Some(why)));
+        }
+    };
+    let meta = bundle.meta_path();
     if !meta.is_file() {
         bail!(
             "{}: no graph beside the checkpoint (expected {}); ckpt-run needs the .meta that tf.train.Saver writes, or a frozen .pb",
@@ -71,11 +76,46 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
     }
     let model =
         Model::load(&meta).with_context(|| format!("cannot load graph {}", meta.display()))?;
-    Ok((model, Some(bundle)))
+    Ok((model, Some(bundle), None))
+}
+
+/// The checkpoint (V1 or V2) PATH leads to; or, when there is none but PATH is a `.meta` (or a
+/// prefix with one), that graph and what was looked for.
+fn open_checkpoint(path: &Path) -> Result<std::result::Result<Checkpoint, (PathBuf, String)>> {
+    match Checkpoint::open(path) {
+        Ok(checkpoint) => Ok(Ok(checkpoint)),
+        Err(e @ ckpt_bundle::Error::CheckpointNotFound { .. }) => {
+            let meta = if path.extension().is_some_and(|e| e == "meta") {
+                path.to_path_buf()
+            } else {
+                ckpt_bundle::meta_path(path)
+            };
+            if meta.is_file() {
+                Ok(Err((meta, e.to_string())))
+            } else {
+                Err(anyhow::Error::new(e)
+                    .context(format!("cannot open checkpoint {}", path.display())))
+            }
+        }
+        Err(e @ ckpt_bundle::Error::RemotePath { .. }) => Err(e.into()),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot open checkpoint {}", path.display())))
+        }
+    }
+}
+
+/// A session error, explained when the graph's variables have no checkpoint to come from.
+fn explain_missing_data(error: ckpt_runtime::Error, no_data: Option<&str>) -> anyhow::Error {
+    match (error, no_data) {
+        (e @ ckpt_runtime::Error::NoCheckpoint { .. }, Some(why)) => {
+            anyhow!("{e}; the checkpoint data is missing: {why}")
+        }
+        (e, _) => e.into(),
+    }
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let (model, bundle) = load(&args.path)?;
+    let (model, bundle, no_data) = load(&args.path)?;
     if args.describe {
         return describe(&model);
     }
@@ -93,7 +133,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         threads: args.threads,
         inference: args.inference,
     };
-    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)?;
+    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
+        .map_err(|e| explain_missing_data(e, no_data.as_deref()))?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
