@@ -14,10 +14,13 @@
 use ckpt_bundle::{BundleReader, ReadOptions, TensorSlice, V1Reader};
 use ckpt_table::{TableBuilder, TableOptions};
 
+/// Key/value records of one table file.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Splits `input` into records `key_len:u8 key value_len:u16le value`, stopping at the first
 /// one that does not fit; a `0xff 0xff` marker ends a group (a file). Returns the groups and
 /// the bytes after the last marker that was not followed by a record.
-fn records(mut rest: &[u8], max_groups: usize) -> (Vec<Vec<(Vec<u8>, Vec<u8>)>>, &[u8]) {
+fn records(mut rest: &[u8], max_groups: usize) -> (Vec<Records>, &[u8]) {
     let mut groups = vec![Vec::new()];
     loop {
         if rest.starts_with(&[0xff, 0xff]) {
@@ -48,7 +51,7 @@ fn records(mut rest: &[u8], max_groups: usize) -> (Vec<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// A table of `entries`, sorted and without duplicate keys; `None` if the builder refuses.
-fn table(mut entries: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Vec<u8>> {
+fn table(mut entries: Records) -> Option<Vec<u8>> {
     entries.sort();
     entries.dedup_by(|a, b| a.0 == b.0);
     let mut builder = TableBuilder::new(Vec::new(), TableOptions::default());
