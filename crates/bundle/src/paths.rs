@@ -210,12 +210,12 @@ pub(crate) fn locate(path: &Path) -> Result<Location> {
     ))
 }
 
-/// Turns a path into a V2 prefix whose `.index` exists, accepting every form [`locate`]
-/// does. Kept for callers that only handle bundles; [`Checkpoint::open`](crate::Checkpoint::open)
-/// reads V1 checkpoints too.
+/// Turns a path into a V2 prefix whose `.index` exists, accepting every path form
+/// [`Checkpoint::open`](crate::Checkpoint::open) does (which reads V1 checkpoints too). Kept for
+/// callers that only handle bundles.
 ///
-/// Errors: those of [`locate`]; [`Error::CheckpointNotFound`] when the path names a V1
-/// checkpoint.
+/// Errors: [`Error::RemotePath`] for URLs; [`Error::CheckpointNotFound`] saying what was looked
+/// for, or when the path names a V1 checkpoint; [`Error::StateFile`]; [`Error::Io`].
 pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
     match locate(path)? {
         Location::V2 { prefix } => Ok(prefix),
