@@ -235,3 +235,16 @@ impl From<V1Reader> for Checkpoint {
         Checkpoint::V1(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_are_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Checkpoint>();
+        send_sync::<V1Reader>();
+        assert_eq!((Format::V1.name(), Format::V2.name()), ("V1", "V2"));
+    }
+}

@@ -239,3 +239,46 @@ pub fn delete_checkpoint_files(prefix: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_paths_are_tried_where_they_may_be() {
+        let dir = Path::new("run");
+        let p = |s: &str| PathBuf::from(s);
+        // TensorFlow's join first, then the file name inside the directory.
+        assert_eq!(candidates(dir, "model.ckpt-5"), [p("run/model.ckpt-5")]);
+        assert_eq!(
+            candidates(dir, "/data/run1/model.ckpt-5"),
+            [p("/data/run1/model.ckpt-5"), p("run/model.ckpt-5")]
+        );
+        // Windows: an absolute path is not joined; a relative one is also read with `/`.
+        assert_eq!(
+            candidates(dir, r"D:\work\runs\exp1\images.ckpt-300"),
+            [p("run/images.ckpt-300")]
+        );
+        assert_eq!(
+            candidates(dir, r"D:\work\proj-16/embedding-logs\images.ckpt-300"),
+            [p("run/images.ckpt-300")]
+        );
+        assert_eq!(candidates(dir, r"\\server\share\m.ckpt"), [p("run/m.ckpt")]);
+        assert_eq!(
+            candidates(dir, r"sub\images.ckpt-300"),
+            [
+                p(r"run/sub\images.ckpt-300"),
+                p("run/sub/images.ckpt-300"),
+                p("run/images.ckpt-300")
+            ]
+        );
+        // A sharded V1 pattern keeps its wildcards.
+        assert_eq!(
+            candidates(dir, "/old/model.ckpt-3-?????-of-00002"),
+            [
+                p("/old/model.ckpt-3-?????-of-00002"),
+                p("run/model.ckpt-3-?????-of-00002")
+            ]
+        );
+    }
+}
