@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod commit;
 mod crc;
 mod dtype;
 mod error;
@@ -53,6 +54,7 @@ mod tensor_slice;
 mod text_format;
 mod writer;
 
+pub use commit::{backup_prefix, interrupted_write};
 pub use dtype::{Bits, DType, Element};
 pub use error::{Error, Result};
 pub use index::MAX_SHARDS;

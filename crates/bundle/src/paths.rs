@@ -47,6 +47,15 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
     if index_path(path).is_file() {
         return Ok(path.to_path_buf());
     }
+    if let Some(backup) = crate::commit::interrupted_write(path) {
+        return Err(not_found(
+            path,
+            &format!(
+                "a write to it was interrupted; the checkpoint that was there is kept whole as {} (read it there, or rename its files back)",
+                backup.display()
+            ),
+        ));
+    }
     if path.is_dir() {
         return resolve_dir(path);
     }
@@ -118,7 +127,8 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".index")) {
-            if !stem.is_empty() {
+            // The backup an interrupted write leaves is not a checkpoint of its own here.
+            if !stem.is_empty() && !stem.ends_with(crate::commit::BACKUP_SUFFIX) {
                 found.push(dir.join(stem));
             }
         }
