@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShortPath};
 use crate::state;
 
 /// `<prefix>.index`.
@@ -52,7 +52,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             path,
             &format!(
                 "a write to it was interrupted; the checkpoint that was there is kept whole as {} (read it there, or rename its files back)",
-                backup.display()
+                ShortPath(&backup)
             ),
         ));
     }
@@ -74,7 +74,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             }
             return Err(not_found(
                 path,
-                &format!("{} does not exist", index_path(&prefix).display()),
+                &format!("{} does not exist", ShortPath(&index_path(&prefix))),
             ));
         }
     }
@@ -83,7 +83,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             path,
             &format!(
                 "{} does not exist (a V1 checkpoint or not a checkpoint file; V1 is not supported)",
-                index_path(path).display()
+                ShortPath(&index_path(path))
             ),
         ));
     }
@@ -91,7 +91,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
         path,
         &format!(
             "neither {} nor a directory of that name exists",
-            index_path(path).display()
+            ShortPath(&index_path(path))
         ),
     ))
 }
@@ -113,9 +113,12 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf> {
                 dir,
                 &format!(
                     "{} names \"{}\", but {} does not exist",
-                    state_path.display(),
-                    st.model_checkpoint_path,
-                    index_path(&state::join_dir(dir, &st.model_checkpoint_path)).display()
+                    ShortPath(&state_path),
+                    ShortPath(Path::new(&st.model_checkpoint_path)),
+                    ShortPath(&index_path(&state::join_dir(
+                        dir,
+                        &st.model_checkpoint_path
+                    )))
                 ),
             )),
         };
