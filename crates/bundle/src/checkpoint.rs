@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Result, ShortPath};
 use crate::paths::{locate, meta_path, Location};
 use crate::reader::{BundleReader, ReadOptions, VerifyReport};
 use crate::tensor::{Tensor, TensorInfo};
@@ -112,8 +112,8 @@ impl Checkpoint {
                             path: path.to_path_buf(),
                             reason: format!(
                                 "{} does not exist, and {} is not a V1 checkpoint either ({error})",
-                                crate::index_path(&prefix).display(),
-                                prefix.display()
+                                ShortPath(&crate::index_path(&prefix)),
+                                ShortPath(&prefix)
                             ),
                         })
                     }

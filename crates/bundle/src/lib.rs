@@ -40,6 +40,7 @@
 
 mod atomic;
 mod checkpoint;
+pub mod commit;
 mod crc;
 mod dtype;
 mod error;
@@ -59,8 +60,9 @@ mod v1;
 mod writer;
 
 pub use checkpoint::{Checkpoint, Format};
+pub use commit::{backup_prefix, interrupted_write};
 pub use dtype::{Bits, DType, Element};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ShortPath};
 pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShortPath};
 use crate::index::MAX_SHARDS;
 use crate::state;
 
@@ -120,6 +120,9 @@ impl Location {
 pub(crate) fn remote_scheme(path: &Path) -> Option<String> {
     let s = path.to_str()?;
     let (scheme, _) = s.split_once("://")?;
+    if scheme.len() > 32 {
+        return None;
+    }
     let mut chars = scheme.chars();
     let first = chars.next()?;
     (first.is_ascii_alphabetic()
@@ -154,6 +157,15 @@ pub(crate) fn locate(path: &Path) -> Result<Location> {
             prefix: path.to_path_buf(),
         });
     }
+    if let Some(backup) = crate::commit::interrupted_write(path) {
+        return Err(not_found(
+            path,
+            &format!(
+                "a write to it was interrupted; the checkpoint that was there is kept whole as {} (read it there, or rename its files back)",
+                ShortPath(&backup)
+            ),
+        ));
+    }
     if path.is_dir() {
         return locate_dir(path);
     }
@@ -178,7 +190,7 @@ pub(crate) fn locate(path: &Path) -> Result<Location> {
         }
         return Err(not_found(
             path,
-            &format!("{} does not exist", index_path(&prefix).display()),
+            &format!("{} does not exist", ShortPath(&index_path(&prefix))),
         ));
     }
     if let Some(stem) = name.strip_suffix(".meta").filter(|s| !s.is_empty()) {
@@ -190,9 +202,9 @@ pub(crate) fn locate(path: &Path) -> Result<Location> {
             path,
             &format!(
                 "no checkpoint data beside the graph: neither {} nor a V1 checkpoint {} or {} exists",
-                index_path(&prefix).display(),
-                prefix.display(),
-                with_suffix(&prefix, "-?????-of-?????").display()
+                ShortPath(&index_path(&prefix)),
+                ShortPath(&prefix),
+                ShortPath(&with_suffix(&prefix, "-?????-of-?????"))
             ),
         ));
     }
@@ -203,9 +215,9 @@ pub(crate) fn locate(path: &Path) -> Result<Location> {
         path,
         &format!(
             "neither {} nor a directory of that name exists, nor a V1 checkpoint ({} or {})",
-            index_path(path).display(),
-            path.display(),
-            with_suffix(path, "-?????-of-?????").display()
+            ShortPath(&index_path(path)),
+            ShortPath(path),
+            ShortPath(&with_suffix(path, "-?????-of-?????"))
         ),
     ))
 }
@@ -223,8 +235,8 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             path,
             &format!(
                 "{} is a V1 checkpoint, not a tensor bundle ({} does not exist); open it with Checkpoint::open",
-                prefix.display(),
-                index_path(&prefix).display()
+                ShortPath(&prefix),
+                ShortPath(&index_path(&prefix))
             ),
         )),
     }
@@ -508,7 +520,7 @@ fn locate_saved_model(dir: &Path) -> Result<Location> {
         dir,
         &format!(
             "a SavedModel directory without variables: {} does not exist",
-            index_path(&prefix).display()
+            ShortPath(&index_path(&prefix))
         ),
     ))
 }
@@ -526,7 +538,8 @@ fn locate_dir(dir: &Path) -> Result<Location> {
     let mut found = Vec::new();
     for name in &names {
         if let Some(stem) = name.strip_suffix(".index") {
-            if !stem.is_empty() {
+            // The backup an interrupted write leaves is not a checkpoint of its own here.
+            if !stem.is_empty() && !stem.ends_with(crate::commit::BACKUP_SUFFIX) {
                 found.push(dir.join(stem));
             }
         }
@@ -589,13 +602,14 @@ pub(crate) fn locate_from_state(dir: &Path) -> Result<Location> {
     }
     let looked: Vec<String> = candidates
         .iter()
-        .map(|c| index_path(c).display().to_string())
+        .map(|c| ShortPath(&index_path(c)).to_string())
         .collect();
     Err(not_found(
         dir,
         &format!(
-            "{} names \"{recorded}\", but no checkpoint is there: neither {} exists, nor a V1 checkpoint of {}",
-            dir.join(state::STATE_FILE_NAME).display(),
+            "{} names \"{}\", but no checkpoint is there: neither {} exists, nor a V1 checkpoint of {}",
+            ShortPath(&dir.join(state::STATE_FILE_NAME)),
+            ShortPath(Path::new(&recorded)),
             looked.join(" nor "),
             if candidates.len() > 1 { "those names" } else { "that name" }
         ),

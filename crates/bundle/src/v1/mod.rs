@@ -27,7 +27,7 @@ use ckpt_proto::{Message, SavedTensorSlices};
 use ckpt_table::Table;
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShortPath};
 use crate::mmap::{map_file, FileBytes};
 use crate::paths::{locate, meta_path_of, split_v1_shard, Location};
 use crate::reader::VerifyReport;
@@ -88,7 +88,7 @@ impl V1Reader {
                 path: path.to_path_buf(),
                 reason: format!(
                     "{} is a V2 checkpoint (tensor bundle), not a V1 one",
-                    prefix.display()
+                    ShortPath(&prefix)
                 ),
             }),
         }
@@ -471,7 +471,7 @@ impl V1Reader {
                 if self.missing.len() > 1 { "s" } else { "" },
                 self.missing
                     .iter()
-                    .map(|p| p.display().to_string())
+                    .map(|p| ShortPath(p).to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             )
