@@ -234,7 +234,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
         Location::V1 { prefix, .. } => Err(not_found(
             path,
             &format!(
-                "{} is a V1 checkpoint, not a tensor bundle ({} does not exist); open it with Checkpoint::open",
+                "{} is a V1 checkpoint, not a tensor bundle ({} does not exist)",
                 ShortPath(&prefix),
                 ShortPath(&index_path(&prefix))
             ),
