@@ -295,21 +295,28 @@ impl V1Reader {
             self.slices.get(t).and_then(|s| s.get(k)),
         ) {
             (Some(info), Some(stored)) => Ok((info, stored)),
-            _ => Err(self.not_found(&format!("#{t}"))),
+            _ => Err(self.internal(format!("no slice {k} of tensor {t}"))),
         }
     }
 
     fn file(&self, f: usize) -> Result<&V1File> {
-        self.files.get(f).ok_or_else(|| Error::V1Meta {
+        self.files
+            .get(f)
+            .ok_or_else(|| self.internal(format!("no file {f}")))
+    }
+
+    /// An index the catalog guarantees, found out of range.
+    fn internal(&self, what: String) -> Error {
+        Error::V1Meta {
             path: self.prefix.clone(),
-            reason: format!("internal: no file {f}"),
-        })
+            reason: format!("internal: {what}"),
+        }
     }
 
     /// Assembles the box `region` of tensor `t` from the stored slices that intersect it.
     fn read_region(&self, t: usize, region: &[(u64, u64)]) -> Result<Tensor<'static>> {
         let (Some(info), Some(slices)) = (self.tensors.get(t), self.slices.get(t)) else {
-            return Err(self.not_found(&format!("#{t}")));
+            return Err(self.internal(format!("no tensor {t}")));
         };
         if let Some(reason) = coverage_gap(slices, region) {
             return Err(self.slices_error(info, reason));
@@ -328,7 +335,7 @@ impl V1Reader {
             let file = self.file(stored.file)?;
             let slot = tables
                 .get_mut(stored.file)
-                .ok_or_else(|| self.not_found(&info.name))?;
+                .ok_or_else(|| self.internal(format!("no file {}", stored.file)))?;
             let table = match slot {
                 Some(t) => t,
                 None => slot.insert(open_table(&file.path, &file.bytes)?),
