@@ -87,8 +87,9 @@ pub fn parse<M: Message + Name + Default>(text: &str) -> Result<M, Error> {
         })
 }
 
-/// Prints `message` in the text format, one field per line with two-space indents, the
-/// layout Python's `text_format.MessageToString` uses.
+/// Prints `message` in the text format, indented, as `prost-reflect` lays it out: repeated
+/// fields as `[…]` lists, map entries in no fixed order. [`parse`] (and TensorFlow's parsers)
+/// read it back as an equal message.
 pub fn to_text<M: Message + Name>(message: &M) -> Result<String, Error> {
     let desc = descriptor::<M>()?;
     let dynamic =
