@@ -187,7 +187,14 @@ fn estimator_graph_pbtxt_with_a_partitioned_kernel() -> TestResult {
 
 #[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
-    for name in ["mlp", "lenet", "layers_v1", "layers_v2", "frozen", "tf0_lenet"] {
+    for name in [
+        "mlp",
+        "lenet",
+        "layers_v1",
+        "layers_v2",
+        "frozen",
+        "tf0_lenet",
+    ] {
         let plain = check(name, SessionOptions::default())?;
         let inference = check(
             name,
