@@ -162,11 +162,11 @@ impl Model {
         }
     }
 
-    /// Reads a model file, binary or text. A file named `*.pbtxt`, `*.pbtext` or `*.txt` is
-    /// parsed as text ([`Model::from_text`]). Otherwise a `.pb` is decoded as a GraphDef first,
-    /// anything else (`.meta`) as a MetaGraphDef first; when that fails the other message is
-    /// tried, and when both fail and the file is UTF-8 text, it is parsed as text. Errors name
-    /// the file, and for text the line and column.
+    /// Reads a model file, binary or text. A file named `*.pbtxt`, `*.pbtext` or `*.txt` that
+    /// reads as text is parsed as text ([`Model::from_text`]). Otherwise a `.pb` is decoded as
+    /// a GraphDef first, anything else (`.meta`) as a MetaGraphDef first; when that fails the
+    /// other message is tried, and when both fail and the file is text (or UTF-8 with a text
+    /// name), it is parsed as text. Errors name the file, and for text the line and column.
     pub fn load(path: &Path) -> Result<Model, Error> {
         let bytes = std::fs::read(path).map_err(|error| Error::Io {
             path: path.to_owned(),
@@ -179,12 +179,13 @@ impl Model {
         let text_named = path
             .extension()
             .is_some_and(|e| TEXT_EXTENSIONS.iter().any(|t| e.eq_ignore_ascii_case(t)));
-        if text_named {
-            // A binary file with a text name falls through to the binary readers.
-            if let Ok(text) = std::str::from_utf8(&bytes) {
-                return Model::from_text(text).map_err(in_file);
-            }
+        let utf8 = std::str::from_utf8(&bytes).ok();
+        let textual = utf8.filter(|text| looks_like_text(text));
+        if let (true, Some(text)) = (text_named, textual) {
+            return Model::from_text(text).map_err(in_file);
         }
+        // Binary bytes under a text name (small protobufs are often valid UTF-8) fall through
+        // to the binary readers.
         let graph_def_first = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("pb") || e.eq_ignore_ascii_case("graphdef"));
@@ -213,10 +214,7 @@ impl Model {
             Err(in_file(first))
         } else if !second_np {
             Err(in_file(second))
-        } else if let Some(text) = std::str::from_utf8(&bytes)
-            .ok()
-            .filter(|text| looks_like_text(text))
-        {
+        } else if let Some(text) = if text_named { utf8 } else { textual } {
             Model::from_text(text).map_err(in_file)
         } else {
             Err(Error::NotAGraph {

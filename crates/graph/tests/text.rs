@@ -103,9 +103,17 @@ fn text_graphs_load_like_binary_ones() -> TestResult {
         let w = model.graph.node_by_name("w")?;
         assert_eq!(model.variable_key(w), Some("net/w"), "{name}");
     }
-    // A binary file with a text name still loads.
+    // A binary file with a text name still loads, even when its bytes are all ASCII.
     let model = Model::load(&write(&dir, "binary.pbtxt", &meta.encode_to_vec())?)?;
     assert!(model.saver.is_some());
+    let ascii = GraphDef {
+        node: vec![node("x", "Placeholder", &[]), node("y", "Relu", &["x"])],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    assert!(ascii.is_ascii());
+    let model = Model::load(&write(&dir, "ascii.pbtxt", &ascii)?)?;
+    assert_eq!(names(&model), ["x", "y"]);
     Ok(())
 }
 
