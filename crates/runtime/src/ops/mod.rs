@@ -193,6 +193,8 @@ static OPS: &[(&str, Builder)] = &[
     ("AddN", math::binary::build_add_n),
     ("AddV2", math::binary::build),
     ("BiasAdd", math::bias_add::build),
+    ("Div", math::binary::build),
+    ("DivNoNan", math::binary::build),
     ("Equal", math::compare::build),
     ("Exp", math::unary::build),
     ("Floor", math::unary::build),
