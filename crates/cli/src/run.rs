@@ -23,7 +23,8 @@ use crate::npy::{read_npy, write_npy};
 pub struct RunArgs {
     /// A checkpoint prefix (its `.meta` holds the graph), a directory with a `checkpoint` state
     /// file, any of the checkpoint's files, or a frozen GraphDef `.pb`.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "ops")]
+    pub path: Option<PathBuf>,
     /// Feed a placeholder: NAME=FILE.npy, NAME=NUMBER or NAME=true|false. Repeatable. The value is
     /// cast to the placeholder's dtype and checked against its static shape, as feed_dict does.
     #[arg(long = "feed", value_name = "NAME=VALUE")]
@@ -44,9 +45,23 @@ pub struct RunArgs {
     /// Time the fetch: one warm-up run, then N runs; prints mean latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
-    /// List the graph's placeholders (dtype, shape), likely outputs and signatures, then exit.
+    /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
+    /// ops ckpt-run lacks) and signatures, then exit.
     #[arg(long)]
     pub describe: bool,
+    /// Print every TensorFlow op ckpt-run supports, one per line, then exit (no PATH needed).
+    #[arg(long)]
+    pub ops: bool,
+}
+
+/// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
+pub fn print_ops() -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for op in ckpt_runtime::supported_ops() {
+        writeln!(out, "{op}")?;
+    }
+    Ok(())
 }
 
 /// The graph and checkpoint a PATH names.
@@ -75,7 +90,13 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let (model, bundle) = load(&args.path)?;
+    if args.ops {
+        return print_ops();
+    }
+    let Some(path) = &args.path else {
+        bail!("give the checkpoint or graph to run (PATH)");
+    };
+    let (model, bundle) = load(path)?;
     if args.describe {
         return describe(&model);
     }
@@ -93,7 +114,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
         threads: args.threads,
         inference: args.inference,
     };
-    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)?;
+    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
+        .map_err(|e| match e {
+            ckpt_runtime::Error::UnsupportedOps { .. } => anyhow!(
+                "{e}\n(`ckpt-run --ops` lists the {} supported ops)",
+                ckpt_runtime::supported_ops().len()
+            ),
+            e => e.into(),
+        })?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
@@ -189,7 +217,18 @@ fn describe(model: &Model) -> Result<()> {
     println!("likely outputs:");
     for id in model.likely_outputs() {
         let node = model.graph.node(id);
-        println!("  {}\t{}", node.name, node.op);
+        let missing = ckpt_runtime::unsupported_ops(model, &[node.name.as_str()])?;
+        if missing.is_empty() {
+            println!("  {}\t{}", node.name, node.op);
+        } else {
+            let ops: Vec<&str> = missing.iter().map(|m| m.op.as_str()).collect();
+            println!(
+                "  {}\t{}\tneeds unsupported ops: {}",
+                node.name,
+                node.op,
+                ops.join(", ")
+            );
+        }
     }
     if !model.signatures.is_empty() {
         println!("signatures:");
