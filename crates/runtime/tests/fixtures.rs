@@ -151,6 +151,12 @@ fn single_op_graphs() -> TestResult {
 }
 
 #[test]
+fn bert_encoder_two_layers() -> TestResult {
+    check("bert", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
     for name in ["mlp", "lenet", "layers_v1", "layers_v2", "frozen"] {
         let plain = check(name, SessionOptions::default())?;

@@ -131,6 +131,7 @@ static OPS: &[(&str, Builder)] = &[
     ("IdentityN", array::identity::build_n),
     ("MirrorPad", array::pad::build_mirror),
     ("OnesLike", array::fill::build_ones_like),
+    ("OneHot", array::one_hot::build),
     ("Pack", array::pack::build),
     ("Pad", array::pad::build),
     ("PadV2", array::pad::build_v2),
@@ -184,6 +185,7 @@ static OPS: &[(&str, Builder)] = &[
     ("VarHandleOp", array::variable::build),
     ("Variable", array::variable::build),
     ("VariableV2", array::variable::build),
+    ("Where", array::where_op::build),
     ("ZerosLike", array::fill::build_zeros_like),
     // math
     ("Abs", math::unary::build),
@@ -196,6 +198,10 @@ static OPS: &[(&str, Builder)] = &[
     ("BatchMatMulV2", math::batch_matmul::build),
     ("BatchMatMulV3", math::batch_matmul::build),
     ("BiasAdd", math::bias_add::build),
+    ("Bucketize", math::bucketize::build),
+    ("ClipByValue", math::clip::build),
+    ("Cumprod", math::cumulative::build),
+    ("Cumsum", math::cumulative::build),
     ("Equal", math::compare::build),
     ("Einsum", math::einsum::build),
     ("Erf", math::erf::build),
@@ -251,6 +257,8 @@ static OPS: &[(&str, Builder)] = &[
     ("Softmax", nn::softmax::build),
     ("Softplus", nn::activation::build),
     ("Tanh", nn::activation::build),
+    ("TopK", nn::top_k::build),
+    ("TopKV2", nn::top_k::build),
 ];
 
 /// The builder for `op`, if the executor supports it (function-call nodes, whose op is a
