@@ -27,11 +27,17 @@ fuzz_target!(|data: &[u8]| {
             rest = &rest[2..];
             break;
         }
-        let Some((&klen, r)) = rest.split_first() else { break };
+        let Some((&klen, r)) = rest.split_first() else {
+            break;
+        };
         let klen = usize::from(klen);
-        let (Some(key), Some(vlen)) = (r.get(..klen), r.get(klen..klen + 2)) else { break };
+        let (Some(key), Some(vlen)) = (r.get(..klen), r.get(klen..klen + 2)) else {
+            break;
+        };
         let vlen = usize::from(u16::from_le_bytes([vlen[0], vlen[1]]));
-        let Some(value) = r.get(klen + 2..klen + 2 + vlen) else { break };
+        let Some(value) = r.get(klen + 2..klen + 2 + vlen) else {
+            break;
+        };
         entries.push((key.to_vec(), value.to_vec()));
         rest = &r[klen + 2 + vlen..];
     }
@@ -44,14 +50,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let Ok(index) = builder.finish() else { return };
-    let options = ReadOptions { verify_checksums: flags & 2 == 0 };
-    let Ok(reader) = BundleReader::from_bytes(&index, vec![rest.to_vec(), rest.to_vec()], options) else {
+    let options = ReadOptions {
+        verify_checksums: flags & 2 == 0,
+    };
+    let Ok(reader) = BundleReader::from_bytes(&index, vec![rest.to_vec(), rest.to_vec()], options)
+    else {
         return;
     };
     for info in reader.tensors().to_vec() {
         if let Ok(t) = reader.read(&info.name) {
-            assert_eq!(t.dtype, info.dtype);
-            assert_eq!(t.shape, info.shape);
+            assert_eq!(t.dtype(), info.dtype);
+            assert_eq!(t.shape(), info.shape);
             let _ = t.check(&info.name);
             let _ = t.to_f64_vec();
         }

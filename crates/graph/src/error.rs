@@ -48,6 +48,16 @@ pub enum Error {
         error: prost::DecodeError,
     },
 
+    /// The text is not a valid text-format message of the expected type; the wrapped error
+    /// gives the line and column.
+    #[error("cannot parse the text as a {what}: {error}")]
+    Text {
+        /// The message type parsed (`GraphDef`, `MetaGraphDef`).
+        what: &'static str,
+        /// The underlying error.
+        error: ckpt_proto::Error,
+    },
+
     /// The message decoded but holds no graph nodes.
     #[error("the {what} holds no graph nodes")]
     EmptyGraph {

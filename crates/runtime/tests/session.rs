@@ -839,6 +839,162 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     Ok(())
 }
 
+/// `x * 1/keep_prob * floor(keep_prob + U)` as TF 0.12's `tf.nn.dropout` built it, with a
+/// `Div` and `Add`s, over placeholders written `shape {}`, in a graph of producer `producer`.
+fn tf0_dropout_graph(producer: i32) -> Result<Model, ckpt_graph::Error> {
+    let p = |s: &str| format!("dropout/{s}");
+    let nodes = vec![
+        placeholder("x", DataType::DtFloat, Some(&[])),
+        placeholder("keep_prob", DataType::DtFloat, Some(&[])),
+        node(&p("Shape"), "Shape", &["x"], &[("T", float())]),
+        const_f32(&p("random_uniform/min"), &[], &[0.0], &[]),
+        const_f32(&p("random_uniform/max"), &[], &[1.0], &[]),
+        node(
+            &p("random_uniform/RandomUniform"),
+            "RandomUniform",
+            &[&p("Shape")],
+            &[("dtype", float()), ("seed", attr(Attr::I(3)))],
+        ),
+        node(
+            &p("random_uniform/sub"),
+            "Sub",
+            &[&p("random_uniform/max"), &p("random_uniform/min")],
+            &[("T", float())],
+        ),
+        node(
+            &p("random_uniform/mul"),
+            "Mul",
+            &[&p("random_uniform/RandomUniform"), &p("random_uniform/sub")],
+            &[("T", float())],
+        ),
+        node(
+            &p("random_uniform"),
+            "Add",
+            &[&p("random_uniform/mul"), &p("random_uniform/min")],
+            &[("T", float())],
+        ),
+        node(
+            &p("add"),
+            "Add",
+            &["keep_prob", &p("random_uniform")],
+            &[("T", float())],
+        ),
+        node(&p("Floor"), "Floor", &[&p("add")], &[("T", float())]),
+        node(&p("Div"), "Div", &["x", "keep_prob"], &[("T", float())]),
+        node(
+            &p("mul"),
+            "Mul",
+            &[&p("Div"), &p("Floor")],
+            &[("T", float())],
+        ),
+    ];
+    Model::from_graph_def(&GraphDef {
+        node: nodes,
+        versions: Some(ckpt_graph::ckpt_proto::VersionDef {
+            producer,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn tf0_graphs_take_any_shape_for_shape_less_placeholders_and_divide_with_div() -> TestResult {
+    let m = tf0_dropout_graph(21)?;
+    let x = Value::new(
+        vec![4, 64],
+        (0..256).map(|i| i as f32 * 0.25 - 7.0).collect::<Vec<_>>(),
+    )?;
+    let s = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )?;
+    // keep_prob 1: floor(1 + U) = 1, and x / 1 * 1 = x.
+    let out = s.run(&[("x", x.clone()), ("keep_prob", Value::scalar(1.0f32))])?;
+    assert_eq!(out[0], x);
+    // keep_prob 0.5: every element is dropped or doubled.
+    let out = s.run(&[("x", x.clone()), ("keep_prob", Value::scalar(0.5f32))])?;
+    let (got, want) = (f32s(&out[0])?, f32s(&x)?);
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| *g == 0.0 || *g == 2.0 * w));
+    assert!(got.iter().zip(&want).any(|(g, w)| *g == 0.0 && *w != 0.0));
+
+    // --inference recognizes the Div form and leaves nothing to run.
+    let inference = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions {
+            inference: true,
+            ..Default::default()
+        },
+    )?;
+    let out = inference.run(&[("x", x.clone()), ("keep_prob", Value::scalar(0.5f32))])?;
+    assert_eq!(out[0], x);
+    assert_eq!(inference.num_steps(), 0);
+    Ok(())
+}
+
+#[test]
+fn from_tf1_on_shape_less_placeholders_are_scalars() -> TestResult {
+    let m = tf0_dropout_graph(22)?;
+    let s = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )?;
+    let err = s
+        .run(&[
+            ("x", Value::new(vec![2, 3], vec![1.0f32; 6])?),
+            ("keep_prob", Value::scalar(1.0f32)),
+        ])
+        .err()
+        .ok_or("expected an error")?;
+    assert!(matches!(err, Error::FeedShape { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "feed \"x\": shape [2, 3] does not match the placeholder's shape []"
+    );
+    Ok(())
+}
+
+#[test]
+fn div_no_nan_of_integers_is_refused_when_the_plan_is_built() -> TestResult {
+    let int = attr(Attr::Type(DataType::DtInt32 as i32));
+    let m = model(vec![
+        placeholder("a", DataType::DtInt32, Some(&[-1])),
+        node("q", "DivNoNan", &["a", "a"], &[("T", int)]),
+    ])?;
+    let err = Session::new(&m, None, &["q"], &["a"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"q\" (DivNoNan): DivNoNan is defined for floating-point types only, not int32"
+    );
+    // Floats divide, with 0 for a zero divisor.
+    let m = model(vec![
+        placeholder("a", DataType::DtFloat, Some(&[-1])),
+        placeholder("b", DataType::DtFloat, Some(&[-1])),
+        node("q", "DivNoNan", &["a", "b"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["q"], &["a", "b"], SessionOptions::default())?;
+    let out = s.run(&[
+        ("a", Value::new(vec![3], vec![1.0f32, 6.0, f32::NAN])?),
+        ("b", Value::new(vec![3], vec![0.0f32, 4.0, 0.0])?),
+    ])?;
+    assert_eq!(f32s(&out[0])?, vec![0.0, 1.5, 0.0]);
+    Ok(())
+}
+
 /// The ops an LSTM cell and its input pipeline use, wired as TF1 builds them: `Split` of the
 /// gate pre-activations, an `Assert` guarding the input through a control edge, `All`, and
 /// `GatherV2` of embedding rows.

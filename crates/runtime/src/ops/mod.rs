@@ -202,6 +202,8 @@ static OPS: &[(&str, Builder)] = &[
     ("ClipByValue", math::clip::build),
     ("Cumprod", math::cumulative::build),
     ("Cumsum", math::cumulative::build),
+    ("Div", math::binary::build),
+    ("DivNoNan", math::binary::build),
     ("Equal", math::compare::build),
     ("Einsum", math::einsum::build),
     ("Erf", math::erf::build),
