@@ -114,6 +114,8 @@ pub enum Command {
         #[arg(long)]
         optimizer: bool,
     },
+    /// Print every TensorFlow op `ckpt run` supports, one per line (same as `ckpt-run --ops`).
+    Ops,
     /// Run a graph: same as the `ckpt-run` command (see `ckpt-run --help`).
     #[command(disable_help_flag = true)]
     Run {
@@ -175,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 (!regexes.iter().any(|r| r.is_match(name))).then(|| name.to_string())
             })
         }
+        Command::Ops => crate::run::print_ops(),
         Command::Run { args } => {
             use clap::Parser as _;
             let mut argv = vec![std::ffi::OsString::from("ckpt run")];

@@ -26,7 +26,8 @@ pub struct RunArgs {
     /// A checkpoint prefix (its `.meta`, else the directory's `graph.pbtxt`, holds the graph), a
     /// directory with a `checkpoint` state file, any of the checkpoint's files, or a graph file:
     /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "ops")]
+    pub path: Option<PathBuf>,
     /// Restore the variables from this checkpoint (a prefix, a directory with a `checkpoint`
     /// file, or any of its files) instead of the one PATH names; PATH then only gives the graph.
     #[arg(long, value_name = "PATH")]
@@ -51,9 +52,23 @@ pub struct RunArgs {
     /// Time the fetch: one warm-up run, then N runs; prints mean latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
-    /// List the graph's placeholders (dtype, shape), likely outputs and signatures, then exit.
+    /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
+    /// ops ckpt-run lacks) and signatures, then exit.
     #[arg(long)]
     pub describe: bool,
+    /// Print every TensorFlow op ckpt-run supports, one per line, then exit (no PATH needed).
+    #[arg(long)]
+    pub ops: bool,
+}
+
+/// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
+pub fn print_ops() -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for op in ckpt_runtime::supported_ops() {
+        writeln!(out, "{op}")?;
+    }
+    Ok(())
 }
 
 /// The graph and checkpoint a PATH names; when PATH leads to a `.meta` whose checkpoint data is
@@ -116,8 +131,12 @@ fn open_checkpoint(path: &Path) -> Result<std::result::Result<Checkpoint, (PathB
 }
 
 /// A session error, explained when the graph's variables have no checkpoint to come from.
-fn explain_missing_data(error: ckpt_runtime::Error, no_data: Option<&str>) -> anyhow::Error {
+fn explain_session_error(error: ckpt_runtime::Error, no_data: Option<&str>) -> anyhow::Error {
     match (error, no_data) {
+        (e @ ckpt_runtime::Error::UnsupportedOps { .. }, _) => anyhow!(
+            "{e}\n(`ckpt-run --ops` lists the {} supported ops)",
+            ckpt_runtime::supported_ops().len()
+        ),
         (e @ ckpt_runtime::Error::NoCheckpoint { .. }, Some(why)) => anyhow!(
             "{e}; the checkpoint data is missing: {why}; give the checkpoint with --checkpoint PATH"
         ),
@@ -187,9 +206,15 @@ fn load_with_checkpoint(
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
+    if args.ops {
+        return print_ops();
+    }
+    let Some(path) = &args.path else {
+        bail!("give the checkpoint or graph to run (PATH)");
+    };
     let (model, bundle, no_data) = match &args.checkpoint {
-        Some(checkpoint) => load_with_checkpoint(&args.path, checkpoint)?,
-        None => load(&args.path)?,
+        Some(checkpoint) => load_with_checkpoint(path, checkpoint)?,
+        None => load(path)?,
     };
     if args.describe {
         return describe(&model);
@@ -209,7 +234,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         inference: args.inference,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
-        .map_err(|e| explain_missing_data(e, no_data.as_deref()))?;
+        .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
@@ -305,7 +330,18 @@ fn describe(model: &Model) -> Result<()> {
     println!("likely outputs:");
     for id in model.likely_outputs() {
         let node = model.graph.node(id);
-        println!("  {}\t{}", node.name, node.op);
+        let missing = ckpt_runtime::unsupported_ops(model, &[node.name.as_str()])?;
+        if missing.is_empty() {
+            println!("  {}\t{}", node.name, node.op);
+        } else {
+            let ops: Vec<&str> = missing.iter().map(|m| m.op.as_str()).collect();
+            println!(
+                "  {}\t{}\tneeds unsupported ops: {}",
+                node.name,
+                node.op,
+                ops.join(", ")
+            );
+        }
     }
     if !model.signatures.is_empty() {
         println!("signatures:");

@@ -57,8 +57,8 @@ pub struct Session {
 impl Session {
     /// Builds the plan computing `fetches` from `feeds` (names `node` or `node:k`).
     ///
-    /// Errors: an unknown name (with close names suggested), an unsupported op (naming it, the
-    /// node and the supported ops), a needed placeholder missing from `feeds`, variables
+    /// Errors: an unknown name (with close names suggested), unsupported ops (every one the
+    /// fetches need, with a node count and an example node each), a needed placeholder missing from `feeds`, variables
     /// missing from the checkpoint (all of them named), a variable whose dtype or shape
     /// disagrees with the graph.
     pub fn new(

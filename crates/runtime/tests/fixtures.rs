@@ -197,6 +197,12 @@ fn estimator_graph_pbtxt_with_a_partitioned_kernel() -> TestResult {
 }
 
 #[test]
+fn bert_encoder_two_layers() -> TestResult {
+    check("bert", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
     for name in [
         "mlp",
