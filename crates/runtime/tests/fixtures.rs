@@ -140,6 +140,34 @@ fn mobilenet_block() -> TestResult {
     Ok(())
 }
 
+/// The whole tf-keras MobileNetV2 (alpha 0.35, 96x96): every optimization of the plan applies
+/// (batch norm folded into 52 convolutions, Pad into the strided depthwise ones, bias and ReLU6
+/// fused), so the outputs are compared within 1e-4 relative, 1e-5 absolute, and the predicted
+/// classes must be TensorFlow's.
+#[test]
+fn mobilenet_v2_keras() -> TestResult {
+    for threads in [None, Some(1)] {
+        let case = load_case("mobilenet_v2")?;
+        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let session = Session::new(
+            &case.model,
+            case.bundle.as_ref(),
+            &fetch_names,
+            &["input"],
+            SessionOptions {
+                threads,
+                ..Default::default()
+            },
+        )?;
+        let outputs = session.run(&[("input", case.feeds[0].1.clone())])?;
+        for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
+            let want = read_npy(file)?;
+            common::assert_within(&format!("mobilenet_v2/{fetch}"), got, &want, 1e-4, 1e-5)?;
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn v1_checkpoint_restores_its_graph() -> TestResult {
     let case = load_case("v1_graph")?;
