@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// run deterministically.
     #[arg(long)]
     pub inference: bool,
+    /// Run every node as its own kernel (no batch norm folding, no fusion), to compare with
+    /// the optimized plan.
+    #[arg(long)]
+    pub no_optimize: bool,
     /// Time the fetch instead of printing it: warm-up runs (a tenth of N, at least 3), then N
     /// timed runs; prints only the median, mean, p10 and p90 latency and samples per second.
     #[arg(long, value_name = "N")]
@@ -243,6 +247,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        unoptimized: args.no_optimize,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
         .map_err(|e| explain_session_error(e, no_data.as_deref()))?;

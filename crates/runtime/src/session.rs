@@ -17,6 +17,10 @@ pub struct SessionOptions {
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
     pub inference: bool,
+    /// Plan every node as its own kernel: no batch norm folded into convolutions, no `Pad`
+    /// folded into their padding, no bias or activation fused (the plan the optimized one is
+    /// tested against).
+    pub unoptimized: bool,
 }
 
 /// A placeholder (or other fed tensor) the session expects.
@@ -121,6 +125,7 @@ impl Session {
                 fetches: &fetch_outputs,
                 feeds: &feed_outputs,
                 inference: options.inference,
+                optimize: !options.unoptimized,
                 rewrite: &rewrite,
                 depth: 0,
             })

@@ -168,6 +168,56 @@ fn mobilenet_v2_keras() -> TestResult {
     Ok(())
 }
 
+/// Each fixture's optimized plan (batch norms folded, pads folded, bias and activations fused)
+/// against its unoptimized plan: fewer steps where something fuses, the same values within
+/// 1e-4 relative, 1e-5 absolute.
+#[test]
+fn optimized_plans_match_unoptimized_ones() -> TestResult {
+    for (name, fewer) in [
+        ("mobilenet_v2", true),
+        ("mobilenet", true),
+        ("lenet", true),
+        ("mlp", true),
+        ("bert", false),
+    ] {
+        let case = load_case(name)?;
+        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+        let feeds: Vec<(&str, Value)> = case
+            .feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let build = |unoptimized| {
+            let options = SessionOptions {
+                unoptimized,
+                ..Default::default()
+            };
+            Session::new(
+                &case.model,
+                case.bundle.as_ref(),
+                &fetch_names,
+                &feed_names,
+                options,
+            )
+        };
+        let (fast, plain) = (build(false)?, build(true)?);
+        if fewer {
+            assert!(
+                fast.num_steps() < plain.num_steps(),
+                "{name}: {} optimized steps, {} unoptimized",
+                fast.num_steps(),
+                plain.num_steps()
+            );
+        }
+        let (got, want) = (fast.run(&feeds)?, plain.run(&feeds)?);
+        for ((fetch, _), (g, w)) in case.fetches.iter().zip(got.iter().zip(&want)) {
+            common::assert_within(&format!("{name}/{fetch}"), g, w, 1e-4, 1e-5)?;
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn v1_checkpoint_restores_its_graph() -> TestResult {
     let case = load_case("v1_graph")?;

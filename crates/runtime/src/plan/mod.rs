@@ -148,6 +148,7 @@ impl FunctionPlan {
             fetches: &fetches,
             feeds: &feeds,
             inference: ctx.inference,
+            optimize: true,
             rewrite: &rewrite,
             depth: ctx.depth + 1,
         })

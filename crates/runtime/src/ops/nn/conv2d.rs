@@ -5,7 +5,7 @@
 use ckpt_graph::Node;
 
 use super::activation::Activation;
-use super::window::{Geometry, Window};
+use super::window::{Geometry, Padding, Window};
 use crate::gemm::{sgemm, MatRef};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
@@ -14,16 +14,22 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    build_fused(node, Epilogue::default())
+    build_fused(node, Epilogue::default(), None)
 }
 
 /// A `Conv2D`, with a bias (an extra, third input) and activation applied to each output
-/// block when `epilogue` asks for them.
-pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
-    kernel(Conv2D {
-        window: Window::from_node(node)?,
-        epilogue,
-    })
+/// block when `epilogue` asks for them, and `padding` (a folded `Pad`) in place of the
+/// node's own.
+pub(crate) fn build_fused(
+    node: &Node,
+    epilogue: Epilogue,
+    padding: Option<Padding>,
+) -> Result<Built, Error> {
+    let mut window = Window::from_node(node)?;
+    if let Some(p) = padding {
+        window.padding = p;
+    }
+    kernel(Conv2D { window, epilogue })
 }
 
 /// Work applied to each output block after the product: a per-channel bias, then an activation.
@@ -335,7 +341,6 @@ impl Im2col {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::window::Padding;
     use super::*;
 
     pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
