@@ -309,7 +309,7 @@ impl BundleWriter {
                 )));
             }
         }
-        
+
         let key = slice.index_key(full_name);
         if self.entries.contains_key(&key) {
             return Err(self.duplicate(&format!("{full_name}[{slice}]")));

@@ -50,6 +50,7 @@ mod graph;
 mod model;
 mod node;
 mod ops;
+mod saved_model;
 
 pub use error::Error;
 pub use function::{Function, ARG_OP};
@@ -57,3 +58,7 @@ pub use graph::{Graph, NodeId, Output};
 pub use model::{Model, PLACEHOLDER_OPS, VARIABLE_OPS};
 pub use node::Node;
 pub use ops::{op_outputs, OutArity};
+pub use saved_model::{
+    Capture, CaptureBinding, SavedModel, Signature, SignatureTensor, DEFAULT_SIGNATURE,
+    OBJECT_GRAPH_KEY, SAVED_MODEL_PB, SAVED_MODEL_PBTXT, SERVE_TAG,
+};

@@ -8,7 +8,7 @@ use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef}
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::{Error, Graph};
+use crate::{Capture, Error, Graph};
 use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
@@ -40,6 +40,9 @@ pub struct Model {
     /// The op list a MetaGraphDef carries (`meta_info_def.stripped_op_list`), by op name.
     /// Attributes missing from nodes were filled with these OpDefs' defaults on import.
     pub op_defs: BTreeMap<String, OpDef>,
+    /// The captured inputs of each TF2 signature's function calls, by signature key, as
+    /// [`SavedModel::model`](crate::SavedModel::model) bound them; empty for other models.
+    pub captures: BTreeMap<String, Vec<Capture>>,
 }
 
 /// Which message a file turned out to hold.
@@ -211,6 +214,7 @@ impl Model {
             variables,
             variable_slices,
             op_defs,
+            captures: BTreeMap::new(),
         })
     }
 
@@ -472,7 +476,7 @@ fn restore_assignments(graph: &Graph, restore: NodeId) -> Vec<NodeId> {
 }
 
 /// Follows `Identity` nodes back to the tensor they forward.
-fn skip_identities(graph: &Graph, mut output: Output) -> Output {
+pub(crate) fn skip_identities(graph: &Graph, mut output: Output) -> Output {
     // Bounded by the node count, so a malformed Identity cycle cannot loop forever.
     for _ in 0..graph.len() {
         match graph.get(output.node) {

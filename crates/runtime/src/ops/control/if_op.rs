@@ -38,9 +38,9 @@ pub(crate) fn build(node: &Node, ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     let then_plan = if force_else {
         None
     } else {
-        Some(FunctionPlan::build(then_fn, node, ctx)?)
+        Some(FunctionPlan::build(then_fn, node, ctx, &[])?)
     };
-    let else_plan = FunctionPlan::build(else_fn, node, ctx)?;
+    let else_plan = FunctionPlan::build(else_fn, node, ctx, &[])?;
     kernel(If {
         then_plan,
         else_plan,
