@@ -9,6 +9,7 @@ pub mod commands;
 pub mod convert;
 pub mod npy;
 pub mod run;
+pub mod saved_model;
 pub mod summary;
 
 /// Prints an error with its chain of causes, as `error: outer: inner`, and picks the exit code.

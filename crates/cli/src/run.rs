@@ -15,14 +15,19 @@ use crate::npy::{read_npy, write_npy};
 /// Run a TensorFlow graph restored from a checkpoint, without TensorFlow.
 ///
 /// Loads PATH's `.meta` graph (or a frozen `.pb`), restores its variables from the checkpoint,
-/// feeds the placeholders and prints or saves the fetched tensors.
+/// feeds the placeholders and prints or saves the fetched tensors. On a SavedModel directory it
+/// runs a signature, as `saved_model_cli run` does: feeds and fetches are the signature's input
+/// and output keys.
 ///
 /// Example: ckpt-run model.ckpt --feed x=img.npy --feed keep_prob=1.0 --fetch logits,pred --out results/
+///
+/// Example: ckpt-run export/1 --signature serving_default --feed x=x.npy
 #[derive(Debug, Parser)]
 #[command(name = "ckpt-run", version, about, long_about)]
 pub struct RunArgs {
     /// A checkpoint prefix (its `.meta` holds the graph), a directory with a `checkpoint` state
-    /// file, any of the checkpoint's files, or a frozen GraphDef `.pb`.
+    /// file, any of the checkpoint's files, a frozen GraphDef `.pb`, or a SavedModel directory
+    /// (or its `saved_model.pb`).
     pub path: PathBuf,
     /// Feed a placeholder: NAME=FILE.npy, NAME=NUMBER or NAME=true|false. Repeatable. The value is
     /// cast to the placeholder's dtype and checked against its static shape, as feed_dict does.
@@ -45,8 +50,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
     /// List the graph's placeholders (dtype, shape), likely outputs and signatures, then exit.
+    /// For a SavedModel: its tag sets and signatures, as `saved_model_cli show --all` does.
     #[arg(long)]
     pub describe: bool,
+    /// SavedModel only: the tag set of the meta graph to run, comma-separated or repeated; the
+    /// meta graph's tags must equal it (default: serve).
+    #[arg(long = "tag", value_name = "TAG[,TAG...]", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// SavedModel only: the signature to run (default: serving_default). Feeds and fetches are
+    /// its input and output keys (graph tensor names work too); without --fetch, all of its
+    /// outputs are fetched.
+    #[arg(long, value_name = "KEY")]
+    pub signature: Option<String>,
 }
 
 /// The graph and checkpoint a PATH names.
@@ -75,6 +90,15 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
+    if crate::saved_model::is_saved_model(&args.path) {
+        return crate::saved_model::run(args);
+    }
+    if !args.tags.is_empty() || args.signature.is_some() {
+        bail!(
+            "{}: --tag and --signature apply to SavedModel directories (with a saved_model.pb)",
+            args.path.display()
+        );
+    }
     let (model, bundle) = load(&args.path)?;
     if args.describe {
         return describe(&model);
@@ -101,9 +125,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(runs) = args.bench {
         bench(&session, &feed_refs, runs.max(1))?;
     }
-    match &args.out {
+    emit(&fetch_names, &outputs, args.out.as_deref())
+}
+
+/// Prints each fetched tensor (dtype, shape, numpy-like values), or writes it to
+/// `out/NAME.npy`.
+pub(crate) fn emit(names: &[&str], outputs: &[Value], out: Option<&Path>) -> Result<()> {
+    match out {
         Some(dir) => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let file = output_path(dir, name);
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)
@@ -117,7 +147,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
         }
         None => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let tensor = value.to_tensor()?;
                 println!(
                     "{name}: {} {}",
@@ -131,7 +161,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
+pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
     let batch = feeds
         .iter()
         .filter_map(|(_, v)| v.shape().first().copied())
@@ -226,7 +256,7 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Parses `NAME=FILE.npy`, `NAME=NUMBER` or `NAME=true|false`.
-fn parse_feed(spec: &str) -> Result<(String, Value)> {
+pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let (name, value) = spec.split_once('=').ok_or_else(|| {
         anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false")
     })?;
