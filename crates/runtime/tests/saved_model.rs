@@ -181,9 +181,9 @@ fn unknown_signature_input_lists_the_keys() -> TestResult {
     Ok(())
 }
 
-/// The signature's function calls run with their captured variables bound at plan time:
-/// the Keras model's plan is as small as the same computation written as one graph would
-/// give (every `ReadVariableOp` and the unfused batch norm's arithmetic on variables folded).
+/// The signature's function calls run with their captured variables bound at plan time, so
+/// the Keras model's nested plans read no variable and compute nothing from variables alone
+/// per run (the unfused batch norm's `Rsqrt` of the variance is folded).
 #[test]
 fn captured_variables_fold_into_the_function_plans() -> TestResult {
     let saved = LoadedSavedModel::load(&fixtures().join("saved_model_keras/model"), &["serve"])?;
@@ -195,6 +195,16 @@ fn captured_variables_fold_into_the_function_plans() -> TestResult {
     )?;
     // The main graph runs one step: the signature's call (the variables are constants).
     assert_eq!(session.num_steps(), 1);
+    let plan = format!("{session:?}");
+    for op in ["DepthwiseConv2dNative", "FusedBatchNormV3", "Softmax"] {
+        assert!(plan.contains(&format!("op: \"{op}\"")), "{op} should run");
+    }
+    for op in ["ReadVariableOp", "Rsqrt"] {
+        assert!(
+            !plan.contains(&format!("op: \"{op}\"")),
+            "{op} should be folded"
+        );
+    }
     Ok(())
 }
 
