@@ -5,6 +5,9 @@
 //! addressed by [`NodeId`] and whose inputs are resolved to [`Output`]s and control edges,
 //! the library's functions as graphs of their own ([`Function`]), the saver and signatures,
 //! and each variable's checkpoint key (from the saver's restore op, else the op name).
+//! A SavedModel directory is read with [`SavedModel`]: the meta graph whose tag set equals the
+//! requested one becomes a `Model` whose signatures [`Model::signature`] resolves to graph
+//! tensors, with the captured inputs of TF2 signature functions bound to checkpoint keys.
 //! Attributes are read through typed accessors whose errors name the node, op and attribute.
 //! [`Graph::prune`] and [`Graph::topological_order`] never recurse, so graph depth is not
 //! limited by the stack. The crate decodes and describes graphs; it does not run them.

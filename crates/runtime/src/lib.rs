@@ -10,6 +10,8 @@
 //! TF1 control flow (`Switch`/`Merge`, with dead branches) and TF2's `If` over library
 //! functions both run, so every form of dropout TensorFlow emits evaluates at inference; with
 //! [`SessionOptions::inference`] recognized dropout subgraphs are removed altogether.
+//! A SavedModel's signatures run through [`LoadedSavedModel`] and [`Session::for_signature`]:
+//! variables are loaded once and passed into function bodies as constants of their plans.
 //!
 //! Dtypes are [`ckpt_bundle::DType`]s (re-exported here as [`DType`]); [`compute_dtype`] is
 //! the policy saying which of them the executor holds and which one a graph's or a
