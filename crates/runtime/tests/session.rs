@@ -913,3 +913,77 @@ fn resource_arguments_flow_into_nested_functions() -> TestResult {
     }
     Ok(())
 }
+
+/// An `If` whose branches take a constant of the caller's plan (a variable, here a `Const`)
+/// gets it bound into both branch plans: what depends on it alone is folded.
+#[test]
+fn if_branches_fold_constant_arguments() -> TestResult {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let branch = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x"), arg("w")],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            branch(
+                "then_fn",
+                vec![
+                    node("sq", "Square", &["w"], &[("T", float())]),
+                    node("mul", "Mul", &["x", "sq:y:0"], &[("T", float())]),
+                ],
+                "mul:z:0",
+            ),
+            branch(
+                "else_fn",
+                vec![node("neg", "Neg", &["w"], &[("T", float())])],
+                "neg:y:0",
+            ),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[2])),
+            placeholder("p", DataType::DtBool, Some(&[])),
+            const_f32("w", &[2], &[3.0, -1.0], &[]),
+            node(
+                "cond",
+                "If",
+                &["p", "x", "w"],
+                &[
+                    ("then_branch", func("then_fn")),
+                    ("else_branch", func("else_fn")),
+                ],
+            ),
+        ],
+        library: Some(library),
+        ..Default::default()
+    })?;
+    let s = Session::new(&m, None, &["cond"], &["x", "p"], SessionOptions::default())?;
+    let x = Value::new(vec![2], vec![2.0f32, 5.0])?;
+    let out = s.run(&[("x", x.clone()), ("p", Value::scalar(true))])?;
+    assert_eq!(f32s(&out[0])?, vec![18.0, 5.0]);
+    let out = s.run(&[("x", x), ("p", Value::scalar(false))])?;
+    assert_eq!(f32s(&out[0])?, vec![-3.0, 1.0]);
+    let plan = format!("{s:?}");
+    assert!(plan.contains("op: \"Mul\""), "{plan}");
+    for folded in ["Square", "Neg"] {
+        assert!(
+            !plan.contains(&format!("op: \"{folded}\"")),
+            "{folded}: {plan}"
+        );
+    }
+    Ok(())
+}
