@@ -14,10 +14,12 @@ use crate::npy::{read_npy, write_npy};
 
 /// Run a TensorFlow graph restored from a checkpoint, without TensorFlow.
 ///
-/// Loads PATH's `.meta` graph (or a frozen `.pb`), restores its variables from the checkpoint,
-/// feeds the placeholders and prints or saves the fetched tensors. On a SavedModel directory it
-/// runs a signature, as `saved_model_cli run` does: feeds and fetches are the signature's input
-/// and output keys.
+/// Loads PATH's `.meta` graph (or, without one, the `graph.pbtxt` an Estimator writes beside its
+/// checkpoints), restores its variables from the checkpoint, feeds the placeholders and prints or
+/// saves the fetched tensors. PATH may also be a graph file (a frozen `.pb`, a `graph.pbtxt`, a
+/// `.meta`), whose variables then come from `--checkpoint`. On a SavedModel directory it runs a
+/// signature, as `saved_model_cli run` does: feeds and fetches are the signature's input and
+/// output keys.
 ///
 /// Example: ckpt-run model.ckpt --feed x=img.npy --feed keep_prob=1.0 --fetch logits,pred --out results/
 ///
@@ -25,10 +27,15 @@ use crate::npy::{read_npy, write_npy};
 #[derive(Debug, Parser)]
 #[command(name = "ckpt-run", version, about, long_about)]
 pub struct RunArgs {
-    /// A checkpoint prefix (its `.meta` holds the graph), a directory with a `checkpoint` state
-    /// file, any of the checkpoint's files, a frozen GraphDef `.pb`, or a SavedModel directory
-    /// (or its `saved_model.pb`).
+    /// A checkpoint prefix (its `.meta`, else the directory's `graph.pbtxt`, holds the graph), a
+    /// directory with a `checkpoint` state file, any of the checkpoint's files, or a graph file:
+    /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`; or a SavedModel directory (or
+    /// its `saved_model.pb`).
     pub path: PathBuf,
+    /// Restore the variables from this checkpoint (a prefix, a directory with a `checkpoint`
+    /// file, or any of its files) instead of the one PATH names; PATH then only gives the graph.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
     /// Feed a placeholder: NAME=FILE.npy, NAME=NUMBER or NAME=true|false. Repeatable. The value is
     /// cast to the placeholder's dtype and checked against its static shape, as feed_dict does.
     #[arg(long = "feed", value_name = "NAME=VALUE")]
@@ -66,7 +73,7 @@ pub struct RunArgs {
 
 /// The graph and checkpoint a PATH names.
 fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
-    let is_frozen = path.is_file() && path.extension().is_some_and(|e| e == "pb");
+    let is_frozen = is_graph_file(path);
     if is_frozen {
         let model =
             Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?;
@@ -78,14 +85,73 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
     meta.push(".meta");
     let meta = PathBuf::from(meta);
     if !meta.is_file() {
+        if let Some(model) = graph_beside(&bundle, &meta)? {
+            return Ok((model, Some(bundle)));
+        }
         bail!(
-            "{}: no graph beside the checkpoint (expected {}); ckpt-run needs the .meta that tf.train.Saver writes, or a frozen .pb",
+            "{}: no graph beside the checkpoint (expected {} or {}); ckpt-run needs the .meta that tf.train.Saver writes, the {ESTIMATOR_GRAPH} an Estimator writes, or a frozen .pb",
             path.display(),
-            meta.display()
+            meta.display(),
+            estimator_graph(&bundle).display()
         );
     }
     let model =
         Model::load(&meta).with_context(|| format!("cannot load graph {}", meta.display()))?;
+    Ok((model, Some(bundle)))
+}
+
+/// A graph file given as PATH: a frozen `.pb` or a text graph (`graph.pbtxt`), read without a
+/// checkpoint unless `--checkpoint` names one.
+fn is_graph_file(path: &Path) -> bool {
+    path.is_file()
+        && path.extension().is_some_and(|e| {
+            e == "pb"
+                || ckpt_graph::TEXT_EXTENSIONS
+                    .iter()
+                    .any(|t| e.eq_ignore_ascii_case(t))
+        })
+}
+
+/// The graph an Estimator (`CheckpointSaverHook`) or a TF1 `Supervisor` writes into its
+/// `model_dir`, beside checkpoints saved without a `.meta`.
+const ESTIMATOR_GRAPH: &str = "graph.pbtxt";
+
+/// `graph.pbtxt` in the checkpoint's directory.
+fn estimator_graph(bundle: &BundleReader) -> PathBuf {
+    bundle
+        .prefix()
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(ESTIMATOR_GRAPH)
+}
+
+/// The Estimator graph of a checkpoint that has no `.meta` (`missing_meta`), if there is one;
+/// says on stderr which file is used (an error names the file anyway).
+fn graph_beside(bundle: &BundleReader, missing_meta: &Path) -> Result<Option<Model>> {
+    let graph = estimator_graph(bundle);
+    if !graph.is_file() {
+        return Ok(None);
+    }
+    let model =
+        Model::load(&graph).with_context(|| format!("cannot load graph {}", graph.display()))?;
+    eprintln!(
+        "no {}; using the graph in {}",
+        missing_meta.display(),
+        graph.display()
+    );
+    Ok(Some(model))
+}
+
+/// `--checkpoint`: the graph from PATH (a graph file, or the graph of the checkpoint PATH
+/// names), the variables from `checkpoint`.
+fn load_with_checkpoint(path: &Path, checkpoint: &Path) -> Result<(Model, Option<BundleReader>)> {
+    let model = if path.is_file() {
+        Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?
+    } else {
+        load(path)?.0
+    };
+    let bundle = BundleReader::open(checkpoint)
+        .with_context(|| format!("cannot open checkpoint {}", checkpoint.display()))?;
     Ok((model, Some(bundle)))
 }
 
@@ -99,7 +165,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
             args.path.display()
         );
     }
-    let (model, bundle) = load(&args.path)?;
+    let (model, bundle) = match &args.checkpoint {
+        Some(checkpoint) => load_with_checkpoint(&args.path, checkpoint)?,
+        None => load(&args.path)?,
+    };
     if args.describe {
         return describe(&model);
     }
@@ -117,7 +186,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         threads: args.threads,
         inference: args.inference,
     };
-    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)?;
+    let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
+        .map_err(|e| match e {
+            ckpt_runtime::Error::NoCheckpoint { .. } => {
+                anyhow!("{e}; give the checkpoint with --checkpoint PATH")
+            }
+            e => e.into(),
+        })?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
@@ -195,7 +270,7 @@ fn describe(model: &Model) -> Result<()> {
             .ok()
             .and_then(|d| ckpt_bundle::DType::from_proto(d as i32))
             .map_or("?", |d| d.name());
-        let shape = match node.attr_shape("shape") {
+        let shape = match model.declared_shape(node) {
             Ok(Some(dims)) => format!(
                 "[{}]",
                 dims.iter()

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ckpt_graph::ckpt_proto::{tensor_info::Encoding, DataType, SignatureDef, TensorInfo};
 use ckpt_graph::{SavedModel, DEFAULT_SIGNATURE, SERVE_TAG};
 use ckpt_runtime::{LoadedSavedModel, SessionOptions, Value};
@@ -19,6 +19,12 @@ pub fn is_saved_model(path: &Path) -> bool {
 
 /// Runs `args` against the SavedModel at `args.path`.
 pub fn run(args: &RunArgs) -> Result<()> {
+    if let Some(checkpoint) = &args.checkpoint {
+        bail!(
+            "--checkpoint {}: a SavedModel's variables are the ones in its variables/ directory",
+            checkpoint.display()
+        );
+    }
     if args.describe {
         let saved = SavedModel::load(&args.path)?;
         print!("{}", describe(&saved));

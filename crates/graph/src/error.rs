@@ -65,6 +65,16 @@ pub enum Error {
         error: prost::DecodeError,
     },
 
+    /// The text is not a valid text-format message of the expected type; the wrapped error
+    /// gives the line and column.
+    #[error("cannot parse the text as a {what}: {error}")]
+    Text {
+        /// The message type parsed (`GraphDef`, `MetaGraphDef`).
+        what: &'static str,
+        /// The underlying error.
+        error: ckpt_proto::Error,
+    },
+
     /// The message decoded but holds no graph nodes.
     #[error("the {what} holds no graph nodes")]
     EmptyGraph {
@@ -234,13 +244,6 @@ pub enum Error {
         path: PathBuf,
         /// What is missing.
         reason: String,
-    },
-
-    /// A `saved_model.pbtxt`: the text format needs a parser this build does not have.
-    #[error("{}: text-format SavedModels are not supported yet; convert it to saved_model.pb", path.display())]
-    TextSavedModel {
-        /// The file.
-        path: PathBuf,
     },
 
     /// No meta graph of the SavedModel has exactly the requested tag set (TensorFlow's

@@ -1,7 +1,8 @@
 //! TensorFlow graphs as an owned, index-addressed IR.
 //!
 //! This crate imports a `.meta` file (a `MetaGraphDef`, as `tf.compat.v1.train.Saver`
-//! writes it) or a frozen `.pb` (a `GraphDef`) into a [`Model`]: a [`Graph`] whose nodes are
+//! writes it), a frozen `.pb` (a `GraphDef`) or their text forms (the `graph.pbtxt` of an
+//! Estimator's `model_dir`, parsed by [`ckpt_proto::text`]) into a [`Model`]: a [`Graph`] whose nodes are
 //! addressed by [`NodeId`] and whose inputs are resolved to [`Output`]s and control edges,
 //! the library's functions as graphs of their own ([`Function`]), the saver and signatures,
 //! and each variable's checkpoint key (from the saver's restore op, else the op name).
@@ -10,7 +11,10 @@
 //! tensors, with the captured inputs of TF2 signature functions bound to checkpoint keys.
 //! Attributes are read through typed accessors whose errors name the node, op and attribute.
 //! [`Graph::prune`] and [`Graph::topological_order`] never recurse, so graph depth is not
-//! limited by the stack. The crate decodes and describes graphs; it does not run them.
+//! limited by the stack. Graphs written before TensorFlow 1.0 keep their meaning: the model
+//! records the GraphDef's producer version, and [`Model::declared_shape`] applies TensorFlow's
+//! legacy reading of placeholder and variable shapes. The crate decodes and describes graphs;
+//! it does not run them.
 //!
 //! ```
 //! use ckpt_graph::{ckpt_proto::{GraphDef, NodeDef}, Graph};
@@ -58,7 +62,9 @@ mod saved_model;
 pub use error::Error;
 pub use function::{Function, ARG_OP};
 pub use graph::{Graph, NodeId, Output};
-pub use model::{Model, PLACEHOLDER_OPS, VARIABLE_OPS};
+pub use model::{
+    Model, PLACEHOLDER_OPS, SCALAR_PLACEHOLDER_PRODUCER, TEXT_EXTENSIONS, VARIABLE_OPS,
+};
 pub use node::Node;
 pub use ops::{op_outputs, OutArity};
 pub use saved_model::{

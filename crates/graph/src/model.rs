@@ -1,4 +1,5 @@
 //! A whole model file: the graph, its functions, its saver and its variables' checkpoint keys.
+//! Binary and text-format protobufs (`.meta`, frozen `.pb`, `graph.pbtxt`) are read.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
@@ -8,7 +9,7 @@ use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef}
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::{Capture, Error, Graph};
+use crate::{Capture, Error, Graph, Node};
 use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
@@ -16,6 +17,18 @@ pub const VARIABLE_OPS: &[&str] = &["VariableV2", "Variable", "VarHandleOp"];
 
 /// Ops that stand for a value the user feeds.
 pub const PLACEHOLDER_OPS: &[&str] = &["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"];
+
+/// The first GraphDef producer version (TensorFlow 1.0, version 22 of
+/// `tensorflow/core/public/version.h`) in which a `Placeholder`'s `shape {}` means a scalar.
+/// Older graphs wrote `shape {}` for "any shape"; see [`Model::declared_shape`].
+pub const SCALAR_PLACEHOLDER_PRODUCER: i32 = 22;
+
+/// File extensions [`Model::load`] reads as text-format protobufs (`graph.pbtxt`).
+pub const TEXT_EXTENSIONS: &[&str] = &["pbtxt", "pbtext", "txt"];
+
+/// The restore op a `tf.train.Saver` with the default name builds; a GraphDef (which has no
+/// `SaverDef`) that contains it maps its variables' keys through it.
+const DEFAULT_RESTORE_OP: &str = "save/restore_all";
 
 /// What a `.meta` (MetaGraphDef) or a frozen `.pb` (GraphDef) gives.
 #[derive(Clone, Debug)]
@@ -40,6 +53,11 @@ pub struct Model {
     /// The op list a MetaGraphDef carries (`meta_info_def.stripped_op_list`), by op name.
     /// Attributes missing from nodes were filled with these OpDefs' defaults on import.
     pub op_defs: BTreeMap<String, OpDef>,
+    /// The GraphDef's `versions.producer`: the GraphDef version of the TensorFlow that wrote
+    /// it (21 for TF 0.12, 2474 for TF 2.21), 0 when the GraphDef has no `versions`, as
+    /// TensorFlow reads it. Old graphs give some attributes another meaning
+    /// ([`Model::declared_shape`]).
+    pub producer: i32,
     /// The captured inputs of each TF2 signature's function calls, by signature key, as
     /// [`SavedModel::model`](crate::SavedModel::model) bound them; empty for other models.
     pub captures: BTreeMap<String, Vec<Capture>>,
@@ -87,30 +105,90 @@ impl Model {
             .flat_map(|list| list.op.iter())
             .map(|op| (op.name.clone(), op.clone()))
             .collect();
+        let restore = meta.saver_def.as_ref().map(|s| s.restore_op_name.clone());
         Model::build(
             graph_def,
             meta.saver_def.clone(),
+            restore,
             meta.signature_def.clone(),
             op_defs,
         )
     }
 
-    /// Imports a decoded GraphDef (no saver: variables are keyed by their op names).
+    /// Imports a decoded GraphDef. It has no `SaverDef`: variables are keyed through the
+    /// `save/restore_all` op of a default-named `tf.train.Saver` when the graph has one (as an
+    /// Estimator's `graph.pbtxt` does), else by their op names.
     pub fn from_graph_def(def: &GraphDef) -> Result<Model, Error> {
         if def.node.is_empty() {
             return Err(Error::EmptyGraph { what: "GraphDef" });
         }
-        Model::build(def, None, BTreeMap::new(), BTreeMap::new())
+        Model::build(
+            def,
+            None,
+            Some(DEFAULT_RESTORE_OP.to_owned()),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        )
     }
 
-    /// Reads a model file. A `.pb` is read as a GraphDef first, anything else (`.meta`) as a
-    /// MetaGraphDef first; when that fails the other message is tried. Only binary protobufs
-    /// are read. Errors name the file.
+    /// Parses a text-format GraphDef (a `graph.pbtxt`) or MetaGraphDef, whichever `text` holds.
+    /// When it is neither, the error is the one of the message whose parse got further, with
+    /// its line and column.
+    pub fn from_text(text: &str) -> Result<Model, Error> {
+        use ckpt_proto::text::parse;
+        let graph = parse::<GraphDef>(text);
+        if let Ok(def) = &graph {
+            if !def.node.is_empty() {
+                return Model::from_graph_def(def);
+            }
+        }
+        let meta = parse::<MetaGraphDef>(text);
+        match (graph, meta) {
+            (_, Ok(meta)) if meta.graph_def.as_ref().is_some_and(|g| !g.node.is_empty()) => {
+                Model::from_meta_graph_def(&meta)
+            }
+            (Ok(_), _) => Err(Error::EmptyGraph { what: "GraphDef" }),
+            (Err(_), Ok(_)) => Err(Error::EmptyGraph {
+                what: "MetaGraphDef",
+            }),
+            (Err(graph), Err(meta)) => Err(if text_position(&meta) > text_position(&graph) {
+                Error::Text {
+                    what: "MetaGraphDef",
+                    error: meta,
+                }
+            } else {
+                Error::Text {
+                    what: "GraphDef",
+                    error: graph,
+                }
+            }),
+        }
+    }
+
+    /// Reads a model file, binary or text. A file named `*.pbtxt`, `*.pbtext` or `*.txt` that
+    /// reads as text is parsed as text ([`Model::from_text`]). Otherwise a `.pb` is decoded as
+    /// a GraphDef first, anything else (`.meta`) as a MetaGraphDef first; when that fails the
+    /// other message is tried, and when both fail and the file is text (or UTF-8 with a text
+    /// name), it is parsed as text. Errors name the file, and for text the line and column.
     pub fn load(path: &Path) -> Result<Model, Error> {
         let bytes = std::fs::read(path).map_err(|error| Error::Io {
             path: path.to_owned(),
             error,
         })?;
+        let in_file = |error: Error| Error::InFile {
+            path: path.to_owned(),
+            error: Box::new(error),
+        };
+        let text_named = path
+            .extension()
+            .is_some_and(|e| TEXT_EXTENSIONS.iter().any(|t| e.eq_ignore_ascii_case(t)));
+        let utf8 = std::str::from_utf8(&bytes).ok();
+        let textual = utf8.filter(|text| looks_like_text(text));
+        if let (true, Some(text)) = (text_named, textual) {
+            return Model::from_text(text).map_err(in_file);
+        }
+        // Binary bytes under a text name (small protobufs are often valid UTF-8) fall through
+        // to the binary readers.
         let graph_def_first = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("pb") || e.eq_ignore_ascii_case("graphdef"));
@@ -135,32 +213,43 @@ impl Model {
         // with a duplicate node name should say so, not "not a protobuf".
         let not_proto = |e: &Error| matches!(e, Error::Decode { .. } | Error::EmptyGraph { .. });
         let (first_np, second_np) = (not_proto(&first), not_proto(&second));
-        let path = path.to_owned();
         if !first_np {
-            Err(Error::InFile {
-                path,
-                error: Box::new(first),
-            })
+            Err(in_file(first))
         } else if !second_np {
-            Err(Error::InFile {
-                path,
-                error: Box::new(second),
-            })
+            Err(in_file(second))
+        } else if let Some(text) = if text_named { utf8 } else { textual } {
+            Model::from_text(text).map_err(in_file)
         } else {
-            let reason = if looks_like_text(&bytes) {
-                "it looks like text; only binary protobufs are read (write the graph with \
-                 as_text=False)"
-                    .to_owned()
-            } else {
-                first.to_string()
-            };
-            Err(Error::NotAGraph { path, reason })
+            Err(Error::NotAGraph {
+                path: path.to_owned(),
+                reason: first.to_string(),
+            })
         }
+    }
+
+    /// The static shape the `shape` attribute of a placeholder or variable node declares, as
+    /// TensorFlow's shape inference reads it; `None` when unknown (or when there is no
+    /// `shape` attribute). Two legacy rules make a shape without dimensions unknown rather
+    /// than scalar (`tensorflow/core/ops/array_ops.cc`, `state_ops.cc`): that of a
+    /// `Placeholder` in a graph older than [`SCALAR_PLACEHOLDER_PRODUCER`], and that of a
+    /// `Variable` (the op before `VariableV2`), since their writers put `shape {}` for "any".
+    pub fn declared_shape(&self, node: &Node) -> Result<Option<Vec<i64>>, Error> {
+        if !node.has_attr("shape") {
+            return Ok(None);
+        }
+        let shape = node.attr_shape("shape")?;
+        let legacy = match node.op.as_str() {
+            "Placeholder" => self.producer < SCALAR_PLACEHOLDER_PRODUCER,
+            "Variable" => true,
+            _ => false,
+        };
+        Ok(shape.filter(|dims| !(legacy && dims.is_empty())))
     }
 
     fn build(
         graph_def: &GraphDef,
         saver: Option<SaverDef>,
+        restore_op_name: Option<String>,
         signatures: BTreeMap<String, SignatureDef>,
         op_defs: BTreeMap<String, OpDef>,
     ) -> Result<Model, Error> {
@@ -204,7 +293,8 @@ impl Model {
             }
         }
 
-        let (variables, variable_slices) = map_variables(&graph, saver.as_ref());
+        let restore = restore_op_name.and_then(|name| restore_op(&graph, &name));
+        let (variables, variable_slices) = map_variables(&graph, restore);
         Ok(Model {
             graph,
             functions,
@@ -214,6 +304,7 @@ impl Model {
             variables,
             variable_slices,
             op_defs,
+            producer: graph_def.versions.as_ref().map_or(0, |v| v.producer),
             captures: BTreeMap::new(),
         })
     }
@@ -362,13 +453,23 @@ fn is_plumbing_op(op: &str) -> bool {
         )
 }
 
-/// Whether a file that is no binary protobuf starts like a text one (`node {`, `graph_def {`).
-fn looks_like_text(bytes: &[u8]) -> bool {
-    let head = bytes.get(..bytes.len().min(256)).unwrap_or(bytes);
-    !head.is_empty()
-        && head
-            .iter()
-            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+/// Where a text parse stopped, for choosing the more telling of two errors.
+fn text_position(error: &ckpt_proto::Error) -> (usize, usize) {
+    match error {
+        ckpt_proto::Error::Text { line, column, .. }
+        | ckpt_proto::Error::TooDeep { line, column, .. } => (*line, *column),
+        _ => (0, 0),
+    }
+}
+
+/// Whether a file that is no binary protobuf reads as text (`node {`, `graph_def {`): its first
+/// 256 characters are not control characters other than whitespace.
+fn looks_like_text(text: &str) -> bool {
+    !text.trim().is_empty()
+        && text
+            .chars()
+            .take(256)
+            .all(|c| !c.is_control() || c.is_whitespace())
 }
 
 /// `gradients/...` or `gradients_<digits>/...`: the scopes `tf.gradients` builds in.
@@ -412,11 +513,11 @@ fn is_save_scope(name: &str) -> bool {
 /// restores the variable, else the node's own name.
 fn map_variables(
     graph: &Graph,
-    saver: Option<&SaverDef>,
+    restore: Option<NodeId>,
 ) -> (BTreeMap<NodeId, String>, BTreeMap<NodeId, String>) {
     let mut keys = BTreeMap::new();
     let mut slices = BTreeMap::new();
-    if let Some(restore) = saver.and_then(|s| restore_op(graph, s)) {
+    if let Some(restore) = restore {
         for assign in restore_assignments(graph, restore) {
             let node = graph.node(assign);
             let (Some(&var), Some(&value)) = (node.inputs.first(), node.inputs.get(1)) else {
@@ -445,9 +546,9 @@ fn map_variables(
     (keys, slices)
 }
 
-/// The restore op named by the SaverDef (`save/restore_all`), if it is in the graph.
-fn restore_op(graph: &Graph, saver: &SaverDef) -> Option<NodeId> {
-    let name = saver.restore_op_name.trim_start_matches('^');
+/// The restore op named by a SaverDef (`save/restore_all`), if it is in the graph.
+fn restore_op(graph: &Graph, restore_op_name: &str) -> Option<NodeId> {
+    let name = restore_op_name.trim_start_matches('^');
     graph.find(name).or_else(|| {
         let (op_name, _) = crate::graph::split_tensor_name(name)?;
         graph.find(op_name)

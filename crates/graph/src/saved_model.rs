@@ -84,9 +84,6 @@ impl SavedModel {
         } else {
             path.to_owned()
         };
-        if file.extension().is_some_and(|e| e == "pbtxt") {
-            return Err(Error::TextSavedModel { path: file });
-        }
         let bytes = std::fs::read(&file).map_err(|error| Error::Io {
             path: file.clone(),
             error,
@@ -96,9 +93,37 @@ impl SavedModel {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
-        SavedModel::from_bytes(&bytes, dir).map_err(|error| Error::InFile {
-            path: file,
-            error: Box::new(error),
+        let is_text = file.extension().is_some_and(|e| e == "pbtxt");
+        // A file named .pbtxt that is not UTF-8 is read as the binary message it must be.
+        let saved = match std::str::from_utf8(&bytes) {
+            Ok(text) if is_text => SavedModel::from_text(text, dir),
+            _ => SavedModel::from_bytes(&bytes, dir),
+        };
+        saved
+            .map(|mut s| {
+                s.file = file.clone();
+                s
+            })
+            .map_err(|error| Error::InFile {
+                path: file,
+                error: Box::new(error),
+            })
+    }
+
+    /// Parses a text-format `SavedModel` (a `saved_model.pbtxt`); `dir` is the directory
+    /// holding its `variables/` and `assets/`.
+    pub fn from_text(text: &str, dir: impl Into<PathBuf>) -> Result<SavedModel, Error> {
+        let proto = ckpt_proto::text::parse::<ckpt_proto::SavedModel>(text).map_err(|error| {
+            Error::Text {
+                what: "SavedModel",
+                error,
+            }
+        })?;
+        let dir = dir.into();
+        Ok(SavedModel {
+            file: dir.join(SAVED_MODEL_PBTXT),
+            dir,
+            proto,
         })
     }
 

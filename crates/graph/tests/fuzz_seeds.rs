@@ -1,96 +1,63 @@
-//! Replays the committed seeds of the `saved_model_load` fuzz target
-//! (`fuzz/fuzz_targets/saved_model_load.rs`) the way the target runs them: nothing may panic,
-//! and the seeds made from the fixtures must import and resolve.
+//! Replays the committed seeds of the `graph_load` fuzz target (`fuzz/seeds/graph_load`)
+//! through the same code the target runs, so that `cargo test` catches a panic on any of them
+//! without a nightly toolchain; and checks that the text seeds are graphs the importer reads.
+
+#[path = "../../../fuzz/fuzz_targets/common/graph.rs"]
+mod graph_target;
 
 use std::path::Path;
 
-use ckpt_graph::ckpt_proto::trackable_object_graph::{
-    trackable_object::SerializedTensor, TrackableObject,
-};
-use ckpt_graph::ckpt_proto::TrackableObjectGraph;
-use ckpt_graph::{Error, SavedModel};
+use ckpt_graph::Model;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// What the fuzz target does with one input; returns how many signatures resolved.
-fn exercise(data: &[u8]) -> usize {
-    let Ok(saved) = SavedModel::from_bytes(data, "fuzz") else {
-        return 0;
-    };
-    let mut resolved = 0;
-    for (i, tags) in saved.tag_sets().into_iter().enumerate().take(4) {
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        let objects = saved
-            .proto()
-            .meta_graphs
-            .get(i)
-            .and_then(|m| m.object_graph_def.as_ref())
-            .map(|og| TrackableObjectGraph {
-                nodes: (0..og.nodes.len().min(4096))
-                    .map(|n| TrackableObject {
-                        attributes: vec![SerializedTensor {
-                            name: "VARIABLE_VALUE".into(),
-                            checkpoint_key: format!("object/{n}"),
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    })
-                    .collect(),
-            });
-        for objects in [None, objects.as_ref()] {
-            if let Ok(model) = saved.model(&tags, objects) {
-                for key in model.signatures.keys().take(16) {
-                    resolved += usize::from(model.signature(key).is_ok());
-                }
-            }
+fn seeds() -> Result<Vec<std::path::PathBuf>, std::io::Error> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/graph_load");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(path);
         }
     }
-    resolved
+    files.sort();
+    Ok(files)
 }
 
 #[test]
-fn saved_model_seeds_replay_without_panics() -> TestResult {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/saved_model_load");
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let data = std::fs::read(&path)?;
-        let resolved = exercise(&data);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        match name {
-            // serving_default and scaled in {serve}, logits in {train}; twice (with and
-            // without an object graph, which a TF1 export does not need).
-            "tf1_builder.pb" => assert_eq!(resolved, 6, "{name}"),
-            // addc and serving_default with the object graph, addc and the init op without.
-            "tf2_module.pb" | "two_meta_graphs.pb" => assert_eq!(resolved, 5, "{name}"),
-            // serving_default fails (recursion, bad captures) either way.
-            "tf2_recursive.pb" | "tf2_bad_captures.pb" => assert_eq!(resolved, 4, "{name}"),
-            _ => {}
-        }
-        // Every prefix of a seed is handled too.
-        for len in (0..data.len()).step_by(1 + data.len() / 64) {
-            exercise(&data[..len]);
-        }
-        seeds += 1;
+fn every_committed_seed_runs_without_panicking() -> TestResult {
+    let files = seeds()?;
+    assert!(files.len() > 600, "only {} seeds found", files.len());
+    for path in &files {
+        let data = std::fs::read(path)?;
+        graph_target::run(&data);
     }
-    assert!(seeds >= 5, "{} holds {seeds} seeds", dir.display());
     Ok(())
 }
 
 #[test]
-fn recursive_seed_reports_the_cycle() -> TestResult {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/saved_model_load");
-    let saved = SavedModel::from_bytes(&std::fs::read(dir.join("tf2_recursive.pb"))?, "seed")?;
-    let model = saved.model(&["serve"], None)?;
-    let call = model.graph.parse_output("StatefulPartitionedCall:0")?;
-    let err = model
-        .check_calls(&[call], &[])
-        .err()
-        .ok_or("the recursive seed should fail")?;
-    assert!(
-        matches!(&err, Error::InNode { node, error }
-            if node == "StatefulPartitionedCall" && matches!(error.as_ref(), Error::RecursiveFunction { .. })),
-        "{err:?}"
-    );
+fn text_seeds_are_graphs_that_import() -> TestResult {
+    let mut found = 0;
+    for path in seeds()? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with("text_") {
+            continue;
+        }
+        found += 1;
+        let model = Model::load(&path).map_err(|e| format!("{name}: {e}"))?;
+        let (nodes, producer, saver) = match name {
+            "text_estimator_head.pbtxt" => (15, 2474, false),
+            "text_tf0_dropout.pbtxt" => (9, 17, false),
+            "text_meta_graph.pbtxt" => (5, 2474, true),
+            other => return Err(format!("unexpected text seed {other}").into()),
+        };
+        assert_eq!(model.graph.len(), nodes, "{name}");
+        assert_eq!(model.producer, producer, "{name}");
+        assert_eq!(model.saver.is_some(), saver, "{name}");
+    }
+    assert_eq!(found, 3);
     Ok(())
 }

@@ -286,8 +286,8 @@ fn load_detects_meta_graphs_and_graph_defs_by_content() -> TestResult {
         let model = Model::load(&write(&dir, name, bytes)?)?;
         assert_eq!(model.graph.len(), ref_model_nodes().len(), "{name}");
         assert_eq!(model.saver.is_some(), has_saver, "{name}");
-        let expected = if has_saver { "net/w" } else { "dense/kernel" };
-        assert_eq!(key_of(&model, "dense/kernel")?, expected, "{name}");
+        // A GraphDef has no SaverDef, but its `save/restore_all` gives the same keys.
+        assert_eq!(key_of(&model, "dense/kernel")?, "net/w", "{name}");
     }
     Ok(())
 }
@@ -303,10 +303,8 @@ fn load_rejects_garbage_empty_truncated_and_missing_files() -> TestResult {
         ("garbage.pb", garbage.as_slice()),
         ("empty.meta", &[][..]),
         ("empty.pb", &[][..]),
-        (
-            "text.meta",
-            b"node { name: \"x\" op: \"Const\" }\n".as_slice(),
-        ),
+        // Text, but only white space: no graph in it.
+        ("blank.meta", b"  \n\t\n".as_slice()),
     ] {
         let path = write(&dir, name, bytes)?;
         let err = expect_err(Model::load(&path))?;
@@ -315,11 +313,6 @@ fn load_rejects_garbage_empty_truncated_and_missing_files() -> TestResult {
         assert!(text.starts_with(&path.display().to_string()), "{text}");
         assert!(
             text.contains("not a MetaGraphDef or GraphDef protobuf"),
-            "{text}"
-        );
-        assert_eq!(
-            text.contains("only binary protobufs are read"),
-            name == "text.meta",
             "{text}"
         );
     }

@@ -521,15 +521,41 @@ fn directory_without_a_saved_model() -> TestResult {
     Ok(())
 }
 
-/// Until the text-format parser lands, a `saved_model.pbtxt` is refused with a clear message.
+/// A `saved_model.pbtxt` (SavedModelBuilder.save(as_text=True)) reads like the binary form.
 #[test]
-fn text_format_saved_model_is_refused_for_now() -> TestResult {
+fn text_format_saved_model() -> TestResult {
     let dir = fixture("saved_model_tf1/text");
     assert_eq!(SavedModel::find(&dir), Some(dir.join("saved_model.pbtxt")));
-    let err = SavedModel::load(&dir).err().ok_or("should fail")?;
+    let saved = SavedModel::load(&dir)?;
+    assert_eq!(saved.file(), dir.join("saved_model.pbtxt"));
+    assert_eq!(saved.tag_sets(), [["serve"]]);
+    let model = saved.model(&["serve"], None)?;
+    let sig = model.signature(DEFAULT_SIGNATURE)?;
+    assert_eq!(
+        (sig.inputs[0].key.as_str(), sig.inputs[0].name.as_str()),
+        ("x", "x:0")
+    );
+    assert_eq!(
+        (sig.outputs[0].key.as_str(), sig.outputs[0].name.as_str()),
+        ("y", "y:0")
+    );
+    for name in ["w", "b"] {
+        assert_eq!(
+            model.variable_key(model.graph.node_by_name(name)?),
+            Some(name)
+        );
+    }
+    // Text errors give the line and column, and name the file.
+    let bad = tempfile::tempdir()?;
+    std::fs::write(
+        bad.path().join("saved_model.pbtxt"),
+        "saved_model_schema_version: 1\nmeta_graphs {\n  bogus_field: 3\n}\n",
+    )?;
+    let err = SavedModel::load(bad.path()).err().ok_or("should fail")?;
     assert!(
-        matches!(&err, Error::TextSavedModel { path } if *path == dir.join("saved_model.pbtxt")),
+        matches!(&err, Error::InFile { error, .. } if matches!(error.as_ref(), Error::Text { what: "SavedModel", .. })),
         "{err:?}"
     );
+    assert!(err.to_string().contains("line 3"), "{err}");
     Ok(())
 }

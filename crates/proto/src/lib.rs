@@ -13,7 +13,11 @@
 //! messages, enums and oneofs live in modules named after their parent
 //! (`tensor_slice_proto::extent::HasLength`). Maps are `BTreeMap`s, so encoding is
 //! deterministic; `bytes` fields are `Vec<u8>`; `google.protobuf.Any` is [`prost_types::Any`]
-//! and `google.protobuf.BoolValue` is `Option<bool>`.
+//! and `google.protobuf.BoolValue` is `Option<bool>`. Every message implements [`prost::Name`].
+//!
+//! [`text`] reads and writes the protobuf text format (`graph.pbtxt`, `saved_model.pbtxt`)
+//! through `prost-reflect`, over the encoded descriptors of the same `.proto` files
+//! (`src/generated/descriptor.bin`, checked by the same drift test).
 //!
 //! ```
 //! use ckpt_proto::{BundleHeaderProto, Message, VersionDef};
@@ -27,8 +31,13 @@
 //! assert_eq!(header.encode_to_vec(), [0x08, 0x01, 0x1a, 0x02, 0x08, 0x01]);
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-pub use prost::Message;
+mod error;
+pub mod text;
+
+pub use error::Error;
+pub use prost::{Message, Name};
 
 /// `google.protobuf.Any`, which `MetaInfoDef.any_info` and `SavedObject.serialized_user_proto`
 /// embed.

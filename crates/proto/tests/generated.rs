@@ -1,5 +1,7 @@
 //! Drift guard for `src/generated/`: compiles `proto/` with protox, runs prost-build over the
-//! result and checks that the committed Rust code is exactly what comes out.
+//! result and checks that the committed Rust code is exactly what comes out, and that the
+//! committed `descriptor.bin` (the encoded `FileDescriptorSet` the text-format parser reads)
+//! is exactly the set protox compiles.
 //!
 //! After changing a `.proto` file or the configuration below, rewrite the committed code with
 //!
@@ -11,16 +13,24 @@ use std::error::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use prost::Message;
+
 /// The command that rewrites `src/generated/`; printed by a failing check.
 const REGENERATE: &str = "CKPT_REGENERATE_PROTOS=1 cargo test -p ckpt-proto --test generated";
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
+/// The committed descriptor set, beside the generated code.
+const DESCRIPTOR_FILE: &str = "descriptor.bin";
+
 #[test]
 fn generated_code_matches_the_proto_files() -> Result<()> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let committed_dir = crate_dir.join("src").join("generated");
-    let fresh = generate(&crate_dir.join("proto"))?;
+    let Generated {
+        code: fresh,
+        descriptor,
+    } = generate(&crate_dir.join("proto"))?;
 
     if std::env::var_os("CKPT_REGENERATE_PROTOS").is_some_and(|v| v == "1") {
         fs::create_dir_all(&committed_dir)?;
@@ -30,6 +40,7 @@ fn generated_code_matches_the_proto_files() -> Result<()> {
         for (name, code) in &fresh {
             fs::write(committed_dir.join(name), code)?;
         }
+        fs::write(committed_dir.join(DESCRIPTOR_FILE), &descriptor)?;
         return Ok(());
     }
 
@@ -50,6 +61,11 @@ fn generated_code_matches_the_proto_files() -> Result<()> {
             "src/generated/{name} differs from what proto/ produces; run `{REGENERATE}`"
         );
     }
+    let committed = fs::read(committed_dir.join(DESCRIPTOR_FILE))?;
+    assert!(
+        committed == descriptor,
+        "src/generated/{DESCRIPTOR_FILE} differs from what proto/ produces; run `{REGENERATE}`"
+    );
     Ok(())
 }
 
@@ -91,14 +107,30 @@ fn proto_files(root: &Path) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// The generated Rust code, one `(file name, contents)` per protobuf package, sorted by name.
-fn generate(proto_root: &Path) -> Result<Vec<(String, String)>> {
+/// What `proto/` compiles to.
+struct Generated {
+    /// The Rust code, one `(file name, contents)` per protobuf package, sorted by name.
+    code: Vec<(String, String)>,
+    /// The encoded `FileDescriptorSet` of every file (imports included, source info left out).
+    descriptor: Vec<u8>,
+}
+
+fn generate(proto_root: &Path) -> Result<Generated> {
     let files = proto_files(proto_root)?;
     let mut fds = protox::Compiler::new([proto_root])?
         .include_imports(true)
         .include_source_info(true)
         .open_files(&files)?
         .file_descriptor_set();
+
+    // The text-format parser needs every message, the well-known types included, but no
+    // comments or spans.
+    let mut descriptor_set = fds.clone();
+    for file in &mut descriptor_set.file {
+        file.source_code_info = None;
+    }
+    let descriptor = descriptor_set.encode_to_vec();
+
     // The well-known types come from prost-types; only TensorFlow's own files become code.
     fds.file.retain(|f| f.package() != "google.protobuf");
 
@@ -109,6 +141,9 @@ fn generate(proto_root: &Path) -> Result<Vec<(String, String)>> {
         .btree_map(["."])
         // Keeps `attr_value::Value` small, as it was when these types were written by hand.
         .boxed(".tensorflow.AttrValue.value.tensor")
+        // `prost::Name` on every message: `text::parse` finds a type's descriptor by its name.
+        .enable_type_names()
+        .type_name_domain(["."], "type.googleapis.com")
         .compile_fds(fds)?;
 
     let mut generated = Vec::new();
@@ -121,7 +156,10 @@ fn generate(proto_root: &Path) -> Result<Vec<(String, String)>> {
         let code = fs::read_to_string(&path)?;
         generated.push((name, format!("{}\n{code}", header())));
     }
-    Ok(generated)
+    Ok(Generated {
+        code: generated,
+        descriptor,
+    })
 }
 
 /// The first line of every generated file.

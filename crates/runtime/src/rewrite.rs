@@ -3,7 +3,9 @@
 //! Matching is by op type, not by name (docs/format.md §6.7), on a mask derived from a random op
 //! within a few steps:
 //!
-//! - keep_prob form (TF <= 1.12): `Mul(RealDiv(x, keep_prob), Floor(keep_prob + U))`;
+//! - keep_prob form (TF 1.0 to 1.12): `Mul(RealDiv(x, keep_prob), Floor(keep_prob + U))`, and
+//!   before TF 1.0 the same with `Div` for `RealDiv` and `Add`s (`U` itself being
+//!   `Add(Mul(RandomUniform, max - min), min)`), or `Mul(Mul(x, Inv(keep_prob)), mask)` in TF 0.x;
 //! - rate form (TF 1.13 to early 2.x): `Mul(Mul(x, scale) | RealDiv(x, keep), Cast(U >= rate))`;
 //! - TF 2.x form: `SelectV2(U >= rate, Mul(x, scale) | RealDiv(x, 1 - rate), 0)`;
 //! - a TF1 cond (`Switch`/`Merge`) whose true branch draws random numbers: the `Merge` is
@@ -164,7 +166,8 @@ fn is_random_mask(graph: &Graph, o: Output) -> bool {
     false
 }
 
-/// `x` when `o` is `RealDiv(x, _)` or `Mul(x, _)` (dropout's scaling of its input).
+/// `x` when `o` is `RealDiv(x, _)`, `Div(x, _)` (graphs before TF 1.0) or `Mul(x, _)`
+/// (dropout's scaling of its input).
 fn scaled_input(graph: &Graph, o: Output) -> Option<Output> {
     let node = graph.get(o.node)?;
     match (node.op.as_str(), node.inputs.as_slice()) {

@@ -164,9 +164,10 @@ impl Session {
             } else {
                 None
             };
-            // A placeholder without a `shape` attribute takes any shape.
-            let shape = if is_placeholder && node.has_attr("shape") {
-                node.attr_shape("shape")?
+            // As TensorFlow reads the `shape` attribute: none, or `shape {}` in a graph older
+            // than TF 1.0, takes any shape.
+            let shape = if is_placeholder {
+                model.declared_shape(node)?
             } else {
                 None
             };

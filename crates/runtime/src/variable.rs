@@ -59,7 +59,8 @@ pub(crate) fn load(
             )));
         }
     }
-    if let Ok(Some(shape)) = node.attr_shape("shape") {
+    // As TensorFlow reads it: the pre-1.0 `Variable` op's `shape {}` means any shape.
+    if let Ok(Some(shape)) = model.declared_shape(node) {
         let fits = shape.len() == value.shape().len()
             && shape
                 .iter()

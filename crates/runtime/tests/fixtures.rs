@@ -29,14 +29,16 @@ fn str_field<'a>(j: &'a Json, key: &str) -> TestResult<&'a str> {
 fn load_case(name: &str) -> TestResult<Case> {
     let dir = fixtures().join(name);
     let case: Json = serde_json::from_slice(&std::fs::read(dir.join("case.json"))?)?;
-    let (model, bundle) = match str_field(&case, "kind")? {
-        "frozen" => (Model::load(&dir.join(str_field(&case, "graph")?))?, None),
-        _ => (
-            Model::load(&dir.join(str_field(&case, "meta")?))?,
-            Some(BundleReader::open(
-                dir.join(str_field(&case, "checkpoint")?),
-            )?),
-        ),
+    // "meta": a .meta and its checkpoint; "frozen": a binary GraphDef without one;
+    // "graph_text": a graph.pbtxt and the checkpoint of its directory.
+    let graph = match str_field(&case, "kind")? {
+        "meta" => str_field(&case, "meta")?,
+        _ => str_field(&case, "graph")?,
+    };
+    let model = Model::load(&dir.join(graph))?;
+    let bundle = match case.get("checkpoint").and_then(Json::as_str) {
+        Some(prefix) => Some(BundleReader::open(dir.join(prefix))?),
+        None => None,
     };
     let mut feeds = Vec::new();
     for f in case
@@ -151,8 +153,48 @@ fn single_op_graphs() -> TestResult {
 }
 
 #[test]
+fn tf0_graph_with_div_dropout_and_shape_less_placeholders() -> TestResult {
+    // x's shape attr is `shape {}` in a producer-17 graph: any shape, as TensorFlow reads it,
+    // so the [7,12,12,1] images are accepted.
+    let case = load_case("tf0_lenet")?;
+    assert_eq!(case.model.producer, 17);
+    let x = case.model.graph.node(case.model.graph.node_by_name("x")?);
+    assert_eq!(x.attr_shape("shape")?, Some(vec![]));
+    assert_eq!(case.model.declared_shape(x)?, None);
+    check("tf0_lenet", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn estimator_graph_pbtxt_with_a_partitioned_kernel() -> TestResult {
+    let case = load_case("estimator")?;
+    // The GraphDef has no SaverDef; its save/restore_all maps both parts to one key.
+    for (part, slice) in [
+        ("hidden/kernel/part_0", "6 8 0,3:0,8"),
+        ("hidden/kernel/part_1", "6 8 3,3:0,8"),
+    ] {
+        let id = case.model.graph.node_by_name(part)?;
+        assert_eq!(case.model.variable_key(id), Some("hidden/kernel"));
+        assert_eq!(
+            case.model.variable_slices.get(&id).map(String::as_str),
+            Some(slice)
+        );
+    }
+    assert!(case.model.saver.is_none());
+    check("estimator", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
-    for name in ["mlp", "lenet", "layers_v1", "layers_v2", "frozen"] {
+    for name in [
+        "mlp",
+        "lenet",
+        "layers_v1",
+        "layers_v2",
+        "frozen",
+        "tf0_lenet",
+    ] {
         let plain = check(name, SessionOptions::default())?;
         let inference = check(
             name,

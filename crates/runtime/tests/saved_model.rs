@@ -226,3 +226,17 @@ fn sessions_run_repeatedly() -> TestResult {
     assert!(Path::new(&dir.join("serving_default__probs.npy")).is_file());
     Ok(())
 }
+
+/// The text-format export (`saved_model.pbtxt`) runs like a binary one.
+#[test]
+fn text_format_saved_model_matches_tensorflow() -> TestResult {
+    let dir = fixtures().join("saved_model_tf1");
+    let case = case("saved_model_tf1")?;
+    let text = case.get("text").ok_or("case.json: no text")?;
+    let saved = LoadedSavedModel::load(&dir.join(field(text, "dir")?), &["serve"])?;
+    assert!(saved.file().ends_with("saved_model.pbtxt"));
+    let session = saved.session(DEFAULT_SIGNATURE, &["x"], &[], SessionOptions::default())?;
+    let out = session.run(&[("x", read_npy(&dir.join("x.npy"))?)])?;
+    assert_eq!(session.fetch_names(), ["y"]);
+    assert_close("text y", &out[0], &read_npy(&dir.join("text__y.npy"))?)
+}

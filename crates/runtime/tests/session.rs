@@ -987,3 +987,258 @@ fn if_branches_fold_constant_arguments() -> TestResult {
     }
     Ok(())
 }
+
+/// `x * 1/keep_prob * floor(keep_prob + U)` as TF 0.12's `tf.nn.dropout` built it, with a
+/// `Div` and `Add`s, over placeholders written `shape {}`, in a graph of producer `producer`.
+fn tf0_dropout_graph(producer: i32) -> Result<Model, ckpt_graph::Error> {
+    let p = |s: &str| format!("dropout/{s}");
+    let nodes = vec![
+        placeholder("x", DataType::DtFloat, Some(&[])),
+        placeholder("keep_prob", DataType::DtFloat, Some(&[])),
+        node(&p("Shape"), "Shape", &["x"], &[("T", float())]),
+        const_f32(&p("random_uniform/min"), &[], &[0.0], &[]),
+        const_f32(&p("random_uniform/max"), &[], &[1.0], &[]),
+        node(
+            &p("random_uniform/RandomUniform"),
+            "RandomUniform",
+            &[&p("Shape")],
+            &[("dtype", float()), ("seed", attr(Attr::I(3)))],
+        ),
+        node(
+            &p("random_uniform/sub"),
+            "Sub",
+            &[&p("random_uniform/max"), &p("random_uniform/min")],
+            &[("T", float())],
+        ),
+        node(
+            &p("random_uniform/mul"),
+            "Mul",
+            &[&p("random_uniform/RandomUniform"), &p("random_uniform/sub")],
+            &[("T", float())],
+        ),
+        node(
+            &p("random_uniform"),
+            "Add",
+            &[&p("random_uniform/mul"), &p("random_uniform/min")],
+            &[("T", float())],
+        ),
+        node(
+            &p("add"),
+            "Add",
+            &["keep_prob", &p("random_uniform")],
+            &[("T", float())],
+        ),
+        node(&p("Floor"), "Floor", &[&p("add")], &[("T", float())]),
+        node(&p("Div"), "Div", &["x", "keep_prob"], &[("T", float())]),
+        node(
+            &p("mul"),
+            "Mul",
+            &[&p("Div"), &p("Floor")],
+            &[("T", float())],
+        ),
+    ];
+    Model::from_graph_def(&GraphDef {
+        node: nodes,
+        versions: Some(ckpt_graph::ckpt_proto::VersionDef {
+            producer,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn tf0_graphs_take_any_shape_for_shape_less_placeholders_and_divide_with_div() -> TestResult {
+    let m = tf0_dropout_graph(21)?;
+    let x = Value::new(
+        vec![4, 64],
+        (0..256).map(|i| i as f32 * 0.25 - 7.0).collect::<Vec<_>>(),
+    )?;
+    let s = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )?;
+    // keep_prob 1: floor(1 + U) = 1, and x / 1 * 1 = x.
+    let out = s.run(&[("x", x.clone()), ("keep_prob", Value::scalar(1.0f32))])?;
+    assert_eq!(out[0], x);
+    // keep_prob 0.5: every element is dropped or doubled.
+    let out = s.run(&[("x", x.clone()), ("keep_prob", Value::scalar(0.5f32))])?;
+    let (got, want) = (f32s(&out[0])?, f32s(&x)?);
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| *g == 0.0 || *g == 2.0 * w));
+    assert!(got.iter().zip(&want).any(|(g, w)| *g == 0.0 && *w != 0.0));
+
+    // --inference recognizes the Div form and leaves nothing to run.
+    let inference = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions {
+            inference: true,
+            ..Default::default()
+        },
+    )?;
+    let out = inference.run(&[("x", x.clone()), ("keep_prob", Value::scalar(0.5f32))])?;
+    assert_eq!(out[0], x);
+    assert_eq!(inference.num_steps(), 0);
+    Ok(())
+}
+
+#[test]
+fn from_tf1_on_shape_less_placeholders_are_scalars() -> TestResult {
+    let m = tf0_dropout_graph(22)?;
+    let s = Session::new(
+        &m,
+        None,
+        &["dropout/mul"],
+        &["x", "keep_prob"],
+        SessionOptions::default(),
+    )?;
+    let err = s
+        .run(&[
+            ("x", Value::new(vec![2, 3], vec![1.0f32; 6])?),
+            ("keep_prob", Value::scalar(1.0f32)),
+        ])
+        .err()
+        .ok_or("expected an error")?;
+    assert!(matches!(err, Error::FeedShape { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "feed \"x\": shape [2, 3] does not match the placeholder's shape []"
+    );
+    Ok(())
+}
+
+#[test]
+fn div_no_nan_of_integers_is_refused_when_the_plan_is_built() -> TestResult {
+    let int = attr(Attr::Type(DataType::DtInt32 as i32));
+    let m = model(vec![
+        placeholder("a", DataType::DtInt32, Some(&[-1])),
+        node("q", "DivNoNan", &["a", "a"], &[("T", int)]),
+    ])?;
+    let err = Session::new(&m, None, &["q"], &["a"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"q\" (DivNoNan): DivNoNan is defined for floating-point types only, not int32"
+    );
+    // Floats divide, with 0 for a zero divisor.
+    let m = model(vec![
+        placeholder("a", DataType::DtFloat, Some(&[-1])),
+        placeholder("b", DataType::DtFloat, Some(&[-1])),
+        node("q", "DivNoNan", &["a", "b"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["q"], &["a", "b"], SessionOptions::default())?;
+    let out = s.run(&[
+        ("a", Value::new(vec![3], vec![1.0f32, 6.0, f32::NAN])?),
+        ("b", Value::new(vec![3], vec![0.0f32, 4.0, 0.0])?),
+    ])?;
+    assert_eq!(f32s(&out[0])?, vec![0.0, 1.5, 0.0]);
+    Ok(())
+}
+
+/// The ops an LSTM cell and its input pipeline use, wired as TF1 builds them: `Split` of the
+/// gate pre-activations, an `Assert` guarding the input through a control edge, `All`, and
+/// `GatherV2` of embedding rows.
+#[test]
+fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult {
+    let int = attr(Attr::Type(DataType::DtInt32 as i32));
+    let b = |v: bool| attr(Attr::B(v));
+    let i = |v: i64| attr(Attr::I(v));
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, Some(&[-1, 6])),
+        placeholder("ids", DataType::DtInt32, Some(&[-1])),
+        const_i32("axis1", &[], &[1]),
+        const_i32("axis0", &[], &[0]),
+        const_i32("all_axes", &[2], &[0, 1]),
+        const_f32("floor", &[], &[-100.0], &[]),
+        const_f32("table", &[3, 2], &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5], &[]),
+        node(
+            "gates",
+            "Split",
+            &["axis1", "x"],
+            &[("T", float()), ("num_split", i(3))],
+        ),
+        node("above", "Greater", &["x", "floor"], &[("T", float())]),
+        node(
+            "all_above",
+            "All",
+            &["above", "all_axes"],
+            &[("keep_dims", b(false))],
+        ),
+        node(
+            "check",
+            "Assert",
+            &["all_above", "x"],
+            &[
+                (
+                    "T",
+                    attr(Attr::List(ListValue {
+                        r#type: vec![DataType::DtFloat as i32],
+                        ..Default::default()
+                    })),
+                ),
+                ("summarize", i(2)),
+            ],
+        ),
+        node(
+            "forget",
+            "Identity",
+            &["gates:1", "^check"],
+            &[("T", float())],
+        ),
+        node(
+            "emb",
+            "GatherV2",
+            &["table", "ids", "axis0"],
+            &[
+                ("Tparams", float()),
+                ("Tindices", int.clone()),
+                ("Taxis", int),
+                ("batch_dims", i(0)),
+            ],
+        ),
+    ])?;
+    let s = Session::new(
+        &m,
+        None,
+        &["forget", "gates:2", "emb"],
+        &["x", "ids"],
+        SessionOptions::default(),
+    )?;
+    let x = Value::new(vec![2, 6], (0..12).map(|v| v as f32).collect::<Vec<_>>())?;
+    let ids = Value::new(vec![2], vec![2i32, 0])?;
+    let out = s.run(&[("x", x), ("ids", ids.clone())])?;
+    assert_eq!(f32s(&out[0])?, [2.0, 3.0, 8.0, 9.0]);
+    assert_eq!(f32s(&out[1])?, [4.0, 5.0, 10.0, 11.0]);
+    assert_eq!(f32s(&out[2])?, [2.0, 2.5, 0.0, 0.5]);
+    let bad = Value::new(vec![1, 6], vec![-1000.0f32, 1.0, 2.0, 3.0, 4.0, 5.0])?;
+    let err = s
+        .run(&[("x", bad), ("ids", ids)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"check\" (Assert): assertion failed: [[-1000 1...]...]"
+    );
+    let out_of_range = Value::new(vec![1], vec![3i32])?;
+    let err = s
+        .run(&[
+            ("x", Value::new(vec![1, 6], vec![0.0f32; 6])?),
+            ("ids", out_of_range),
+        ])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"emb\" (GatherV2): indices[0] = 3 is not in [0, 3) (params shape [3,2])"
+    );
+    Ok(())
+}

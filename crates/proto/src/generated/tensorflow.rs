@@ -40,13 +40,25 @@ pub mod tensor_shape_proto {
         #[prost(string, tag = "2")]
         pub name: ::prost::alloc::string::String,
     }
+impl ::prost::Name for Dim {
+const NAME: &'static str = "Dim";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorShapeProto.Dim".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorShapeProto.Dim".into() }}
 }
+impl ::prost::Name for TensorShapeProto {
+const NAME: &'static str = "TensorShapeProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorShapeProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorShapeProto".into() }}
 /// Represents a serialized tf.dtypes.Dtype
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SerializedDType {
     #[prost(enumeration = "DataType", tag = "1")]
     pub datatype: i32,
 }
+impl ::prost::Name for SerializedDType {
+const NAME: &'static str = "SerializedDType";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SerializedDType".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SerializedDType".into() }}
 /// (== suppress_warning documentation-presence ==)
 /// LINT.IfChange
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -337,7 +349,15 @@ pub mod resource_handle_proto {
         #[prost(message, optional, tag = "2")]
         pub shape: ::core::option::Option<super::TensorShapeProto>,
     }
+impl ::prost::Name for DtypeAndShape {
+const NAME: &'static str = "DtypeAndShape";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.ResourceHandleProto.DtypeAndShape".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.ResourceHandleProto.DtypeAndShape".into() }}
 }
+impl ::prost::Name for ResourceHandleProto {
+const NAME: &'static str = "ResourceHandleProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.ResourceHandleProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.ResourceHandleProto".into() }}
 /// Protocol buffer representing a tensor.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TensorProto {
@@ -416,6 +436,10 @@ pub struct TensorProto {
     #[prost(bytes = "vec", tag = "18")]
     pub float8_val: ::prost::alloc::vec::Vec<u8>,
 }
+impl ::prost::Name for TensorProto {
+const NAME: &'static str = "TensorProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorProto".into() }}
 /// Protocol buffer representing the serialization format of DT_VARIANT tensors.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VariantTensorDataProto {
@@ -429,6 +453,10 @@ pub struct VariantTensorDataProto {
     #[prost(message, repeated, tag = "3")]
     pub tensors: ::prost::alloc::vec::Vec<TensorProto>,
 }
+impl ::prost::Name for VariantTensorDataProto {
+const NAME: &'static str = "VariantTensorDataProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.VariantTensorDataProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.VariantTensorDataProto".into() }}
 /// Protocol buffer representing the value for an attr used to configure an Op.
 /// Comment indicates the corresponding attr type.  Only the field matching the
 /// attr type may be filled.
@@ -467,6 +495,10 @@ pub mod attr_value {
         #[prost(message, repeated, tag = "9")]
         pub func: ::prost::alloc::vec::Vec<super::NameAttrList>,
     }
+impl ::prost::Name for ListValue {
+const NAME: &'static str = "ListValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.AttrValue.ListValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.AttrValue.ListValue".into() }}
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Value {
         /// "string"
@@ -510,6 +542,10 @@ pub mod attr_value {
         Placeholder(::prost::alloc::string::String),
     }
 }
+impl ::prost::Name for AttrValue {
+const NAME: &'static str = "AttrValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.AttrValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.AttrValue".into() }}
 /// A list of attr names and their values. The whole list is attached
 /// with a string name.  E.g., MatMul\[T=float\].
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -519,6 +555,10 @@ pub struct NameAttrList {
     #[prost(btree_map = "string, message", tag = "2")]
     pub attr: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, AttrValue>,
 }
+impl ::prost::Name for NameAttrList {
+const NAME: &'static str = "NameAttrList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.NameAttrList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.NameAttrList".into() }}
 /// Highly experimental and very likely to change.
 /// This encoding uses tags instead of dedicated messages for regularity. In
 /// particular the encoding imposes no restrictions on what the parameters of any
@@ -554,6 +594,10 @@ pub mod full_type_def {
         I(i64),
     }
 }
+impl ::prost::Name for FullTypeDef {
+const NAME: &'static str = "FullTypeDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.FullTypeDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.FullTypeDef".into() }}
 /// LINT.IfChange
 /// Experimental. Represents the complete type information of a TensorFlow value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -991,7 +1035,15 @@ pub mod node_def {
         #[prost(string, repeated, tag = "2")]
         pub original_func_names: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     }
+impl ::prost::Name for ExperimentalDebugInfo {
+const NAME: &'static str = "ExperimentalDebugInfo";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.NodeDef.ExperimentalDebugInfo".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.NodeDef.ExperimentalDebugInfo".into() }}
 }
+impl ::prost::Name for NodeDef {
+const NAME: &'static str = "NodeDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.NodeDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.NodeDef".into() }}
 /// Defines an operation. A NodeDef in a GraphDef specifies an Op by
 /// using the "op" field which should match the name of a OpDef.
 /// LINT.IfChange
@@ -1135,6 +1187,10 @@ pub mod op_def {
         #[prost(message, optional, tag = "17")]
         pub experimental_full_type: ::core::option::Option<super::FullTypeDef>,
     }
+impl ::prost::Name for ArgDef {
+const NAME: &'static str = "ArgDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.OpDef.ArgDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.OpDef.ArgDef".into() }}
     /// Description of the graph-construction-time configuration of this
     /// Op.  That is to say, this describes the attr fields that will
     /// be specified in the NodeDef.
@@ -1177,7 +1233,15 @@ pub mod op_def {
         #[prost(message, optional, tag = "7")]
         pub allowed_values: ::core::option::Option<super::AttrValue>,
     }
+impl ::prost::Name for AttrDef {
+const NAME: &'static str = "AttrDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.OpDef.AttrDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.OpDef.AttrDef".into() }}
 }
+impl ::prost::Name for OpDef {
+const NAME: &'static str = "OpDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.OpDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.OpDef".into() }}
 /// Information about version-dependent deprecation of an op
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OpDeprecation {
@@ -1188,12 +1252,20 @@ pub struct OpDeprecation {
     #[prost(string, tag = "2")]
     pub explanation: ::prost::alloc::string::String,
 }
+impl ::prost::Name for OpDeprecation {
+const NAME: &'static str = "OpDeprecation";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.OpDeprecation".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.OpDeprecation".into() }}
 /// A collection of OpDefs
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct OpList {
     #[prost(message, repeated, tag = "1")]
     pub op: ::prost::alloc::vec::Vec<OpDef>,
 }
+impl ::prost::Name for OpList {
+const NAME: &'static str = "OpList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.OpList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.OpList".into() }}
 /// A library is a set of named functions.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct FunctionDefLibrary {
@@ -1204,6 +1276,10 @@ pub struct FunctionDefLibrary {
     #[prost(message, repeated, tag = "3")]
     pub registered_gradients: ::prost::alloc::vec::Vec<RegisteredGradient>,
 }
+impl ::prost::Name for FunctionDefLibrary {
+const NAME: &'static str = "FunctionDefLibrary";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.FunctionDefLibrary".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.FunctionDefLibrary".into() }}
 /// A function can be instantiated when the runtime can bind every attr
 /// with a value. When a GraphDef has a call to a function, it must
 /// have binding for every attr defined in the signature.
@@ -1293,7 +1369,15 @@ pub mod function_def {
         #[prost(btree_map = "string, message", tag = "1")]
         pub attr: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, super::AttrValue>,
     }
+impl ::prost::Name for ArgAttrs {
+const NAME: &'static str = "ArgAttrs";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.FunctionDef.ArgAttrs".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.FunctionDef.ArgAttrs".into() }}
 }
+impl ::prost::Name for FunctionDef {
+const NAME: &'static str = "FunctionDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.FunctionDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.FunctionDef".into() }}
 /// GradientDef defines the gradient function of a function defined in
 /// a function library.
 ///
@@ -1321,6 +1405,10 @@ pub struct GradientDef {
     #[prost(string, tag = "2")]
     pub gradient_func: ::prost::alloc::string::String,
 }
+impl ::prost::Name for GradientDef {
+const NAME: &'static str = "GradientDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.GradientDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.GradientDef".into() }}
 /// RegisteredGradient stores a gradient function that is registered in the
 /// gradients library and used in the ops of a function in the function library.
 /// Unlike GradientDef, these gradients are identified by op type, and not
@@ -1334,6 +1422,10 @@ pub struct RegisteredGradient {
     #[prost(string, tag = "2")]
     pub registered_op_type: ::prost::alloc::string::String,
 }
+impl ::prost::Name for RegisteredGradient {
+const NAME: &'static str = "RegisteredGradient";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.RegisteredGradient".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.RegisteredGradient".into() }}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GraphDebugInfo {
     /// This stores all the source code file names and can be indexed by the
@@ -1386,6 +1478,10 @@ pub mod graph_debug_info {
         #[prost(string, optional, tag = "5")]
         pub code: ::core::option::Option<::prost::alloc::string::String>,
     }
+impl ::prost::Name for FileLineCol {
+const NAME: &'static str = "FileLineCol";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.GraphDebugInfo.FileLineCol".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.GraphDebugInfo.FileLineCol".into() }}
     /// This represents a stack trace which is a ordered list of `FileLineCol`.
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct StackTrace {
@@ -1395,7 +1491,15 @@ pub mod graph_debug_info {
         #[prost(fixed64, repeated, tag = "2")]
         pub frame_id: ::prost::alloc::vec::Vec<u64>,
     }
+impl ::prost::Name for StackTrace {
+const NAME: &'static str = "StackTrace";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.GraphDebugInfo.StackTrace".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.GraphDebugInfo.StackTrace".into() }}
 }
+impl ::prost::Name for GraphDebugInfo {
+const NAME: &'static str = "GraphDebugInfo";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.GraphDebugInfo".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.GraphDebugInfo".into() }}
 /// Version information for a piece of serialized data
 ///
 /// There are different types of versions for each type of data
@@ -1420,6 +1524,10 @@ pub struct VersionDef {
     #[prost(int32, repeated, tag = "3")]
     pub bad_consumers: ::prost::alloc::vec::Vec<i32>,
 }
+impl ::prost::Name for VersionDef {
+const NAME: &'static str = "VersionDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.VersionDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.VersionDef".into() }}
 /// Represents the graph of operations
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GraphDef {
@@ -1468,6 +1576,10 @@ pub struct GraphDef {
     #[prost(message, optional, tag = "5")]
     pub debug_info: ::core::option::Option<GraphDebugInfo>,
 }
+impl ::prost::Name for GraphDef {
+const NAME: &'static str = "GraphDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.GraphDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.GraphDef".into() }}
 /// Can only be interpreted if you know the corresponding TensorShape.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TensorSliceProto {
@@ -1511,7 +1623,15 @@ pub mod tensor_slice_proto {
             Length(i64),
         }
     }
+impl ::prost::Name for Extent {
+const NAME: &'static str = "Extent";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorSliceProto.Extent".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorSliceProto.Extent".into() }}
 }
+impl ::prost::Name for TensorSliceProto {
+const NAME: &'static str = "TensorSliceProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorSliceProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorSliceProto".into() }}
 /// Protocol buffer representing a Variable.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct VariableDef {
@@ -1543,6 +1663,10 @@ pub struct VariableDef {
     #[prost(enumeration = "VariableAggregation", tag = "9")]
     pub aggregation: i32,
 }
+impl ::prost::Name for VariableDef {
+const NAME: &'static str = "VariableDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.VariableDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.VariableDef".into() }}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SaveSliceInfoDef {
     /// Name of the full variable of which this is a slice.
@@ -1558,6 +1682,10 @@ pub struct SaveSliceInfoDef {
     #[prost(int64, repeated, tag = "4")]
     pub var_shape: ::prost::alloc::vec::Vec<i64>,
 }
+impl ::prost::Name for SaveSliceInfoDef {
+const NAME: &'static str = "SaveSliceInfoDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SaveSliceInfoDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SaveSliceInfoDef".into() }}
 /// Indicates when a distributed variable will be synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -1732,22 +1860,38 @@ pub mod structured_value {
         NumpyValue(super::TensorProto),
     }
 }
+impl ::prost::Name for StructuredValue {
+const NAME: &'static str = "StructuredValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.StructuredValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.StructuredValue".into() }}
 /// Represents None.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct NoneValue {
 }
+impl ::prost::Name for NoneValue {
+const NAME: &'static str = "NoneValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.NoneValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.NoneValue".into() }}
 /// Represents a Python list.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListValue {
     #[prost(message, repeated, tag = "1")]
     pub values: ::prost::alloc::vec::Vec<StructuredValue>,
 }
+impl ::prost::Name for ListValue {
+const NAME: &'static str = "ListValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.ListValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.ListValue".into() }}
 /// Represents a Python tuple.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TupleValue {
     #[prost(message, repeated, tag = "1")]
     pub values: ::prost::alloc::vec::Vec<StructuredValue>,
 }
+impl ::prost::Name for TupleValue {
+const NAME: &'static str = "TupleValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TupleValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TupleValue".into() }}
 /// Represents a Python dict keyed by `str`.
 /// The comment on Unicode from Value.string_value applies analogously.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1755,6 +1899,10 @@ pub struct DictValue {
     #[prost(btree_map = "string, message", tag = "1")]
     pub fields: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, StructuredValue>,
 }
+impl ::prost::Name for DictValue {
+const NAME: &'static str = "DictValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.DictValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.DictValue".into() }}
 /// Represents a (key, value) pair.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PairValue {
@@ -1763,6 +1911,10 @@ pub struct PairValue {
     #[prost(message, optional, tag = "2")]
     pub value: ::core::option::Option<StructuredValue>,
 }
+impl ::prost::Name for PairValue {
+const NAME: &'static str = "PairValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.PairValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.PairValue".into() }}
 /// Represents Python's namedtuple.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct NamedTupleValue {
@@ -1771,6 +1923,10 @@ pub struct NamedTupleValue {
     #[prost(message, repeated, tag = "2")]
     pub values: ::prost::alloc::vec::Vec<PairValue>,
 }
+impl ::prost::Name for NamedTupleValue {
+const NAME: &'static str = "NamedTupleValue";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.NamedTupleValue".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.NamedTupleValue".into() }}
 /// A protobuf to represent tf.TensorSpec.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TensorSpecProto {
@@ -1781,6 +1937,10 @@ pub struct TensorSpecProto {
     #[prost(enumeration = "DataType", tag = "3")]
     pub dtype: i32,
 }
+impl ::prost::Name for TensorSpecProto {
+const NAME: &'static str = "TensorSpecProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorSpecProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorSpecProto".into() }}
 /// A protobuf to represent tf.BoundedTensorSpec.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct BoundedTensorSpecProto {
@@ -1795,6 +1955,10 @@ pub struct BoundedTensorSpecProto {
     #[prost(message, optional, tag = "5")]
     pub maximum: ::core::option::Option<TensorProto>,
 }
+impl ::prost::Name for BoundedTensorSpecProto {
+const NAME: &'static str = "BoundedTensorSpecProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.BoundedTensorSpecProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.BoundedTensorSpecProto".into() }}
 /// Represents a tf.TypeSpec
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TypeSpecProto {
@@ -1892,6 +2056,10 @@ pub mod type_spec_proto {
         }
     }
 }
+impl ::prost::Name for TypeSpecProto {
+const NAME: &'static str = "TypeSpecProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TypeSpecProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TypeSpecProto".into() }}
 // A TensorBundle addition which saves extra information about the objects which
 // own variables, allowing for more robust checkpoint loading into modified
 // programs.
@@ -1937,6 +2105,10 @@ pub mod trackable_object_graph {
             #[prost(string, tag = "2")]
             pub local_name: ::prost::alloc::string::String,
         }
+impl ::prost::Name for ObjectReference {
+const NAME: &'static str = "ObjectReference";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TrackableObjectGraph.TrackableObject.ObjectReference".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TrackableObjectGraph.TrackableObject.ObjectReference".into() }}
         #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
         pub struct SerializedTensor {
             /// A name for the Tensor. Simple variables have only one
@@ -1959,6 +2131,10 @@ pub mod trackable_object_graph {
             #[prost(bool, tag = "4")]
             pub optional_restore: bool,
         }
+impl ::prost::Name for SerializedTensor {
+const NAME: &'static str = "SerializedTensor";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TrackableObjectGraph.TrackableObject.SerializedTensor".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TrackableObjectGraph.TrackableObject.SerializedTensor".into() }}
         #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
         pub struct SlotVariableReference {
             /// An index into `TrackableObjectGraph.nodes`, indicating the
@@ -1973,8 +2149,20 @@ pub mod trackable_object_graph {
             #[prost(int32, tag = "3")]
             pub slot_variable_node_id: i32,
         }
+impl ::prost::Name for SlotVariableReference {
+const NAME: &'static str = "SlotVariableReference";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TrackableObjectGraph.TrackableObject.SlotVariableReference".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TrackableObjectGraph.TrackableObject.SlotVariableReference".into() }}
     }
+impl ::prost::Name for TrackableObject {
+const NAME: &'static str = "TrackableObject";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TrackableObjectGraph.TrackableObject".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TrackableObjectGraph.TrackableObject".into() }}
 }
+impl ::prost::Name for TrackableObjectGraph {
+const NAME: &'static str = "TrackableObjectGraph";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TrackableObjectGraph".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TrackableObjectGraph".into() }}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RegisteredSaver {
     /// The name of the registered saver/restore function.
@@ -1984,6 +2172,10 @@ pub struct RegisteredSaver {
     #[prost(string, tag = "2")]
     pub object_name: ::prost::alloc::string::String,
 }
+impl ::prost::Name for RegisteredSaver {
+const NAME: &'static str = "RegisteredSaver";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.RegisteredSaver".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.RegisteredSaver".into() }}
 // A SavedObjectGraph is part of object-based SavedModels in TF 2.0. It
 // describes the directed graph of Python objects (or equivalent in other
 // languages) that make up a model, with nodes\[0\] at the root.
@@ -2006,6 +2198,10 @@ pub struct SavedObjectGraph {
     #[prost(btree_map = "string, message", tag = "2")]
     pub concrete_functions: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, SavedConcreteFunction>,
 }
+impl ::prost::Name for SavedObjectGraph {
+const NAME: &'static str = "SavedObjectGraph";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedObjectGraph".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedObjectGraph".into() }}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SavedObject {
     /// Objects which this object depends on: named edges in the dependency
@@ -2085,6 +2281,10 @@ pub mod saved_object {
         CapturedTensor(super::CapturedTensor),
     }
 }
+impl ::prost::Name for SavedObject {
+const NAME: &'static str = "SavedObject";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedObject".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedObject".into() }}
 /// A SavedUserObject is an object (in the object-oriented language of the
 /// TensorFlow program) of some user- or framework-defined class other than
 /// those handled specifically by the other kinds of SavedObjects.
@@ -2108,6 +2308,10 @@ pub struct SavedUserObject {
     #[prost(string, tag = "3")]
     pub metadata: ::prost::alloc::string::String,
 }
+impl ::prost::Name for SavedUserObject {
+const NAME: &'static str = "SavedUserObject";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedUserObject".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedUserObject".into() }}
 /// A SavedAsset points to an asset in the MetaGraph.
 ///
 /// When bound to a function this object evaluates to a tensor with the absolute
@@ -2122,6 +2326,10 @@ pub struct SavedAsset {
     #[prost(int32, tag = "1")]
     pub asset_file_def_index: i32,
 }
+impl ::prost::Name for SavedAsset {
+const NAME: &'static str = "SavedAsset";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedAsset".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedAsset".into() }}
 /// A function with multiple signatures, possibly with non-Tensor arguments.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SavedFunction {
@@ -2130,6 +2338,10 @@ pub struct SavedFunction {
     #[prost(message, optional, tag = "2")]
     pub function_spec: ::core::option::Option<FunctionSpec>,
 }
+impl ::prost::Name for SavedFunction {
+const NAME: &'static str = "SavedFunction";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedFunction".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedFunction".into() }}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CapturedTensor {
     /// Name of captured tensor
@@ -2139,6 +2351,10 @@ pub struct CapturedTensor {
     #[prost(string, tag = "2")]
     pub concrete_function: ::prost::alloc::string::String,
 }
+impl ::prost::Name for CapturedTensor {
+const NAME: &'static str = "CapturedTensor";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CapturedTensor".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CapturedTensor".into() }}
 /// Stores low-level information about a concrete function. Referenced in either
 /// a SavedFunction or a SavedBareConcreteFunction.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2155,6 +2371,10 @@ pub struct SavedConcreteFunction {
     #[prost(message, optional, tag = "4")]
     pub output_signature: ::core::option::Option<StructuredValue>,
 }
+impl ::prost::Name for SavedConcreteFunction {
+const NAME: &'static str = "SavedConcreteFunction";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedConcreteFunction".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedConcreteFunction".into() }}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SavedBareConcreteFunction {
     /// Identifies a SavedConcreteFunction.
@@ -2175,12 +2395,20 @@ pub struct SavedBareConcreteFunction {
     #[prost(message, optional, tag = "4")]
     pub function_spec: ::core::option::Option<FunctionSpec>,
 }
+impl ::prost::Name for SavedBareConcreteFunction {
+const NAME: &'static str = "SavedBareConcreteFunction";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedBareConcreteFunction".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedBareConcreteFunction".into() }}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SavedConstant {
     /// An Operation name for a ConstantOp in this SavedObjectGraph's MetaGraph.
     #[prost(string, tag = "1")]
     pub operation: ::prost::alloc::string::String,
 }
+impl ::prost::Name for SavedConstant {
+const NAME: &'static str = "SavedConstant";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedConstant".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedConstant".into() }}
 /// Represents a Variable that is initialized by loading the contents from the
 /// checkpoint.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2208,6 +2436,10 @@ pub struct SavedVariable {
     #[prost(message, repeated, tag = "8")]
     pub experimental_distributed_variable_components: ::prost::alloc::vec::Vec<SavedVariable>,
 }
+impl ::prost::Name for SavedVariable {
+const NAME: &'static str = "SavedVariable";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedVariable".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedVariable".into() }}
 /// Represents `FunctionSpec` used in `Function`. This represents a
 /// function that has been wrapped as a TensorFlow `Function`.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2264,6 +2496,10 @@ pub mod function_spec {
         }
     }
 }
+impl ::prost::Name for FunctionSpec {
+const NAME: &'static str = "FunctionSpec";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.FunctionSpec".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.FunctionSpec".into() }}
 /// A SavedResource represents a TF object that holds state during its lifetime.
 /// An object of this type can have a reference to a:
 /// create_resource() and an initialize() function.
@@ -2275,6 +2511,10 @@ pub struct SavedResource {
     #[prost(string, tag = "1")]
     pub device: ::prost::alloc::string::String,
 }
+impl ::prost::Name for SavedResource {
+const NAME: &'static str = "SavedResource";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedResource".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedResource".into() }}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SaveableObject {
     /// Node ids of concrete functions for saving and loading from a checkpoint.
@@ -2284,6 +2524,10 @@ pub struct SaveableObject {
     #[prost(int32, tag = "3")]
     pub restore_function: i32,
 }
+impl ::prost::Name for SaveableObject {
+const NAME: &'static str = "SaveableObject";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SaveableObject".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SaveableObject".into() }}
 /// Protocol buffer representing the configuration of a Saver.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SaverDef {
@@ -2351,6 +2595,10 @@ pub mod saver_def {
         }
     }
 }
+impl ::prost::Name for SaverDef {
+const NAME: &'static str = "SaverDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SaverDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SaverDef".into() }}
 /// Protocol buffer containing the following which are necessary to restart
 /// training, run inference. It can be used to serialize/de-serialize memory
 /// objects necessary for running computation in a graph when crossing the
@@ -2431,7 +2679,15 @@ pub mod meta_graph_def {
         #[prost(btree_map = "string, string", tag = "8")]
         pub function_aliases: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
     }
+impl ::prost::Name for MetaInfoDef {
+const NAME: &'static str = "MetaInfoDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.MetaGraphDef.MetaInfoDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.MetaGraphDef.MetaInfoDef".into() }}
 }
+impl ::prost::Name for MetaGraphDef {
+const NAME: &'static str = "MetaGraphDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.MetaGraphDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.MetaGraphDef".into() }}
 /// CollectionDef should cover most collections.
 /// To add a user-defined collection, do one of the following:
 ///
@@ -2522,6 +2778,10 @@ pub mod collection_def {
         #[prost(string, repeated, tag = "1")]
         pub value: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     }
+impl ::prost::Name for NodeList {
+const NAME: &'static str = "NodeList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef.NodeList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef.NodeList".into() }}
     /// BytesList is used for collecting strings and serialized protobufs. For
     /// example:
     /// collection_def {
@@ -2540,24 +2800,40 @@ pub mod collection_def {
         #[prost(bytes = "vec", repeated, tag = "1")]
         pub value: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
     }
+impl ::prost::Name for BytesList {
+const NAME: &'static str = "BytesList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef.BytesList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef.BytesList".into() }}
     /// Int64List is used for collecting int, int64 and long values.
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
     pub struct Int64List {
         #[prost(int64, repeated, tag = "1")]
         pub value: ::prost::alloc::vec::Vec<i64>,
     }
+impl ::prost::Name for Int64List {
+const NAME: &'static str = "Int64List";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef.Int64List".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef.Int64List".into() }}
     /// FloatList is used for collecting float values.
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct FloatList {
         #[prost(float, repeated, tag = "1")]
         pub value: ::prost::alloc::vec::Vec<f32>,
     }
+impl ::prost::Name for FloatList {
+const NAME: &'static str = "FloatList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef.FloatList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef.FloatList".into() }}
     /// AnyList is used for collecting Any protos.
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct AnyList {
         #[prost(message, repeated, tag = "1")]
         pub value: ::prost::alloc::vec::Vec<::prost_types::Any>,
     }
+impl ::prost::Name for AnyList {
+const NAME: &'static str = "AnyList";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef.AnyList".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef.AnyList".into() }}
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Kind {
         #[prost(message, tag = "1")]
@@ -2572,6 +2848,10 @@ pub mod collection_def {
         AnyList(AnyList),
     }
 }
+impl ::prost::Name for CollectionDef {
+const NAME: &'static str = "CollectionDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CollectionDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CollectionDef".into() }}
 /// Information about a Tensor necessary for feeding or retrieval.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TensorInfo {
@@ -2603,6 +2883,10 @@ pub mod tensor_info {
         #[prost(string, tag = "3")]
         pub dense_shape_tensor_name: ::prost::alloc::string::String,
     }
+impl ::prost::Name for CooSparse {
+const NAME: &'static str = "CooSparse";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorInfo.CooSparse".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorInfo.CooSparse".into() }}
     /// Generic encoding for composite tensors.
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct CompositeTensor {
@@ -2613,6 +2897,10 @@ pub mod tensor_info {
         #[prost(message, repeated, tag = "2")]
         pub components: ::prost::alloc::vec::Vec<super::TensorInfo>,
     }
+impl ::prost::Name for CompositeTensor {
+const NAME: &'static str = "CompositeTensor";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorInfo.CompositeTensor".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorInfo.CompositeTensor".into() }}
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Encoding {
         /// For dense `Tensor`s, the name of the tensor in the graph.
@@ -2629,6 +2917,10 @@ pub mod tensor_info {
         CompositeTensor(CompositeTensor),
     }
 }
+impl ::prost::Name for TensorInfo {
+const NAME: &'static str = "TensorInfo";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.TensorInfo".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.TensorInfo".into() }}
 /// SignatureDef defines the signature of a computation supported by a TensorFlow
 /// graph.
 ///
@@ -2708,6 +3000,10 @@ pub struct SignatureDef {
     #[prost(btree_map = "string, message", tag = "4")]
     pub defaults: ::prost::alloc::collections::BTreeMap<::prost::alloc::string::String, TensorProto>,
 }
+impl ::prost::Name for SignatureDef {
+const NAME: &'static str = "SignatureDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SignatureDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SignatureDef".into() }}
 /// An asset file def for a single file or a set of sharded files with the same
 /// name.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2721,6 +3017,10 @@ pub struct AssetFileDef {
     #[prost(string, tag = "2")]
     pub filename: ::prost::alloc::string::String,
 }
+impl ::prost::Name for AssetFileDef {
+const NAME: &'static str = "AssetFileDef";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.AssetFileDef".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.AssetFileDef".into() }}
 /// SavedModel is the high level serialization format for TensorFlow Models.
 /// See \[todo: doc links, similar to session_bundle\] for more information.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2734,6 +3034,10 @@ pub struct SavedModel {
     #[prost(message, repeated, tag = "2")]
     pub meta_graphs: ::prost::alloc::vec::Vec<MetaGraphDef>,
 }
+impl ::prost::Name for SavedModel {
+const NAME: &'static str = "SavedModel";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedModel".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedModel".into() }}
 // Protos used in the tensor bundle module (tf/core/util/tensor_bundle/).
 
 /// Special header that is associated with a bundle.
@@ -2788,6 +3092,10 @@ pub mod bundle_header_proto {
         }
     }
 }
+impl ::prost::Name for BundleHeaderProto {
+const NAME: &'static str = "BundleHeaderProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.BundleHeaderProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.BundleHeaderProto".into() }}
 /// Describes the metadata related to a checkpointed tensor.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct BundleEntryProto {
@@ -2817,6 +3125,10 @@ pub struct BundleEntryProto {
     #[prost(message, repeated, tag = "7")]
     pub slices: ::prost::alloc::vec::Vec<TensorSliceProto>,
 }
+impl ::prost::Name for BundleEntryProto {
+const NAME: &'static str = "BundleEntryProto";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.BundleEntryProto".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.BundleEntryProto".into() }}
 /// Metadata describing the set of slices of the same tensor saved in a
 /// checkpoint file.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2834,6 +3146,10 @@ pub struct SavedSliceMeta {
     #[prost(message, repeated, tag = "4")]
     pub slice: ::prost::alloc::vec::Vec<TensorSliceProto>,
 }
+impl ::prost::Name for SavedSliceMeta {
+const NAME: &'static str = "SavedSliceMeta";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedSliceMeta".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedSliceMeta".into() }}
 /// Metadata describing the set of tensor slices saved in a checkpoint file.
 /// It is always stored at the beginning of each checkpoint file.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2846,6 +3162,10 @@ pub struct SavedTensorSliceMeta {
     #[prost(message, optional, tag = "2")]
     pub versions: ::core::option::Option<VersionDef>,
 }
+impl ::prost::Name for SavedTensorSliceMeta {
+const NAME: &'static str = "SavedTensorSliceMeta";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedTensorSliceMeta".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedTensorSliceMeta".into() }}
 /// Saved tensor slice: it stores the name of the tensors, the slice, and the
 /// raw data.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2863,6 +3183,10 @@ pub struct SavedSlice {
     #[prost(message, optional, tag = "3")]
     pub data: ::core::option::Option<TensorProto>,
 }
+impl ::prost::Name for SavedSlice {
+const NAME: &'static str = "SavedSlice";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedSlice".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedSlice".into() }}
 /// Each record in a v3 checkpoint file is a serialized SavedTensorSlices
 /// message.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2875,6 +3199,10 @@ pub struct SavedTensorSlices {
     #[prost(message, optional, tag = "2")]
     pub data: ::core::option::Option<SavedSlice>,
 }
+impl ::prost::Name for SavedTensorSlices {
+const NAME: &'static str = "SavedTensorSlices";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.SavedTensorSlices".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.SavedTensorSlices".into() }}
 /// Protocol buffer representing the checkpoint state.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CheckpointState {
@@ -2896,3 +3224,7 @@ pub struct CheckpointState {
     #[prost(double, tag = "4")]
     pub last_preserved_timestamp: f64,
 }
+impl ::prost::Name for CheckpointState {
+const NAME: &'static str = "CheckpointState";
+const PACKAGE: &'static str = "tensorflow";
+fn full_name() -> ::prost::alloc::string::String { "tensorflow.CheckpointState".into() }fn type_url() -> ::prost::alloc::string::String { "type.googleapis.com/tensorflow.CheckpointState".into() }}

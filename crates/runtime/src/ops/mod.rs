@@ -29,6 +29,8 @@ impl fmt::Display for OpError {
     }
 }
 
+impl std::error::Error for OpError {}
+
 impl From<Error> for OpError {
     fn from(e: Error) -> OpError {
         OpError(e.to_string())
@@ -108,6 +110,7 @@ pub(crate) type Builder = fn(&Node, &BuildCtx<'_>) -> Result<Built, Error>;
 /// The op table: every op the executor supports, with its builder.
 static OPS: &[(&str, Builder)] = &[
     // control flow
+    ("Assert", control::assert::build),
     ("If", control::if_op::build),
     ("Merge", control::merge::build),
     ("NoOp", control::noop::build),
@@ -125,6 +128,7 @@ static OPS: &[(&str, Builder)] = &[
     ("EnsureShape", array::identity::build),
     ("ExpandDims", array::expand_dims::build),
     ("Fill", array::fill::build),
+    ("Gather", array::gather::build_v1),
     ("GatherV2", array::gather::build),
     ("Identity", array::identity::build),
     ("IdentityN", array::identity::build_n),
@@ -142,13 +146,39 @@ static OPS: &[(&str, Builder)] = &[
     ("Range", array::range::build),
     ("Rank", array::shape::build_rank),
     ("ReadVariableOp", array::variable::build_read),
+    ("ResourceGather", array::gather::build_resource),
     ("Reshape", array::reshape::build),
     ("Shape", array::shape::build),
     ("ShapeN", array::shape::build_shape_n),
     ("Size", array::shape::build_size),
     ("Slice", array::strided_slice::build_slice),
     ("Snapshot", array::identity::build),
+    ("Split", array::split::build),
+    ("SplitV", array::split::build_v),
     ("Squeeze", array::squeeze::build),
+    (
+        "StatelessRandomGetAlg",
+        array::stateless_random::build_key_counter,
+    ),
+    (
+        "StatelessRandomGetKeyCounter",
+        array::stateless_random::build_key_counter,
+    ),
+    (
+        "StatelessRandomGetKeyCounterAlg",
+        array::stateless_random::build_key_counter,
+    ),
+    ("StatelessRandomNormal", array::stateless_random::build),
+    ("StatelessRandomNormalV2", array::stateless_random::build),
+    ("StatelessRandomUniform", array::stateless_random::build),
+    ("StatelessRandomUniformInt", array::stateless_random::build),
+    (
+        "StatelessRandomUniformIntV2",
+        array::stateless_random::build,
+    ),
+    ("StatelessRandomUniformV2", array::stateless_random::build),
+    ("StatelessTruncatedNormal", array::stateless_random::build),
+    ("StatelessTruncatedNormalV2", array::stateless_random::build),
     ("StopGradient", array::identity::build),
     ("StridedSlice", array::strided_slice::build),
     ("Tile", array::tile::build),
@@ -160,10 +190,14 @@ static OPS: &[(&str, Builder)] = &[
     ("ZerosLike", array::fill::build_zeros_like),
     // math
     ("Abs", math::unary::build),
+    ("All", math::all_any::build),
+    ("Any", math::all_any::build),
     ("Add", math::binary::build),
     ("AddN", math::binary::build_add_n),
     ("AddV2", math::binary::build),
     ("BiasAdd", math::bias_add::build),
+    ("Div", math::binary::build),
+    ("DivNoNan", math::binary::build),
     ("Equal", math::compare::build),
     ("Exp", math::unary::build),
     ("Floor", math::unary::build),

@@ -7,10 +7,11 @@ use crate::ops::{dtype_attr, kernel, BuildCtx, Built, FnKernel};
 use crate::Error;
 
 /// Reached only for placeholders the session was not told would be fed.
-pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+pub(crate) fn build(node: &Node, ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let shape = ctx.model.declared_shape(node).ok().flatten();
     Err(Error::UnfedPlaceholder {
         name: node.name.clone(),
-        hint: describe(node),
+        hint: describe(node, shape.as_deref()),
     })
 }
 
@@ -18,17 +19,18 @@ pub(crate) fn build_with_default(_node: &Node, _ctx: &BuildCtx<'_>) -> Result<Bu
     kernel(FnKernel(identity))
 }
 
-/// " (float32, shape [-1,784])" plus a hint when the name suggests what to feed.
-pub(crate) fn describe(node: &Node) -> String {
+/// " (float32, shape [-1,784])" plus a hint when the name suggests what to feed; `shape` is
+/// the declared shape (`Model::declared_shape`), left out when unknown.
+pub(crate) fn describe(node: &Node, shape: Option<&[i64]>) -> String {
     let dtype = dtype_attr(node, "dtype")
         .map(|d| d.name().to_string())
         .unwrap_or_else(|_| "?".to_string());
-    let shape = match node.attr_shape("shape") {
-        Ok(Some(dims)) => {
+    let shape = match shape {
+        Some(dims) => {
             let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
             format!(", shape [{}]", dims.join(","))
         }
-        _ => String::new(),
+        None => String::new(),
     };
     format!(" ({dtype}{shape}){}", hint(&node.name))
 }

@@ -1,5 +1,10 @@
-//! Broadcasting arithmetic: `Add`, `AddV2`, `Sub`, `Mul`, `RealDiv`, `FloorDiv`, `Maximum`,
-//! `Minimum`, `SquaredDifference`.
+//! Broadcasting arithmetic: `Add`, `AddV2`, `Sub`, `Mul`, `Div`, `RealDiv`, `DivNoNan`,
+//! `FloorDiv`, `FloorMod`, `Maximum`, `Minimum`, `Pow`, `SquaredDifference`.
+//!
+//! `Div` is TensorFlow's oldest division (the one TF 0.x dropout divides by `keep_prob` with):
+//! true division for floats, and for integers C-style division that truncates toward zero and
+//! fails on a zero divisor, like `RealDiv` here. `DivNoNan` (floats only) is 0 where the divisor
+//! is 0, whatever the dividend, NaN and infinities included.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,7 +13,7 @@ use ckpt_graph::Node;
 use crate::ops::broadcast::zip2_reuse;
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::value::{dispatch_numbers, Num, TensorBuf};
-use crate::{Error, Value};
+use crate::{DType, Error, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum BinOp {
@@ -16,6 +21,7 @@ pub(crate) enum BinOp {
     Sub,
     Mul,
     Div,
+    DivNoNan,
     FloorDiv,
     Max,
     Min,
@@ -29,7 +35,29 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         "Add" | "AddV2" => BinOp::Add,
         "Sub" => BinOp::Sub,
         "Mul" => BinOp::Mul,
-        "RealDiv" => BinOp::Div,
+        "Div" | "RealDiv" => BinOp::Div,
+        "DivNoNan" => {
+            // TensorFlow registers DivNoNan for floating-point (and complex) types only.
+            if let Some(t) = node
+                .attr_dtype("T")
+                .ok()
+                .and_then(|t| DType::from_proto(t as i32))
+            {
+                if !matches!(
+                    t,
+                    DType::Float16 | DType::BFloat16 | DType::Float32 | DType::Float64
+                ) {
+                    return Err(node_error(
+                        node,
+                        format!(
+                            "DivNoNan is defined for floating-point types only, not {}",
+                            t.name()
+                        ),
+                    ));
+                }
+            }
+            BinOp::DivNoNan
+        }
         "FloorDiv" => BinOp::FloorDiv,
         "Maximum" => BinOp::Max,
         "Minimum" => BinOp::Min,
@@ -118,6 +146,15 @@ pub(crate) fn arith<T: Num>(
         BinOp::Sub => zip2_reuse(a, b, |x, y| x.sub(y))?,
         BinOp::Mul => zip2_reuse(a, b, |x, y| x * y)?,
         BinOp::Div => zip2_reuse(a, b, div)?,
+        BinOp::DivNoNan => {
+            if !T::IS_FLOAT {
+                op_bail!(
+                    "DivNoNan is defined for floating-point types only, not {}",
+                    T::DTYPE
+                );
+            }
+            zip2_reuse(a, b, |x, y| if y == T::ZERO { T::ZERO } else { div(x, y) })?
+        }
         BinOp::FloorDiv => zip2_reuse(a, b, |x, y| {
             let q = div(x, y);
             if T::IS_FLOAT {
@@ -263,6 +300,182 @@ mod tests {
         Ok(())
     }
 
+    /// Shapes pairs for the division kernels: empty, scalar, odd sizes, broadcasting both ways.
+    const DIV_SHAPES: &[(&[usize], &[usize])] = &[
+        (&[0], &[0]),
+        (&[0, 3], &[3]),
+        (&[], &[]),
+        (&[1], &[]),
+        (&[7], &[7]),
+        (&[7, 1, 5], &[1, 4, 1]),
+        (&[17, 257], &[257]),
+        (&[17, 1], &[17, 257]),
+    ];
+
+    /// Dividends and divisors with zeros, signs, NaN and infinities among them.
+    fn float_operands(n: usize, salt: usize) -> Vec<f64> {
+        const SPECIAL: [f64; 6] = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.0];
+        (0..n)
+            .map(|i| {
+                let k = i * 7 + salt;
+                if k % 5 == 0 {
+                    SPECIAL[(k / 5) % SPECIAL.len()]
+                } else {
+                    ((k * 37) % 101) as f64 / 8.0 - 6.0
+                }
+            })
+            .collect()
+    }
+
+    /// `f` applied elementwise with broadcasting, in plain loops.
+    fn reference<T: Copy, O>(
+        a: &[usize],
+        x: &[T],
+        b: &[usize],
+        y: &[T],
+        f: impl Fn(T, T) -> O,
+    ) -> Result<(Vec<usize>, Vec<O>), OpError> {
+        use crate::ops::broadcast::tests::reference_index;
+        let shape = crate::ops::broadcast::broadcast_shapes(&[a, b])?;
+        let n: usize = shape.iter().product();
+        let out = (0..n)
+            .map(|i| {
+                f(
+                    x[reference_index(&shape, a, i)],
+                    y[reference_index(&shape, b, i)],
+                )
+            })
+            .collect();
+        Ok((shape, out))
+    }
+
+    fn same_f64(got: &[f64], want: &[f64]) -> bool {
+        got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()))
+    }
+
+    #[test]
+    fn float_div_and_div_no_nan_match_a_plain_reference() -> Result<(), OpError> {
+        for &(sa, sb) in DIV_SHAPES {
+            let x = float_operands(sa.iter().product(), 1);
+            let y = float_operands(sb.iter().product(), 3);
+            let t = |s: &[usize], v: &[f64]| TensorBuf::from_parts(s.to_vec(), v.to_vec());
+            let (shape, want) = reference(sa, &x, sb, &y, |x, y| x / y)?;
+            let got = arith(BinOp::Div, t(sa, &x), t(sb, &y))?;
+            assert_eq!(got.shape(), shape.as_slice(), "Div {sa:?} {sb:?}");
+            assert!(same_f64(got.data(), &want), "Div {sa:?} {sb:?}");
+
+            // DivNoNan: 0 wherever the divisor is ±0, even for NaN and infinite dividends.
+            let (_, want) = reference(sa, &x, sb, &y, |x, y| if y == 0.0 { 0.0 } else { x / y })?;
+            let got = arith(BinOp::DivNoNan, t(sa, &x), t(sb, &y))?;
+            assert_eq!(got.shape(), shape.as_slice(), "DivNoNan {sa:?} {sb:?}");
+            assert!(same_f64(got.data(), &want), "DivNoNan {sa:?} {sb:?}");
+
+            // float32 is computed in float32.
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+            let (_, want) = reference(
+                sa,
+                &x32,
+                sb,
+                &y32,
+                |x, y| if y == 0.0 { 0.0 } else { x / y },
+            )?;
+            let got = arith(
+                BinOp::DivNoNan,
+                TensorBuf::from_parts(sa.to_vec(), x32),
+                TensorBuf::from_parts(sb.to_vec(), y32),
+            )?;
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got.data()), bits(&want), "DivNoNan f32 {sa:?} {sb:?}");
+        }
+        // TensorFlow's own answers (TF 2.21, tf.raw_ops.DivNoNan and Div).
+        let got = arith(
+            BinOp::DivNoNan,
+            TensorBuf::from_parts(
+                vec![6],
+                vec![1.0f32, -1.0, 0.0, f32::NAN, f32::INFINITY, 3.0],
+            ),
+            TensorBuf::from_parts(vec![6], vec![0.0f32, 0.0, 0.0, 0.0, 0.0, 2.0]),
+        )?;
+        assert_eq!(got.data(), &[0.0, 0.0, 0.0, 0.0, 0.0, 1.5]);
+        let got = arith(
+            BinOp::DivNoNan,
+            TensorBuf::from_parts(vec![2], vec![1.0f32, f32::NAN]),
+            TensorBuf::from_parts(vec![2], vec![f32::NAN, 1.0]),
+        )?;
+        assert!(got.data().iter().all(|v| v.is_nan()));
+        Ok(())
+    }
+
+    #[test]
+    fn integer_div_truncates_like_c_and_div_no_nan_refuses_integers() -> Result<(), OpError> {
+        for &(sa, sb) in DIV_SHAPES {
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let x: Vec<i64> = (0..na).map(|i| (i as i64 * 7919) % 201 - 100).collect();
+            // Nonzero divisors of both signs.
+            let y: Vec<i64> = (0..nb)
+                .map(|i| {
+                    let v = (i as i64 * 31) % 23 - 11;
+                    if v == 0 {
+                        5
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let (shape, want) = reference(sa, &x, sb, &y, |x, y| x / y)?;
+            let got = arith(
+                BinOp::Div,
+                TensorBuf::from_parts(sa.to_vec(), x.clone()),
+                TensorBuf::from_parts(sb.to_vec(), y.clone()),
+            )?;
+            assert_eq!(got.shape(), shape.as_slice());
+            assert_eq!(got.data(), want.as_slice(), "{sa:?} {sb:?}");
+            let x32: Vec<i32> = x.iter().map(|&v| v as i32).collect();
+            let y32: Vec<i32> = y.iter().map(|&v| v as i32).collect();
+            let (_, want) = reference(sa, &x32, sb, &y32, |x, y| x / y)?;
+            let got = arith(
+                BinOp::Div,
+                TensorBuf::from_parts(sa.to_vec(), x32),
+                TensorBuf::from_parts(sb.to_vec(), y32),
+            )?;
+            assert_eq!(got.data(), want.as_slice(), "i32 {sa:?} {sb:?}");
+        }
+        // TensorFlow: [-7, 7, -7, 7, 0] / [2, -2, -2, 2, 3] = [-3, -3, 3, 3, 0]; MIN / -1 wraps.
+        let got = arith(
+            BinOp::Div,
+            TensorBuf::from_parts(vec![6], vec![-7i32, 7, -7, 7, 0, i32::MIN]),
+            TensorBuf::from_parts(vec![6], vec![2i32, -2, -2, 2, 3, -1]),
+        )?;
+        assert_eq!(got.data(), &[-3, -3, 3, 3, 0, i32::MIN]);
+        assert_eq!(
+            arith(
+                BinOp::Div,
+                TensorBuf::from_parts(vec![2], vec![1i64, 2]),
+                TensorBuf::from_parts(vec![2], vec![1i64, 0]),
+            )
+            .err(),
+            Some(OpError("integer division by zero".into()))
+        );
+        assert_eq!(
+            arith(
+                BinOp::DivNoNan,
+                TensorBuf::from_parts(vec![1], vec![1i32]),
+                TensorBuf::from_parts(vec![1], vec![0i32]),
+            )
+            .err(),
+            Some(OpError(
+                "DivNoNan is defined for floating-point types only, not int32".into()
+            ))
+        );
+        Ok(())
+    }
+
     #[test]
     fn broadcasting_and_dtype_mismatch() -> Result<(), OpError> {
         let a = Value::new(vec![2, 1], vec![1.0f32, 2.0])?;
@@ -277,6 +490,18 @@ mod tests {
             binary(BinOp::Add, Value::scalar(1.0f32), Value::scalar(1i32)).err(),
             Some(OpError("unsupported dtypes float32 and int32".into()))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn int32_maximum_and_minimum_match_tensorflow() -> Result<(), OpError> {
+        let a = TensorBuf::from_parts(vec![3], vec![1i32, -5, i32::MAX]);
+        let b = TensorBuf::from_parts(vec![3], vec![0i32, -4, i32::MIN]);
+        assert_eq!(
+            arith(BinOp::Max, a.clone(), b.clone())?.data(),
+            &[1, -4, i32::MAX]
+        );
+        assert_eq!(arith(BinOp::Min, a, b)?.data(), &[0, -5, i32::MIN]);
         Ok(())
     }
 }
