@@ -306,3 +306,26 @@ fn garbage_saved_model_is_refused_naming_the_file() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn text_format_saved_model_runs() -> Result<()> {
+    let d = fixture("saved_model_tf1");
+    let out = run_into(&[
+        path_arg(&d.join("text")),
+        "--feed".into(),
+        format!("x={}", d.join("x.npy").display()),
+    ])?;
+    assert_matches(
+        "y",
+        &npy(&out.path().join("y.npy"))?,
+        &npy(&d.join("text__y.npy"))?,
+    )
+}
+
+#[test]
+fn missing_input_is_named_by_key() -> Result<()> {
+    let d = fixture("saved_model_keras");
+    let run = fails(&[path_arg(&d.join("model"))])?;
+    run.stderr_has(&["signature \"serving_default\": input \"image\" (tensor serving_default_image:0) must be fed (float32, shape [-1,8,8,3])"])?;
+    Ok(())
+}

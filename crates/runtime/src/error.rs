@@ -100,6 +100,22 @@ pub enum Error {
         hint: String,
     },
 
+    /// The outputs of signature `signature` need its input `key` (the placeholder `tensor`),
+    /// which was not among the inputs given to
+    /// [`Session::for_signature`](crate::Session::for_signature). `hint` gives its dtype and
+    /// shape.
+    #[error("signature {signature:?}: input {key:?} (tensor {tensor}) must be fed{hint}")]
+    UnfedSignatureInput {
+        /// The signature's key.
+        signature: String,
+        /// The input key.
+        key: String,
+        /// The tensor the input feeds.
+        tensor: String,
+        /// Its dtype and shape.
+        hint: String,
+    },
+
     /// [`Session::run`](crate::Session::run) was fed `name`, which is not among the feeds the
     /// session was built with (`expected`).
     #[error("feed {name:?} is not among the feeds the session was built with ({})", expected.join(", "))]

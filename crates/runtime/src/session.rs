@@ -137,7 +137,25 @@ impl Session {
             .iter()
             .map(|&name| resolve("input", name, &signature.inputs))
             .collect::<Result<Vec<_>, _>>()?;
-        Session::build(model, bundle, fetches, feeds, options)
+        Session::build(model, bundle, fetches, feeds, options).map_err(|e| match e {
+            // Name the input key the user must feed, rather than its placeholder.
+            Error::UnfedPlaceholder { name, hint } => {
+                match signature
+                    .inputs
+                    .iter()
+                    .find(|t| model.graph.node(t.output.node).name == name)
+                {
+                    Some(t) => Error::UnfedSignatureInput {
+                        signature: key.to_string(),
+                        key: t.key.clone(),
+                        tensor: t.name.clone(),
+                        hint,
+                    },
+                    None => Error::UnfedPlaceholder { name, hint },
+                }
+            }
+            other => other,
+        })
     }
 
     /// Builds the plan computing the named `fetches` from the named `feeds`.

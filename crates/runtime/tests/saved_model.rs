@@ -240,3 +240,23 @@ fn text_format_saved_model_matches_tensorflow() -> TestResult {
     assert_eq!(session.fetch_names(), ["y"]);
     assert_close("text y", &out[0], &read_npy(&dir.join("text__y.npy"))?)
 }
+
+/// An input the outputs need but that was not fed is named by its key.
+#[test]
+fn unfed_signature_input_is_named_by_key() -> TestResult {
+    let saved = LoadedSavedModel::load(&fixtures().join("saved_model_tf2/model"), &["serve"])?;
+    let err = saved
+        .session(DEFAULT_SIGNATURE, &["x"], &[], SessionOptions::default())
+        .err()
+        .ok_or("a must be fed")?;
+    assert!(
+        matches!(&err, Error::UnfedSignatureInput { signature, key, tensor, .. }
+            if signature == "serving_default" && key == "a" && tensor == "serving_default_a:0"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "signature \"serving_default\": input \"a\" (tensor serving_default_a:0) must be fed (float32, shape [-1,3])"
+    );
+    Ok(())
+}
