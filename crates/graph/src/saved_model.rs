@@ -30,7 +30,7 @@ pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
 /// The attribute of a variable's object-graph node that names its checkpoint key.
 const VARIABLE_VALUE: &str = "VARIABLE_VALUE";
 
-/// A SavedModel directory's `saved_model.pb`, decoded.
+/// A SavedModel directory's `saved_model.pb` (or `saved_model.pbtxt`), decoded.
 ///
 /// ```no_run
 /// use ckpt_graph::{SavedModel, DEFAULT_SIGNATURE};
