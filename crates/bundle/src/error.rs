@@ -33,10 +33,12 @@ pub enum Error {
         reason: String,
     },
 
-    /// A data shard named by the index does not exist.
+    /// A data shard named by the index (or, in a sharded V1 checkpoint, by the other files'
+    /// `-of-N` names) does not exist.
     #[error(
-        "{}: missing data file (shard {shard} of {num_shards}, needed by tensor \"{tensor}\")",
-        ShortPath(path)
+        "{}: missing data file (shard {shard} of {num_shards}{})",
+        ShortPath(path),
+        needed_by(tensor)
     )]
     MissingShard {
         /// The data file that should exist.
@@ -47,6 +49,41 @@ pub enum Error {
         num_shards: u32,
         /// A tensor stored in it (empty if none is known).
         tensor: String,
+    },
+
+    /// The path is a URL (`gs://`, `s3://`, `hdfs://`, ...): only local files are read.
+    #[error(
+        "{}: remote paths are not supported yet ({scheme}:// URL); copy the checkpoint to a local directory first (gsutil cp -r, aws s3 cp --recursive, hdfs dfs -get) and give that path",
+        ShortPath(std::path::Path::new(path))
+    )]
+    RemotePath {
+        /// The path as given.
+        path: String,
+        /// The URL scheme (`gs`, `s3`, ...).
+        scheme: String,
+    },
+
+    /// The `""` entry of a V1 checkpoint file (the `SavedTensorSliceMeta` listing its
+    /// tensors) is missing or unacceptable.
+    #[error("{}: bad V1 checkpoint metadata: {reason}", ShortPath(path))]
+    V1Meta {
+        /// The V1 table file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A tensor of a V1 checkpoint is described or stored inconsistently: an unknown or
+    /// unstorable dtype, a bad shape or slice, a data entry that is missing, garbled, or whose
+    /// value count disagrees with its slice.
+    #[error("{}: tensor \"{tensor}\": {reason}", ShortPath(path))]
+    V1Tensor {
+        /// The V1 table file.
+        path: PathBuf,
+        /// The tensor (with the slice, as `name[0,2:-]`, when one slice is at fault).
+        tensor: String,
+        /// What is wrong.
+        reason: String,
     },
 
     /// The `.index` file is not a valid table.
@@ -232,6 +269,15 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
+}
+
+/// `, needed by tensor "t"`, or nothing when no tensor is known.
+fn needed_by(tensor: &str) -> String {
+    if tensor.is_empty() {
+        String::new()
+    } else {
+        format!(", needed by tensor \"{tensor}\"")
+    }
 }
 
 /// Shows a path in an error message, its middle elided past [`ShortPath::MAX_BYTES`], so a

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ckpt_proto::{
     bundle_header_proto::Endianness, BundleEntryProto, BundleHeaderProto, Message,
-    TensorShapeProto, TensorSliceProto,
+    TensorShapeProto, TensorSliceProto, VersionDef,
 };
 
 use crate::dtype::DType;
@@ -176,28 +176,29 @@ fn read_header<'a>(index_path: &Path, rows: &mut impl Iterator<Item = Row<'a>>) 
             )))
         }
     };
-    let version = header.version.unwrap_or_default();
-    if version.producer < 0 {
-        return Err(header_err(format!(
-            "version producer {} is negative",
-            version.producer
-        )));
-    }
-    if version.min_consumer > 1 {
-        return Err(header_err(format!(
-            "needs a newer reader: min_consumer {} > 1 (written by a newer TensorFlow?)",
-            version.min_consumer
-        )));
-    }
-    if version.bad_consumers.contains(&1) {
-        return Err(header_err(
-            "this reader version (1) is listed in bad_consumers".to_string(),
-        ));
-    }
+    check_versions(&header.version.unwrap_or_default()).map_err(header_err)?;
     Ok(Header {
         num_shards: header.num_shards as u32,
         big_endian,
     })
+}
+
+/// TensorFlow's `CheckVersions` for a reader of version 1 that accepts producers from 0 on,
+/// as both bundles (`kTensorBundleVersion`) and V1 files (`TF_CHECKPOINT_VERSION`) use it.
+pub(crate) fn check_versions(version: &VersionDef) -> std::result::Result<(), String> {
+    if version.producer < 0 {
+        return Err(format!("version producer {} is negative", version.producer));
+    }
+    if version.min_consumer > 1 {
+        return Err(format!(
+            "needs a newer reader: min_consumer {} > 1 (written by a newer TensorFlow?)",
+            version.min_consumer
+        ));
+    }
+    if version.bad_consumers.contains(&1) {
+        return Err("this reader version (1) is listed in bad_consumers".to_string());
+    }
+    Ok(())
 }
 
 /// State while validating index entries.
@@ -412,31 +413,30 @@ impl EntryValidator<'_> {
                 "the slices hold {covered} of the tensor's {count} elements (one shard of a sharded save?)"
             ))
         } else {
-            check_disjoint(&pieces).err()
+            let boxes: Vec<&[(u64, u64)]> = pieces.iter().map(|p| p.extents.as_slice()).collect();
+            check_disjoint(&boxes).err()
         };
         Ok((pieces, incomplete))
     }
 }
 
-/// Slices whose volumes add up to the tensor's and that do not overlap cover it exactly.
-fn check_disjoint(pieces: &[Piece]) -> std::result::Result<(), String> {
-    let mut order: Vec<usize> = (0..pieces.len()).collect();
-    let start0 = |i: usize| {
-        pieces
-            .get(i)
-            .and_then(|p| p.extents.first())
-            .map_or(0, |e| e.0)
-    };
+/// Whether the boxes (`(start, length)` per dimension, all of one rank) are pairwise
+/// disjoint; slices whose volumes add up to the tensor's and that do not overlap cover it
+/// exactly. Sweeps along dimension 0, so the work is near-linear for the row-block partitions
+/// TensorFlow writes, and gives up past [`MAX_OVERLAP_CHECKS`] box comparisons.
+pub(crate) fn check_disjoint(boxes: &[&[(u64, u64)]]) -> std::result::Result<(), String> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    let start0 = |i: usize| boxes.get(i).and_then(|b| b.first()).map_or(0, |e| e.0);
     order.sort_by_key(|&i| start0(i));
     let mut checks: u64 = 0;
     for (a_pos, &a) in order.iter().enumerate() {
-        let Some(pa) = pieces.get(a) else { continue };
-        if pa.extents.iter().any(|e| e.1 == 0) {
+        let Some(pa) = boxes.get(a) else { continue };
+        if pa.iter().any(|e| e.1 == 0) {
             continue;
         }
-        let end0 = pa.extents.first().map_or(0, |e| e.0 + e.1);
+        let end0 = pa.first().map_or(0, |e| e.0.saturating_add(e.1));
         for &b in order.iter().skip(a_pos + 1) {
-            let Some(pb) = pieces.get(b) else { continue };
+            let Some(pb) = boxes.get(b) else { continue };
             if start0(b) >= end0 {
                 break;
             }
@@ -445,16 +445,11 @@ fn check_disjoint(pieces: &[Piece]) -> std::result::Result<(), String> {
                 return Err("too many slices to check for overlap".to_string());
             }
             let overlap = pa
-                .extents
                 .iter()
-                .zip(&pb.extents)
-                .all(|(x, y)| x.0 < y.0 + y.1 && y.0 < x.0 + x.1);
+                .zip(pb.iter())
+                .all(|(x, y)| x.0 < y.0.saturating_add(y.1) && y.0 < x.0.saturating_add(x.1));
             if overlap {
-                return Err(format!(
-                    "slices {} and {} overlap",
-                    show(&pa.extents),
-                    show(&pb.extents)
-                ));
+                return Err(format!("slices {} and {} overlap", show(pa), show(pb)));
             }
         }
     }
@@ -463,7 +458,7 @@ fn check_disjoint(pieces: &[Piece]) -> std::result::Result<(), String> {
 
 /// A shape from its proto: known rank, at most [`MAX_RANK`] dimensions, none negative, and an
 /// element count that fits an `i64` (TensorFlow's `TensorShape` rules).
-fn shape_of(shape: Option<&TensorShapeProto>) -> std::result::Result<Vec<u64>, String> {
+pub(crate) fn shape_of(shape: Option<&TensorShapeProto>) -> std::result::Result<Vec<u64>, String> {
     let Some(shape) = shape else {
         return Ok(Vec::new());
     };
@@ -519,27 +514,11 @@ pub(crate) fn show_key(key: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn piece(e: &[(u64, u64)]) -> Piece {
-        Piece {
-            extents: e.to_vec(),
-            data: DataRef {
-                slot: 0,
-                offset: 0,
-                size: 0,
-                crc: 0,
-            },
-        }
-    }
-
     #[test]
     fn overlap_detection() {
-        let ok = [
-            piece(&[(0, 2), (0, 2)]),
-            piece(&[(2, 2), (0, 1)]),
-            piece(&[(2, 2), (1, 1)]),
-        ];
+        let ok: [&[(u64, u64)]; 3] = [&[(0, 2), (0, 2)], &[(2, 2), (0, 1)], &[(2, 2), (1, 1)]];
         assert_eq!(check_disjoint(&ok), Ok(()));
-        let bad = [piece(&[(0, 2), (0, 2)]), piece(&[(1, 2), (1, 1)])];
+        let bad: [&[(u64, u64)]; 2] = [&[(0, 2), (0, 2)], &[(1, 2), (1, 1)]];
         assert_eq!(
             check_disjoint(&bad),
             Err("slices 0,2:0,2 and 1,2:1,1 overlap".to_string())

@@ -1,14 +1,17 @@
-//! TensorFlow V2 checkpoints ("tensor bundles") without TensorFlow: read, verify, write
-//! and merge them, bit-exactly.
+//! TensorFlow checkpoints without TensorFlow: V2 checkpoints ("tensor bundles") read, verified,
+//! written and merged bit-exactly, and V1 checkpoints read.
 //!
-//! A checkpoint is a prefix such as `train/model.ckpt-1000` naming an `.index` file (an
+//! A V2 checkpoint is a prefix such as `train/model.ckpt-1000` naming an `.index` file (an
 //! SSTable of tensor entries, read with `ckpt-table`) and data shards
-//! `.data-NNNNN-of-NNNNN`. [`BundleReader`] opens it from whatever path a user typed (the
-//! prefix, the directory with its `checkpoint` state file, or any of its files), validates
-//! the index once, memory-maps the shards lazily and hands out [`Tensor`]s whose bytes are
-//! borrowed from the map. [`BundleWriter`] writes bundles byte-identical to TensorFlow's
-//! `BundleWriter`, atomically. The [`state`] module reads and writes the `checkpoint` file.
-//! The byte layout is specified in `docs/format.md` §3 and §5.
+//! `.data-NNNNN-of-NNNNN`. [`BundleReader`] validates the index once, memory-maps the shards
+//! lazily and hands out [`Tensor`]s whose bytes are borrowed from the map. [`BundleWriter`]
+//! writes bundles byte-identical to TensorFlow's `BundleWriter`, atomically. A V1 checkpoint
+//! (TF ≤ 0.11) is one table file per device holding tensor slices in protobuf lists;
+//! [`V1Reader`] reads it as TensorFlow's `TensorSliceReader` does. [`Checkpoint`] opens either
+//! from whatever path a user typed (a prefix, any of the checkpoint's files, a V1 file or
+//! shard, the directory with its `checkpoint` state file, a SavedModel directory) and gives
+//! both one API. The [`state`] module reads and writes the `checkpoint` file. The byte layout
+//! is specified in `docs/format.md` §3 (§3.11 for V1) and §5.
 //!
 //! ```
 //! use ckpt_bundle::{BundleReader, BundleWriter, DType, Tensor};
@@ -36,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+mod checkpoint;
 pub mod commit;
 mod crc;
 mod dtype;
@@ -52,8 +56,10 @@ mod strings;
 mod tensor;
 mod tensor_slice;
 mod text_format;
+mod v1;
 mod writer;
 
+pub use checkpoint::{Checkpoint, Format};
 pub use commit::{backup_prefix, interrupted_write};
 pub use dtype::{Bits, DType, Element};
 pub use error::{Error, Result, ShortPath};
@@ -63,4 +69,5 @@ pub use paths::{data_path, index_path, meta_path, resolve_prefix};
 pub use reader::{BundleReader, ReadOptions, VerifyReport};
 pub use tensor::{Tensor, TensorData, TensorInfo};
 pub use tensor_slice::{parse_shape_and_slice, Extent, ShapeAndSlice, TensorSlice};
+pub use v1::V1Reader;
 pub use writer::{BundleWriter, WriteOptions};

@@ -78,16 +78,38 @@ fn read_raw(path: &Path) -> Result<CheckpointState> {
     })
 }
 
-/// The latest checkpoint prefix of `dir`, as `tf.train.latest_checkpoint`: `None` when
-/// there is no state file or the checkpoint it names has no `.index`. When the state file
-/// holds an absolute path that no longer exists (the directory was moved or copied), the
-/// same file name inside `dir` is tried.
+/// The latest checkpoint of `dir`, as `tf.train.latest_checkpoint`: `None` when there is no
+/// state file or nothing exists where it points. The result is a V2 prefix (its `.index`
+/// exists) or the name of a V1 checkpoint (a file, or the glob pattern of its shards, as
+/// TensorFlow records it). Beyond TensorFlow, a recorded path that leads nowhere is also
+/// tried with Windows separators (`\`) read as `/`, and under its last component inside
+/// `dir`, so a directory that was moved, copied, or written on Windows still resolves.
+///
+/// Errors: [`Error::StateFile`] for a malformed state file; [`Error::Io`].
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
     if !dir.join(STATE_FILE_NAME).is_file() {
         return Ok(None);
     }
-    let st = read_state(dir)?;
-    Ok(find_existing(dir, &st.model_checkpoint_path))
+    match crate::paths::locate_from_state(dir) {
+        Ok(found) => Ok(Some(found.prefix().to_path_buf())),
+        Err(Error::CheckpointNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `model_checkpoint_path` of `dir/checkpoint` exactly as the file holds it (unescaped,
+/// not joined onto `dir`).
+pub(crate) fn read_recorded_latest(dir: &Path) -> Result<String> {
+    let path = dir.join(STATE_FILE_NAME);
+    let st = read_raw(&path)?;
+    if st.model_checkpoint_path.is_empty() {
+        return Err(Error::StateFile {
+            path,
+            line: 0,
+            reason: "model_checkpoint_path is empty or missing".to_string(),
+        });
+    }
+    Ok(st.model_checkpoint_path)
 }
 
 pub(crate) fn join_dir(dir: &Path, p: &str) -> PathBuf {
@@ -99,15 +121,40 @@ pub(crate) fn join_dir(dir: &Path, p: &str) -> PathBuf {
     }
 }
 
-/// The prefix `p` names, if its `.index` exists, trying `dir/<file name>` for a stale
-/// absolute path.
-pub(crate) fn find_existing(dir: &Path, p: &str) -> Option<PathBuf> {
-    let joined = join_dir(dir, p);
-    if index_path(&joined).is_file() {
-        return Some(joined);
+/// Whether `p` is an absolute Windows path: `D:\...`, `D:/...`, or a UNC path `\\server\...`.
+fn is_windows_absolute(p: &str) -> bool {
+    let b = p.as_bytes();
+    let drive = b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':';
+    drive || p.starts_with("\\\\")
+}
+
+/// Where a recorded checkpoint path may be, in the order tried: joined onto `dir` as
+/// TensorFlow does (unless it is an absolute Windows path, which names nothing here); with `\`
+/// read as a separator (a relative Windows path such as `sub\model.ckpt-5`); and under its
+/// last component inside `dir` (a stale absolute path, POSIX or Windows). Duplicates are
+/// dropped.
+pub(crate) fn candidates(dir: &Path, recorded: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if is_windows_absolute(recorded) {
+        // `D:\runs\model.ckpt-5` is a relative name on POSIX; joining it finds nothing.
+    } else {
+        out.push(join_dir(dir, recorded));
+        if recorded.contains('\\') {
+            out.push(join_dir(dir, &recorded.replace('\\', "/")));
+        }
     }
-    let moved = dir.join(joined.file_name()?);
-    index_path(&moved).is_file().then_some(moved)
+    let last = recorded
+        .rsplit(['/', '\\'])
+        .find(|c| !c.is_empty())
+        .unwrap_or(recorded);
+    out.push(dir.join(last));
+    let mut unique: Vec<PathBuf> = Vec::with_capacity(out.len());
+    for c in out {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    unique
 }
 
 /// Records `new_prefix` as the latest checkpoint of `dir`, as TF1's `Saver.save` does:
@@ -214,6 +261,44 @@ pub fn delete_checkpoint_files(prefix: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_paths_are_tried_where_they_may_be() {
+        let dir = Path::new("run");
+        let p = |s: &str| PathBuf::from(s);
+        // TensorFlow's join first, then the file name inside the directory.
+        assert_eq!(candidates(dir, "model.ckpt-5"), [p("run/model.ckpt-5")]);
+        assert_eq!(
+            candidates(dir, "/data/run1/model.ckpt-5"),
+            [p("/data/run1/model.ckpt-5"), p("run/model.ckpt-5")]
+        );
+        // Windows: an absolute path is not joined; a relative one is also read with `/`.
+        assert_eq!(
+            candidates(dir, r"D:\work\runs\exp1\images.ckpt-300"),
+            [p("run/images.ckpt-300")]
+        );
+        assert_eq!(
+            candidates(dir, r"D:\work\proj-16/embedding-logs\images.ckpt-300"),
+            [p("run/images.ckpt-300")]
+        );
+        assert_eq!(candidates(dir, r"\\server\share\m.ckpt"), [p("run/m.ckpt")]);
+        assert_eq!(
+            candidates(dir, r"sub\images.ckpt-300"),
+            [
+                p(r"run/sub\images.ckpt-300"),
+                p("run/sub/images.ckpt-300"),
+                p("run/images.ckpt-300")
+            ]
+        );
+        // A sharded V1 pattern keeps its wildcards.
+        assert_eq!(
+            candidates(dir, "/old/model.ckpt-3-?????-of-00002"),
+            [
+                p("/old/model.ckpt-3-?????-of-00002"),
+                p("run/model.ckpt-3-?????-of-00002")
+            ]
+        );
+    }
 
     #[test]
     fn huge_state_files_are_refused_without_reading_them_whole() -> Result<()> {

@@ -310,22 +310,43 @@ fn missing_shard_file() -> TestResult {
     let prefix = small_bundle(dir.path())?;
     let data = data_path(&prefix, 0, 1);
     std::fs::remove_file(&data)?;
-    let e = open_err(&prefix)?;
+    // The index alone lists the tensors; reading one stored in the missing file fails, and
+    // so does verify, naming the file.
+    let reader = BundleReader::open(&prefix)?;
+    assert_eq!(reader.tensors().len(), 3);
+    assert_eq!(reader.missing_shards(), [data.as_path()]);
+    let e = reader.read("a").err().ok_or("expected an error")?;
     assert!(
-        matches!(&e, Error::MissingShard { path, shard: 0, num_shards: 1, .. } if *path == data),
+        matches!(&e, Error::MissingShard { path, shard: 0, num_shards: 1, tensor } if *path == data && tensor == "a"),
         "{e}"
     );
     assert!(
         e.to_string().contains("model.ckpt-7.data-00000-of-00001"),
         "{e}"
     );
+    let e = reader.verify().err().ok_or("expected an error")?;
+    assert!(matches!(&e, Error::MissingShard { shard: 0, .. }), "{e}");
 
-    // Two shards declared, the second missing: found at open.
+    // Two shards declared, the second missing: the tensors of the first still read.
     let prefix = small_bundle(&dir.path().join("two"))?;
     edit_header(&prefix, |h| h.num_shards = 2)?;
     edit_entry(&prefix, "b", |e| e.shard_id = 1)?;
     std::fs::rename(data_path(&prefix, 0, 1), data_path(&prefix, 0, 2))?;
-    let e = open_err(&prefix)?;
+    let reader = BundleReader::open(&prefix)?;
+    assert_eq!(
+        reader.missing_shards(),
+        [data_path(&prefix, 1, 2).as_path()]
+    );
+    assert_eq!(
+        &*reader.read("a")?.as_slice::<f32>()?,
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    );
+    let e = reader.read("b").err().ok_or("expected an error")?;
+    assert!(
+        matches!(&e, Error::MissingShard { shard: 1, num_shards: 2, tensor, .. } if tensor == "b"),
+        "{e}"
+    );
+    let e = reader.verify().err().ok_or("expected an error")?;
     assert!(
         matches!(&e, Error::MissingShard { shard: 1, num_shards: 2, tensor, .. } if tensor == "b"),
         "{e}"

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ckpt_bundle::{BundleReader, BundleWriter, ReadOptions, Tensor, TensorData};
+use ckpt_bundle::{BundleWriter, Checkpoint, Tensor, TensorData};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
@@ -15,8 +15,9 @@ use crate::convert::{dtype_from_safetensors, npy_to_tensor, safetensors_dtype, t
 use crate::npy::{read_npz, NpzWriter};
 use crate::summary::{render, shape_text, summarize};
 
-const PATH_HELP: &str = "Checkpoint: a prefix (model.ckpt-1000), a directory with a `checkpoint` \
-    state file (its latest checkpoint is used), or any of the checkpoint's files (.index, .meta, .data-*)";
+const PATH_HELP: &str = "Checkpoint (V2 or V1): a prefix (model.ckpt-1000), a directory with a \
+    `checkpoint` state file (its latest checkpoint is used), a SavedModel directory (its variables), \
+    or any of the checkpoint's files (.index, .meta, .data-*, a V1 file or shard)";
 
 /// Look inside, check, convert and edit TensorFlow checkpoints, without TensorFlow.
 #[derive(Debug, Parser)]
@@ -113,6 +114,8 @@ pub enum Command {
         #[arg(long)]
         optimizer: bool,
     },
+    /// Print every TensorFlow op `ckpt run` supports, one per line (same as `ckpt-run --ops`).
+    Ops,
     /// Run a graph: same as the `ckpt-run` command (see `ckpt-run --help`).
     #[command(disable_help_flag = true)]
     Run {
@@ -174,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 (!regexes.iter().any(|r| r.is_match(name))).then(|| name.to_string())
             })
         }
+        Command::Ops => crate::run::print_ops(),
         Command::Run { args } => {
             use clap::Parser as _;
             let mut argv = vec![std::ffi::OsString::from("ckpt run")];
@@ -184,12 +188,49 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn open(path: &Path) -> Result<BundleReader> {
-    BundleReader::open(path).with_context(|| format!("cannot open checkpoint {}", path.display()))
+fn open(path: &Path) -> Result<Checkpoint> {
+    Checkpoint::open(path).map_err(|e| match e {
+        // The message already says everything, starting with the path.
+        ckpt_bundle::Error::RemotePath { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot open checkpoint {}", path.display())),
+    })
+}
+
+/// Opens a checkpoint and says on stderr which one it is when a directory's `checkpoint` file
+/// points outside the directory (a listing or a copy would not show it).
+fn open_and_note(path: &Path) -> Result<Checkpoint> {
+    let checkpoint = open(path)?;
+    if let Some(prefix) = outside_prefix(path, &checkpoint) {
+        eprintln!(
+            "note: {} points outside the directory, to {}",
+            path.join("checkpoint").display(),
+            prefix.display()
+        );
+    }
+    Ok(checkpoint)
+}
+
+/// The checkpoint's prefix, when `path` is a directory and the prefix lies outside it.
+fn outside_prefix<'c>(path: &Path, checkpoint: &'c Checkpoint) -> Option<&'c Path> {
+    if !path.is_dir() {
+        return None;
+    }
+    let prefix = checkpoint.prefix();
+    let parent = prefix.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let dir = std::fs::canonicalize(path).ok()?;
+    let parent = std::fs::canonicalize(parent).ok()?;
+    (!parent.starts_with(&dir)).then_some(prefix)
 }
 
 fn list(path: &Path, json: bool) -> Result<()> {
-    let reader = open(path)?;
+    let reader = open_and_note(path)?;
+    // The index (or the V1 shards left) still lists the tensors; say what cannot be read.
+    for file in reader.missing_files() {
+        eprintln!(
+            "warning: {} is missing: the tensors stored in it cannot be read",
+            file.display()
+        );
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if json {
@@ -240,7 +281,7 @@ fn show(path: &Path, name: &str, full: bool) -> Result<()> {
 
 fn verify(path: &Path) -> Result<()> {
     let started = Instant::now();
-    let reader = open(path)?;
+    let reader = open_and_note(path)?;
     let report = reader.verify()?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
@@ -268,7 +309,7 @@ fn progress(total_bytes: u64, what: &str) -> ProgressBar {
     bar
 }
 
-fn total_bytes(reader: &BundleReader) -> u64 {
+fn total_bytes(reader: &Checkpoint) -> u64 {
     reader
         .tensors()
         .iter()
@@ -298,7 +339,7 @@ fn array_format(path: &Path) -> Result<ArrayFormat> {
 
 fn export(path: &Path, out: &Path) -> Result<()> {
     let format = array_format(out)?;
-    let reader = open(path)?;
+    let reader = open_and_note(path)?;
     let bar = progress(total_bytes(&reader), "exporting");
     // Write to a temporary name beside the output, then rename: no half-written file under `out`.
     let dir = out
@@ -438,8 +479,7 @@ fn merge(out_prefix: &Path, inputs: &[PathBuf], prefer: Option<Prefer>) -> Resul
 
 /// Copies a checkpoint, renaming each tensor through `rename` (None drops it).
 fn rewrite(path: &Path, out_prefix: &Path, rename: impl Fn(&str) -> Option<String>) -> Result<()> {
-    let reader = BundleReader::open_with(path, ReadOptions::default())
-        .with_context(|| format!("cannot open checkpoint {}", path.display()))?;
+    let reader = open(path)?;
     let mut plan = Vec::new();
     let mut seen = std::collections::BTreeMap::new();
     for info in reader.tensors() {

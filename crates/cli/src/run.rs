@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, TensorBuf, Value};
 use clap::Parser;
@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// directory with a `checkpoint` state file, any of the checkpoint's files, or a graph file:
     /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`; or a SavedModel directory (or
     /// its `saved_model.pb`).
-    pub path: PathBuf,
+    #[arg(required_unless_present = "ops")]
+    pub path: Option<PathBuf>,
     /// Restore the variables from this checkpoint (a prefix, a directory with a `checkpoint`
     /// file, or any of its files) instead of the one PATH names; PATH then only gives the graph.
     #[arg(long, value_name = "PATH")]
@@ -56,10 +57,14 @@ pub struct RunArgs {
     /// Time the fetch: one warm-up run, then N runs; prints mean latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
-    /// List the graph's placeholders (dtype, shape), likely outputs and signatures, then exit.
-    /// For a SavedModel: its tag sets and signatures, as `saved_model_cli show --all` does.
+    /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
+    /// ops ckpt-run lacks) and signatures, then exit. For a SavedModel: its tag sets and
+    /// signatures, as `saved_model_cli show --all` does.
     #[arg(long)]
     pub describe: bool,
+    /// Print every TensorFlow op ckpt-run supports, one per line, then exit (no PATH needed).
+    #[arg(long)]
+    pub ops: bool,
     /// SavedModel only: the tag set of the meta graph to run, comma-separated or repeated; the
     /// meta graph's tags must equal it (default: serve).
     #[arg(long = "tag", value_name = "TAG[,TAG...]", value_delimiter = ',')]
@@ -71,22 +76,37 @@ pub struct RunArgs {
     pub signature: Option<String>,
 }
 
-/// The graph and checkpoint a PATH names.
-fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
+/// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
+pub fn print_ops() -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for op in ckpt_runtime::supported_ops() {
+        writeln!(out, "{op}")?;
+    }
+    Ok(())
+}
+
+/// The graph and checkpoint a PATH names; when PATH leads to a `.meta` whose checkpoint data is
+/// missing, the graph alone and why there is no checkpoint (`--describe` needs only the graph).
+fn load(path: &Path) -> Result<(Model, Option<Checkpoint>, Option<String>)> {
     let is_frozen = is_graph_file(path);
     if is_frozen {
         let model =
             Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?;
-        return Ok((model, None));
+        return Ok((model, None, None));
     }
-    let bundle = BundleReader::open(path)
-        .with_context(|| format!("cannot open checkpoint {}", path.display()))?;
-    let mut meta = bundle.prefix().as_os_str().to_owned();
-    meta.push(".meta");
-    let meta = PathBuf::from(meta);
+    let bundle = match open_checkpoint(path)? {
+        Ok(bundle) => bundle,
+        Err((meta, why)) => {
+            let model = Model::load(&meta)
+                .with_context(|| format!("cannot load graph {}", meta.display()))?;
+            return Ok((model, None, Some(why)));
+        }
+    };
+    let meta = bundle.meta_path();
     if !meta.is_file() {
         if let Some(model) = graph_beside(&bundle, &meta)? {
-            return Ok((model, Some(bundle)));
+            return Ok((model, Some(bundle), None));
         }
         bail!(
             "{}: no graph beside the checkpoint (expected {} or {}); ckpt-run needs the .meta that tf.train.Saver writes, the {ESTIMATOR_GRAPH} an Estimator writes, or a frozen .pb",
@@ -97,7 +117,49 @@ fn load(path: &Path) -> Result<(Model, Option<BundleReader>)> {
     }
     let model =
         Model::load(&meta).with_context(|| format!("cannot load graph {}", meta.display()))?;
-    Ok((model, Some(bundle)))
+    Ok((model, Some(bundle), None))
+}
+
+/// The checkpoint (V1 or V2) PATH leads to; or, when there is none but PATH is a `.meta` (or a
+/// prefix with one), that graph and what was looked for.
+fn open_checkpoint(path: &Path) -> Result<std::result::Result<Checkpoint, (PathBuf, String)>> {
+    match Checkpoint::open(path) {
+        Ok(checkpoint) => Ok(Ok(checkpoint)),
+        Err(e @ ckpt_bundle::Error::CheckpointNotFound { .. }) => {
+            let meta = if path.extension().is_some_and(|e| e == "meta") {
+                path.to_path_buf()
+            } else {
+                ckpt_bundle::meta_path(path)
+            };
+            if meta.is_file() {
+                Ok(Err((meta, e.to_string())))
+            } else {
+                Err(anyhow::Error::new(e)
+                    .context(format!("cannot open checkpoint {}", path.display())))
+            }
+        }
+        Err(e @ ckpt_bundle::Error::RemotePath { .. }) => Err(e.into()),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot open checkpoint {}", path.display())))
+        }
+    }
+}
+
+/// A session error, explained when the graph's variables have no checkpoint to come from.
+fn explain_session_error(error: ckpt_runtime::Error, no_data: Option<&str>) -> anyhow::Error {
+    match (error, no_data) {
+        (e @ ckpt_runtime::Error::UnsupportedOps { .. }, _) => anyhow!(
+            "{e}\n(`ckpt-run --ops` lists the {} supported ops)",
+            ckpt_runtime::supported_ops().len()
+        ),
+        (e @ ckpt_runtime::Error::NoCheckpoint { .. }, Some(why)) => anyhow!(
+            "{e}; the checkpoint data is missing: {why}; give the checkpoint with --checkpoint PATH"
+        ),
+        (e @ ckpt_runtime::Error::NoCheckpoint { .. }, None) => {
+            anyhow!("{e}; give the checkpoint with --checkpoint PATH")
+        }
+        (e, _) => e.into(),
+    }
 }
 
 /// A graph file given as PATH: a frozen `.pb` or a text graph (`graph.pbtxt`), read without a
@@ -117,7 +179,7 @@ fn is_graph_file(path: &Path) -> bool {
 const ESTIMATOR_GRAPH: &str = "graph.pbtxt";
 
 /// `graph.pbtxt` in the checkpoint's directory.
-fn estimator_graph(bundle: &BundleReader) -> PathBuf {
+fn estimator_graph(bundle: &Checkpoint) -> PathBuf {
     bundle
         .prefix()
         .parent()
@@ -127,7 +189,7 @@ fn estimator_graph(bundle: &BundleReader) -> PathBuf {
 
 /// The Estimator graph of a checkpoint that has no `.meta` (`missing_meta`), if there is one;
 /// says on stderr which file is used (an error names the file anyway).
-fn graph_beside(bundle: &BundleReader, missing_meta: &Path) -> Result<Option<Model>> {
+fn graph_beside(bundle: &Checkpoint, missing_meta: &Path) -> Result<Option<Model>> {
     let graph = estimator_graph(bundle);
     if !graph.is_file() {
         return Ok(None);
@@ -144,30 +206,39 @@ fn graph_beside(bundle: &BundleReader, missing_meta: &Path) -> Result<Option<Mod
 
 /// `--checkpoint`: the graph from PATH (a graph file, or the graph of the checkpoint PATH
 /// names), the variables from `checkpoint`.
-fn load_with_checkpoint(path: &Path, checkpoint: &Path) -> Result<(Model, Option<BundleReader>)> {
+fn load_with_checkpoint(
+    path: &Path,
+    checkpoint: &Path,
+) -> Result<(Model, Option<Checkpoint>, Option<String>)> {
     let model = if path.is_file() {
         Model::load(path).with_context(|| format!("cannot load graph {}", path.display()))?
     } else {
         load(path)?.0
     };
-    let bundle = BundleReader::open(checkpoint)
+    let bundle = Checkpoint::open(checkpoint)
         .with_context(|| format!("cannot open checkpoint {}", checkpoint.display()))?;
-    Ok((model, Some(bundle)))
+    Ok((model, Some(bundle), None))
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    if crate::saved_model::is_saved_model(&args.path) {
-        return crate::saved_model::run(args);
+    if args.ops {
+        return print_ops();
+    }
+    let Some(path) = &args.path else {
+        bail!("give the checkpoint or graph to run (PATH)");
+    };
+    if crate::saved_model::is_saved_model(path) {
+        return crate::saved_model::run(args, path);
     }
     if !args.tags.is_empty() || args.signature.is_some() {
         bail!(
             "{}: --tag and --signature apply to SavedModel directories (with a saved_model.pb)",
-            args.path.display()
+            path.display()
         );
     }
-    let (model, bundle) = match &args.checkpoint {
-        Some(checkpoint) => load_with_checkpoint(&args.path, checkpoint)?,
-        None => load(&args.path)?,
+    let (model, bundle, no_data) = match &args.checkpoint {
+        Some(checkpoint) => load_with_checkpoint(path, checkpoint)?,
+        None => load(path)?,
     };
     if args.describe {
         return describe(&model);
@@ -187,12 +258,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         inference: args.inference,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
-        .map_err(|e| match e {
-            ckpt_runtime::Error::NoCheckpoint { .. } => {
-                anyhow!("{e}; give the checkpoint with --checkpoint PATH")
-            }
-            e => e.into(),
-        })?;
+        .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let outputs = session.run(&feed_refs)?;
@@ -294,7 +360,18 @@ fn describe(model: &Model) -> Result<()> {
     println!("likely outputs:");
     for id in model.likely_outputs() {
         let node = model.graph.node(id);
-        println!("  {}\t{}", node.name, node.op);
+        let missing = ckpt_runtime::unsupported_ops(model, &[node.name.as_str()])?;
+        if missing.is_empty() {
+            println!("  {}\t{}", node.name, node.op);
+        } else {
+            let ops: Vec<&str> = missing.iter().map(|m| m.op.as_str()).collect();
+            println!(
+                "  {}\t{}\tneeds unsupported ops: {}",
+                node.name,
+                node.op,
+                ops.join(", ")
+            );
+        }
     }
     if !model.signatures.is_empty() {
         println!("signatures:");

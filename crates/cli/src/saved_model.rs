@@ -17,8 +17,8 @@ pub fn is_saved_model(path: &Path) -> bool {
     SavedModel::find(path).is_some()
 }
 
-/// Runs `args` against the SavedModel at `args.path`.
-pub fn run(args: &RunArgs) -> Result<()> {
+/// Runs `args` against the SavedModel at `path` (`args.path`).
+pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
     if let Some(checkpoint) = &args.checkpoint {
         bail!(
             "--checkpoint {}: a SavedModel's variables are the ones in its variables/ directory",
@@ -26,7 +26,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         );
     }
     if args.describe {
-        let saved = SavedModel::load(&args.path)?;
+        let saved = SavedModel::load(path)?;
         print!("{}", describe(&saved));
         return Ok(());
     }
@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         args.tags.iter().map(String::as_str).collect()
     };
     let key = args.signature.as_deref().unwrap_or(DEFAULT_SIGNATURE);
-    let saved = LoadedSavedModel::load(&args.path, &tags)?;
+    let saved = LoadedSavedModel::load(path, &tags)?;
     let feeds = args
         .feeds
         .iter()

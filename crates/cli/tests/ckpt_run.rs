@@ -283,3 +283,85 @@ fn checkpoint_without_a_graph_says_so() -> Result<()> {
     run.stderr_has(&["ckpt.meta", "frozen .pb"])?;
     run.stderr_has(&["no graph beside the checkpoint"])
 }
+
+#[test]
+fn ops_lists_the_supported_ops_one_per_line() -> Result<()> {
+    let via_ckpt = ckpt(["ops"])?.success()?;
+    let output = Command::new(env!("CARGO_BIN_EXE_ckpt-run"))
+        .arg("--ops")
+        .output()?;
+    ensure!(output.status.success(), "ckpt-run --ops failed");
+    let via_run = String::from_utf8(output.stdout)?;
+    assert_eq!(via_run, via_ckpt.stdout);
+    let ops: Vec<&str> = via_run.lines().collect();
+    assert_eq!(ops, ckpt_runtime::supported_ops());
+    for op in ["MatMul", "Split", "ResourceGather", "Assert"] {
+        ensure!(ops.contains(&op), "{op} missing from --ops");
+    }
+    Ok(())
+}
+
+/// A frozen graph x -> Lgamma -> Digamma -> Lgamma -> y, plus an unused SaveV2.
+fn graph_with_missing_ops(dir: &Path) -> Result<std::path::PathBuf> {
+    use ckpt_proto::attr_value::Value as Attr;
+    use ckpt_proto::{AttrValue, DataType, GraphDef, Message, NodeDef};
+    let float = AttrValue {
+        value: Some(Attr::Type(DataType::DtFloat as i32)),
+    };
+    let node = |name: &str, op: &str, input: &str, attr: &str| NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: if input.is_empty() {
+            vec![]
+        } else {
+            vec![input.into()]
+        },
+        attr: [(attr.to_string(), float.clone())].into(),
+        ..Default::default()
+    };
+    let def = GraphDef {
+        node: vec![
+            node("x", "Placeholder", "", "dtype"),
+            node("a/lgamma", "Lgamma", "x", "T"),
+            node("b/digamma", "Digamma", "a/lgamma", "T"),
+            node("c/lgamma", "Lgamma", "b/digamma", "T"),
+            node("y", "Identity", "c/lgamma", "T"),
+            node("save/SaveV2", "SaveV2", "x", "T"),
+        ],
+        ..Default::default()
+    };
+    let path = dir.join("missing.pb");
+    std::fs::write(&path, def.encode_to_vec())?;
+    Ok(path)
+}
+
+#[test]
+fn missing_ops_are_all_named_at_once_and_marked_by_describe() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pb = graph_with_missing_ops(dir.path())?;
+    let run = ckpt([
+        "run".as_ref(),
+        pb.as_os_str(),
+        "--feed".as_ref(),
+        "x=1.0".as_ref(),
+        "--fetch".as_ref(),
+        "y".as_ref(),
+    ])?
+    .failure()?;
+    let n = ckpt_runtime::supported_ops().len();
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: 2 unsupported ops: Lgamma (2 nodes, e.g. a/lgamma), Digamma (1 node, e.g. b/digamma)\n\
+             (`ckpt-run --ops` lists the {n} supported ops)\n"
+        )
+    );
+    let run = ckpt(["run".as_ref(), pb.as_os_str(), "--describe".as_ref()])?.success()?;
+    ensure!(
+        run.stdout
+            .contains("  y\tIdentity\tneeds unsupported ops: Lgamma, Digamma\n"),
+        "{}",
+        run.stdout
+    );
+    Ok(())
+}

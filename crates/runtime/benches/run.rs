@@ -7,7 +7,7 @@ mod common;
 
 use std::hint::black_box;
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, Value};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -21,7 +21,7 @@ fn session(
 ) -> common::TestResult<Session> {
     let dir = common::fixtures().join(dir);
     let model = Model::load(&dir.join(meta))?;
-    let bundle = BundleReader::open(dir.join(meta.trim_end_matches(".meta")))?;
+    let bundle = Checkpoint::open(dir.join(meta.trim_end_matches(".meta")))?;
     Ok(Session::new(
         &model,
         Some(&bundle),

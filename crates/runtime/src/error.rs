@@ -58,19 +58,20 @@ pub enum Error {
         message: String,
     },
 
-    /// Node `node` has an op the executor has no kernel for (and that is not a library
-    /// function); found when the plan is built. `supported` lists every op it has.
+    /// The fetches need ops the executor has no kernel for (and that are not library
+    /// functions), found when the plan is built, before any kernel is: each op type once, with
+    /// how many nodes use it and one of them, in the order the graph needs them:
+    /// `3 unsupported ops: ResourceGather (1 node, e.g. bert/embeddings/Gather), ...`.
+    /// [`supported_ops`](crate::supported_ops) lists what the executor has.
     #[error(
-        "node {node:?} has unsupported op {op:?}; supported ops: {}",
-        supported.join(", ")
+        "{} unsupported op{}: {}",
+        ops.len(),
+        if ops.len() == 1 { "" } else { "s" },
+        ops.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
-    UnsupportedOp {
-        /// The node's name.
-        node: String,
-        /// The node's op type.
-        op: String,
-        /// Every op the executor supports.
-        supported: Vec<&'static str>,
+    UnsupportedOps {
+        /// The missing ops.
+        ops: Vec<crate::MissingOp>,
     },
 
     /// The fetches need the variables `names`, but the session was built without a

@@ -1,9 +1,10 @@
 //! A CPU executor for TensorFlow graphs restored from checkpoints, without TensorFlow.
 //!
 //! Give it a [`ckpt_graph::Model`] (a `.meta` graph or a frozen `.pb`), the checkpoint's
-//! [`ckpt_bundle::BundleReader`], the tensors to fetch and the placeholders to feed: a
-//! [`Session`] prunes the graph to what the fetches need, builds one kernel per node (an
-//! unsupported op is an error here, naming the op and the node, not halfway through a run),
+//! [`ckpt_bundle::Checkpoint`] (V1 or V2), the tensors to fetch and the placeholders to feed: a
+//! [`Session`] prunes the graph to what the fetches need, builds one kernel per node (ops it
+//! lacks are an error here, all of them at once with an example node each, not halfway
+//! through a run; [`unsupported_ops`] asks the same question without a checkpoint),
 //! decodes constants and loads the variables once, then runs as often as you like. Kernels
 //! compute in float32 (plus the int32/int64/bool that shape and control ops need), split work
 //! over rayon threads above a size threshold, and multiply matrices with `matrixmultiply`.
@@ -55,6 +56,7 @@ mod plan;
 mod rewrite;
 mod saved_model;
 mod session;
+mod support;
 mod tensor_proto;
 mod tensor_value;
 mod value;
@@ -66,4 +68,5 @@ pub use error::Error;
 pub use ops::supported_ops;
 pub use saved_model::LoadedSavedModel;
 pub use session::{FeedInfo, Session, SessionOptions};
+pub use support::{unsupported_ops, MissingOp};
 pub use value::{checked_num_elements, Datum, TensorBuf, Value};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::{BundleReader, Checkpoint};
 use ckpt_graph::ckpt_proto::{Message, TrackableObjectGraph};
 use ckpt_graph::{Model, SavedModel, OBJECT_GRAPH_KEY};
 
@@ -29,7 +29,7 @@ pub struct LoadedSavedModel {
     file: PathBuf,
     tags: Vec<String>,
     model: Model,
-    bundle: Option<BundleReader>,
+    checkpoint: Option<Checkpoint>,
 }
 
 impl LoadedSavedModel {
@@ -61,6 +61,7 @@ impl LoadedSavedModel {
             Some(b) if b.contains(OBJECT_GRAPH_KEY) => Some(object_graph(b, &prefix)?),
             _ => None,
         };
+        let checkpoint = bundle.map(Checkpoint::from);
         let model = saved.model(tags, objects.as_ref())?;
         let mut tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
         tags.sort_unstable();
@@ -69,7 +70,7 @@ impl LoadedSavedModel {
             file: saved.file().to_owned(),
             tags,
             model,
-            bundle,
+            checkpoint,
         })
     }
 
@@ -88,9 +89,9 @@ impl LoadedSavedModel {
         &self.model
     }
 
-    /// The variables checkpoint, when the SavedModel has one.
-    pub fn bundle(&self) -> Option<&BundleReader> {
-        self.bundle.as_ref()
+    /// The variables checkpoint (`variables/variables`), when the SavedModel has one.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        self.checkpoint.as_ref()
     }
 
     /// A session running signature `key`: see [`Session::for_signature`].
@@ -103,7 +104,7 @@ impl LoadedSavedModel {
     ) -> Result<Session, Error> {
         Session::for_signature(
             &self.model,
-            self.bundle.as_ref(),
+            self.checkpoint.as_ref(),
             key,
             inputs,
             outputs,

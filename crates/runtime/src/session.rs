@@ -1,6 +1,6 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
@@ -34,12 +34,12 @@ pub struct FeedInfo {
 /// from the checkpoint. Build once, run many times, from any thread.
 ///
 /// ```no_run
-/// use ckpt_bundle::BundleReader;
+/// use ckpt_bundle::Checkpoint;
 /// use ckpt_graph::Model;
 /// use ckpt_runtime::{Session, SessionOptions, Value};
 ///
 /// let model = Model::load("model.ckpt.meta".as_ref())?;
-/// let bundle = BundleReader::open("model.ckpt")?;
+/// let bundle = Checkpoint::open("model.ckpt")?; // V1 or V2
 /// let session = Session::new(&model, Some(&bundle), &["pred"], &["x", "keep_prob"], SessionOptions::default())?;
 /// let x = Value::new(vec![1, 784], vec![0.0f32; 784])?;
 /// let out = session.run(&[("x", x), ("keep_prob", Value::scalar(1.0f32))])?;
@@ -57,13 +57,13 @@ pub struct Session {
 impl Session {
     /// Builds the plan computing `fetches` from `feeds` (names `node` or `node:k`).
     ///
-    /// Errors: an unknown name (with close names suggested), an unsupported op (naming it, the
-    /// node and the supported ops), a needed placeholder missing from `feeds`, variables
+    /// Errors: an unknown name (with close names suggested), unsupported ops (every one the
+    /// fetches need, with a node count and an example node each), a needed placeholder missing from `feeds`, variables
     /// missing from the checkpoint (all of them named), a variable whose dtype or shape
     /// disagrees with the graph.
     pub fn new(
         model: &Model,
-        bundle: Option<&BundleReader>,
+        bundle: Option<&Checkpoint>,
         fetches: &[&str],
         feeds: &[&str],
         options: SessionOptions,
@@ -92,7 +92,7 @@ impl Session {
     /// every error of [`Session::new`].
     pub fn for_signature(
         model: &Model,
-        bundle: Option<&BundleReader>,
+        bundle: Option<&Checkpoint>,
         key: &str,
         inputs: &[&str],
         outputs: &[&str],
@@ -161,7 +161,7 @@ impl Session {
     /// Builds the plan computing the named `fetches` from the named `feeds`.
     fn build(
         model: &Model,
-        bundle: Option<&BundleReader>,
+        bundle: Option<&Checkpoint>,
         fetches: Vec<(String, Output)>,
         feeds: Vec<(String, Output)>,
         options: SessionOptions,

@@ -1,7 +1,7 @@
 //! Variables: checkpoint tensors as runtime values, copied once out of the memory map into an
 //! owned, aligned buffer at plan time, then shared by every run.
 
-use ckpt_bundle::{parse_shape_and_slice, BundleReader, Tensor};
+use ckpt_bundle::{parse_shape_and_slice, Checkpoint, Tensor};
 use ckpt_graph::{Model, Node, NodeId};
 
 use crate::ops::{dtype_attr, node_error};
@@ -19,7 +19,7 @@ pub(crate) enum VariableError {
 /// one, and checked against the dtype and shape the graph declares.
 pub(crate) fn load(
     model: &Model,
-    bundle: &BundleReader,
+    bundle: &Checkpoint,
     id: NodeId,
     node: &Node,
 ) -> Result<Value, VariableError> {
@@ -89,9 +89,9 @@ enum PartError {
 
 /// The part of checkpoint tensor `key` that a variable's `shape_and_slice` spec, such as
 /// `"6 2 0,3:-"` (full shape, then `start,length` or `-` per dimension), selects: parsed by
-/// `ckpt-bundle` with TensorFlow's rules and read with `BundleReader::read_slice`, as
+/// `ckpt-bundle` with TensorFlow's rules and read with `Checkpoint::read_slice`, as
 /// `RestoreV2` does through `LookupSlice`.
-fn read_part<'b>(bundle: &'b BundleReader, key: &str, spec: &str) -> Result<Tensor<'b>, PartError> {
+fn read_part<'b>(bundle: &'b Checkpoint, key: &str, spec: &str) -> Result<Tensor<'b>, PartError> {
     let parsed = parse_shape_and_slice(spec).map_err(PartError::Bundle)?;
     let stored = &bundle.info(key).map_err(PartError::Bundle)?.shape;
     if parsed.shape != *stored {
@@ -119,7 +119,7 @@ mod tests {
             &Tensor::from_vec(vec![6, 2], (0..12).collect::<Vec<i32>>())?,
         )?;
         w.finish()?;
-        let bundle = BundleReader::open(&prefix)?;
+        let bundle = Checkpoint::open(&prefix)?;
         let part = Value::from_tensor(
             &read_part(&bundle, "v", "6 2 3,3:-").map_err(|e| format!("{e:?}"))?,
         )?;

@@ -1,11 +1,11 @@
-//! Runs every TensorFlow-made fixture model through `Model::load` + `BundleReader` + `Session`
+//! Runs every TensorFlow-made fixture model through `Model::load` + `Checkpoint` + `Session`
 //! and compares with the outputs TensorFlow 2.21 computed (fixtures/make_fixtures.py).
 
 mod common;
 
 use std::path::PathBuf;
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::Model;
 use ckpt_runtime::{Session, SessionOptions, Value};
 use common::{assert_close, fixtures, read_npy, TestResult};
@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 struct Case {
     dir: PathBuf,
     model: Model,
-    bundle: Option<BundleReader>,
+    bundle: Option<Checkpoint>,
     feeds: Vec<(String, Value)>,
     /// (tensor name, TensorFlow's output file)
     fetches: Vec<(String, PathBuf)>,
@@ -37,7 +37,7 @@ fn load_case(name: &str) -> TestResult<Case> {
     };
     let model = Model::load(&dir.join(graph))?;
     let bundle = match case.get("checkpoint").and_then(Json::as_str) {
-        Some(prefix) => Some(BundleReader::open(dir.join(prefix))?),
+        Some(prefix) => Some(Checkpoint::open(dir.join(prefix))?),
         None => None,
     };
     let mut feeds = Vec::new();
@@ -141,6 +141,17 @@ fn mobilenet_block() -> TestResult {
 }
 
 #[test]
+fn v1_checkpoint_restores_its_graph() -> TestResult {
+    let case = load_case("v1_graph")?;
+    assert!(
+        matches!(case.bundle, Some(Checkpoint::V1(_))),
+        "v1_graph should open as a V1 checkpoint"
+    );
+    check("v1_graph", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn frozen_graph() -> TestResult {
     check("frozen", SessionOptions::default())?;
     Ok(())
@@ -182,6 +193,12 @@ fn estimator_graph_pbtxt_with_a_partitioned_kernel() -> TestResult {
     }
     assert!(case.model.saver.is_none());
     check("estimator", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn bert_encoder_two_layers() -> TestResult {
+    check("bert", SessionOptions::default())?;
     Ok(())
 }
 

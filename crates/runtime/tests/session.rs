@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::ckpt_proto::attr_value::{ListValue, Value as Attr};
 use ckpt_graph::ckpt_proto::op_def::ArgDef;
 use ckpt_graph::ckpt_proto::tensor_shape_proto::Dim;
@@ -117,23 +117,38 @@ fn x23() -> TestResult<Value> {
 }
 
 #[test]
-fn unsupported_op_names_the_op_the_node_and_the_supported_ops() -> TestResult {
+fn every_unsupported_op_is_named_once_with_a_count_and_an_example() -> TestResult {
     let m = model(vec![
         placeholder("x", DataType::DtFloat, None),
-        node("weird", "FancyOp", &["x"], &[("T", float())]),
+        node("a/fancy", "FancyOp", &["x"], &[("T", float())]),
+        node("b/other", "OtherOp", &["a/fancy"], &[("T", float())]),
+        node("c/fancy", "FancyOp", &["b/other"], &[("T", float())]),
+        node("y", "Relu", &["c/fancy"], &[("T", float())]),
+        // Saving and training ops the fetch does not need are never reported.
+        node("save/SaveV2", "SaveV2", &["x"], &[]),
+        node("train/ApplyAdam", "ApplyAdam", &["x"], &[]),
     ])?;
-    let err = Session::new(&m, None, &["weird"], &["x"], SessionOptions::default())
+    let err = Session::new(&m, None, &["y"], &["x"], SessionOptions::default())
         .err()
         .ok_or("expected an error")?;
-    let msg = err.to_string();
-    assert!(
-        msg.contains("\"weird\"") && msg.contains("\"FancyOp\""),
-        "{msg}"
+    assert_eq!(
+        err.to_string(),
+        "2 unsupported ops: FancyOp (2 nodes, e.g. a/fancy), OtherOp (1 node, e.g. b/other)"
     );
-    assert!(
-        msg.contains("Conv2D") && msg.contains("MatMul") && msg.contains("StridedSlice"),
-        "{msg}"
+    let Error::UnsupportedOps { ops } = &err else {
+        return Err(format!("unexpected error {err:?}").into());
+    };
+    assert_eq!(ops[0].op, "FancyOp");
+    assert_eq!(ops[0].nodes, 2);
+    assert_eq!(ops[1].example, "b/other");
+    assert_eq!(
+        ckpt_runtime::unsupported_ops(&m, &["y", "save/SaveV2"])?
+            .iter()
+            .map(|o| o.op.as_str())
+            .collect::<Vec<_>>(),
+        ["FancyOp", "OtherOp", "SaveV2"]
     );
+    assert!(ckpt_runtime::unsupported_ops(&m, &["x"])?.is_empty());
     Ok(())
 }
 
@@ -256,7 +271,7 @@ fn variables_need_a_checkpoint_and_every_missing_one_is_named() -> TestResult {
         other => return Err(format!("unexpected error {other}").into()),
     }
     // The LeNet checkpoint holds none of the MLP's variables.
-    let other = BundleReader::open(fixtures().join("lenet/model.ckpt"))?;
+    let other = Checkpoint::open(fixtures().join("lenet/model.ckpt"))?;
     let err = Session::new(
         &m,
         Some(&other),
@@ -427,6 +442,23 @@ fn if_runs_the_chosen_branch_function() -> TestResult {
         let out = s.run(&[("x", x23()?), ("p", Value::scalar(false))])?;
         assert_eq!(f32s(&out[0])?, vec![1.0, -2.0, 3.0, -4.0, 5.0, -6.0]);
     }
+    Ok(())
+}
+
+#[test]
+fn unsupported_ops_inside_branch_functions_are_reported_with_the_rest() -> TestResult {
+    let m = if_model(
+        "If",
+        vec![node("lg", "Lgamma", &["x"], &[("T", float())])],
+        "lg:y:0",
+    )?;
+    let err = Session::new(&m, None, &["y"], &["x", "p"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "1 unsupported op: Lgamma (1 node, e.g. lg (in function then_fn))"
+    );
     Ok(())
 }
 
@@ -690,7 +722,7 @@ fn sessions_run_concurrently_and_repeatably() -> TestResult {
 fn partitioned_variable_parts_come_from_the_full_tensor() -> TestResult {
     let dir = fixtures().join("partitioned");
     let m = Model::load(&dir.join("model.ckpt.meta"))?;
-    let bundle = BundleReader::open(dir.join("model.ckpt"))?;
+    let bundle = Checkpoint::open(dir.join("model.ckpt"))?;
     let fetches = [
         "part/pv/part_1",
         "part/embedding/part_1/Read/ReadVariableOp",
@@ -822,7 +854,7 @@ fn resource_arguments_flow_into_nested_functions() -> TestResult {
         &ckpt_bundle::Tensor::from_vec(vec![3], vec![1.0f32, 2.0, 3.0])?,
     )?;
     writer.finish()?;
-    let bundle = BundleReader::open(&prefix)?;
+    let bundle = Checkpoint::open(&prefix)?;
 
     let resource = ArgDef {
         name: "h".into(),

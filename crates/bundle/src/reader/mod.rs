@@ -74,12 +74,17 @@ pub struct BundleReader {
 
 impl BundleReader {
     /// Opens a checkpoint given as a prefix (`dir/model.ckpt-1000`), a directory holding a
-    /// `checkpoint` state file, or any one of the checkpoint's files.
+    /// `checkpoint` state file, a SavedModel directory, or any one of the checkpoint's files.
     ///
-    /// Errors: [`Error::CheckpointNotFound`] when the path leads to no `.index`;
-    /// [`Error::Io`] when it cannot be read; [`Error::Table`], [`Error::Header`],
-    /// [`Error::Entry`] or [`Error::Slices`] for a damaged index; [`Error::MissingShard`] when
-    /// a data file the index needs does not exist.
+    /// A data file that does not exist does not stop the opening: the index is enough to list
+    /// the tensors and to read those stored in the other shards. Reading a tensor stored in
+    /// it, and [`verify`](Self::verify), fail with [`Error::MissingShard`];
+    /// [`missing_shards`](Self::missing_shards) lists them.
+    ///
+    /// Errors: [`Error::CheckpointNotFound`] when the path leads to no `.index` (a V1
+    /// checkpoint included: open those with [`Checkpoint::open`](crate::Checkpoint::open));
+    /// [`Error::RemotePath`] for a URL; [`Error::Io`] when it cannot be read; [`Error::Table`],
+    /// [`Error::Header`], [`Error::Entry`] or [`Error::Slices`] for a damaged index.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path, ReadOptions::default())
     }
@@ -87,15 +92,27 @@ impl BundleReader {
     /// [`BundleReader::open`] with options.
     pub fn open_with(path: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
         let prefix = resolve_prefix(path.as_ref())?;
+        Self::open_prefix(prefix, options)
+    }
+
+    /// Opens the bundle `<prefix>.index`, the prefix already resolved.
+    pub(crate) fn open_prefix(prefix: PathBuf, options: ReadOptions) -> Result<Self> {
         let index = index_path(&prefix);
         let bytes = map_file(&index)?;
-        let reader = Self::from_index(prefix, index, &bytes, options, None)?;
-        for shard in &reader.shards {
-            if !shard.path.is_file() {
-                return Err(reader.missing_shard(shard));
-            }
-        }
-        Ok(reader)
+        Self::from_index(prefix, index, &bytes, options, None)
+    }
+
+    /// The data files the index needs that do not exist (checked when the bundle was
+    /// opened), in shard order.
+    pub fn missing_shards(&self) -> Vec<&Path> {
+        let mut missing: Vec<(u32, &Path)> = self
+            .shards
+            .iter()
+            .filter(|s| s.bytes.get().is_none() && !s.path.is_file())
+            .map(|s| (s.id, s.path.as_path()))
+            .collect();
+        missing.sort();
+        missing.into_iter().map(|(_, p)| p).collect()
     }
 
     /// Reads a bundle held in memory: the `.index` bytes and the data shards, in shard-id

@@ -31,6 +31,15 @@ impl BundleReader {
     /// [`Error::Slices`](crate::Error::Slices) for a partitioned tensor whose slices do not
     /// cover it.
     pub fn verify(&self) -> Result<VerifyReport> {
+        // A missing data file is named first, whatever tensor comes first in name order.
+        if let Some(shard) = self
+            .shards
+            .iter()
+            .filter(|s| s.bytes.get().is_none() && !s.path.is_file())
+            .min_by_key(|s| s.id)
+        {
+            return Err(self.missing_shard(shard));
+        }
         // Large tensors are checksummed one at a time, each split across all threads;
         // the rest run in parallel with each other. (Nesting the two is slower: the
         // threads then stream from several tensors at once.)

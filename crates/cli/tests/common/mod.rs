@@ -160,6 +160,9 @@ pub const CHECKPOINT_FIXTURES: &[&str] = &[
     "tf2_weights",
 ];
 
+/// Fixture directories holding V1 checkpoints (no `.index`; one table file per shard).
+pub const V1_FIXTURES: &[&str] = &["v1_dtypes", "v1_graph", "v1_sharded"];
+
 /// One variable as TensorFlow read it (`tf.train.load_checkpoint`).
 #[derive(Clone, Debug)]
 pub struct Variable {
@@ -329,7 +332,9 @@ fn variable(v: &Value) -> Result<Variable> {
 }
 
 fn checkpoint(c: &Value) -> Result<Checkpoint> {
-    let index = field(c, "index")?;
+    // V1 checkpoints have no index: no entries, no blocks.
+    let no_index = Value::Object(Default::default());
+    let index = c.get("index").unwrap_or(&no_index);
     let mut entries = Vec::new();
     let no_entries = Vec::new();
     for e in index
@@ -361,7 +366,10 @@ fn checkpoint(c: &Value) -> Result<Checkpoint> {
             .map(variable)
             .collect::<Result<_>>()?,
         entries,
-        index_blocks: array(index, "blocks")?
+        index_blocks: index
+            .get("blocks")
+            .and_then(Value::as_array)
+            .unwrap_or(&no_entries)
             .iter()
             .map(|b| Ok((u64_field(b, "offset")?, u64_field(b, "size")?)))
             .collect::<Result<_>>()?,

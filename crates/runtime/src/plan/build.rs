@@ -1,11 +1,12 @@
 //! Building a [`Plan`] from a graph, its fetches and its feeds, in named steps: the nodes
-//! the fetches need, the outputs read, the fused chains, then each node planned in order (its
+//! the fetches need, the ops among them the executor lacks (all reported at once), the
+//! outputs read, the fused chains, then each node planned in order (its
 //! kernel built, its inputs located, its outputs placed in constants or slots, constant
 //! inputs folded), the fetches located, and each slot's last read marked.
 
 use std::collections::{HashMap, HashSet};
 
-use ckpt_bundle::BundleReader;
+use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
 
 use super::{Action, Input, Plan, Source, Step};
@@ -13,6 +14,7 @@ use crate::fusion::Fusions;
 use crate::ops::control::if_op::unused_output;
 use crate::ops::{self, node_error, BuildCtx, Built, Kernel, OpError};
 use crate::rewrite::Rewrite;
+use crate::support::MissingOps;
 use crate::variable::{self, VariableError};
 use crate::{Error, Value};
 
@@ -35,7 +37,7 @@ pub(crate) struct PlanInput<'a> {
     pub model: &'a Model,
     pub graph: &'a Graph,
     /// The checkpoint, for the main graph's variables (`None` inside functions).
-    pub bundle: Option<&'a BundleReader>,
+    pub bundle: Option<&'a Checkpoint>,
     /// Whether `graph` is the model's main graph (whose variables the model maps to keys).
     pub main_graph: bool,
     pub fetches: &'a [Output],
@@ -55,6 +57,10 @@ impl Plan {
         let rewritten = |o: Output| input.rewrite.resolve(o);
         let order = needed_nodes(input.graph, input.fetches, input.feeds, &fed, rewritten)?;
         let used = used_outputs(input.graph, &order, input.fetches, &fed, rewritten);
+        let mut missing = MissingOps::default();
+        let roots: Vec<Output> = input.fetches.iter().map(|&f| rewritten(f)).collect();
+        missing.visit(input.model, input.graph, &order, &roots, None);
+        missing.into_result()?;
         let fusions = find_fusions(input, &order, &fed)?;
         let mut planner = Planner::new(input, fed, fusions);
         planner.bind(input.bound)?;
@@ -358,10 +364,12 @@ impl<'a> Planner<'a> {
             None if self.input.model.functions.contains_key(&node.op) => {
                 ops::control::call::build_named(node, &ctx, &node.op)
             }
-            None => Err(Error::UnsupportedOp {
-                node: node.name.clone(),
-                op: node.op.clone(),
-                supported: ops::supported_ops(),
+            None => Err(Error::UnsupportedOps {
+                ops: vec![crate::MissingOp {
+                    op: node.op.clone(),
+                    nodes: 1,
+                    example: node.name.clone(),
+                }],
             }),
         }
     }

@@ -96,8 +96,51 @@ pub(crate) fn matmul(
     Ok(TensorBuf::from_parts(vec![m, n], out))
 }
 
-/// `out = a · b`, `out` row-major `a.rows x b.cols`.
+/// Multiply-adds above which a product splits its rows over the threads.
+const GEMM_PARALLEL_WORK: usize = 1 << 21;
+
+/// `out = a · b`, `out` row-major `a.rows x b.cols`; a large product splits its rows over
+/// the threads, one sgemm call per block of rows.
 pub(crate) fn product(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let threads = rayon::current_num_threads();
+    let work = m.saturating_mul(k).saturating_mul(n);
+    if threads < 2 || work < GEMM_PARALLEL_WORK || m < 2 * GEMM_ROW_BLOCK || n == 0 {
+        return product_serial(a, b, out);
+    }
+    // Blocks of whole register tiles, a few per thread.
+    let rows = m
+        .div_ceil(threads * 2)
+        .next_multiple_of(GEMM_ROW_BLOCK)
+        .min(m);
+    let Some(out) = out.get_mut(..m * n) else {
+        op_bail!("output buffer too small for {m}x{n}");
+    };
+    let failure = std::sync::Mutex::new(None);
+    out.par_chunks_mut(rows * n).enumerate().for_each(|(t, o)| {
+        let r0 = t * rows;
+        let sub = MatRef {
+            data: &a.data[(r0 * a.row_stride).min(a.data.len())..],
+            rows: o.len() / n,
+            ..a
+        };
+        if let Err(e) = product_serial(sub, b, o) {
+            if let Ok(mut f) = failure.lock() {
+                f.get_or_insert(e);
+            }
+        }
+    });
+    match failure.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Rows of sgemm's register tile: row blocks are multiples of it.
+const GEMM_ROW_BLOCK: usize = 8;
+
+/// [`product`] on the calling thread (for callers that spread products over threads).
+pub(crate) fn product_serial(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m <= GEMV_MAX_ROWS
         && m > 0
@@ -198,6 +241,8 @@ mod tests {
             (17, 257, 7),
             (64, 784, 10),
             (5, 300, 300),
+            // Large enough to split rows over threads (uneven last block).
+            (301, 257, 129),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let av = values(m * k, 1);
