@@ -189,6 +189,25 @@ pub enum Error {
         /// The tensor's dtype.
         dtype: DType,
     },
+
+    /// A list or a TensorArray handle (`kind`) was asked for as a tensor, to be fetched or
+    /// written out: read its elements with the graph's own ops instead.
+    #[error("a {kind} is not a tensor: fetch a tensor read from it (such as TensorListStack's or TensorArrayGatherV3's output) instead")]
+    NotATensor {
+        /// `"TensorList"` or `"TensorArray"`.
+        kind: &'static str,
+    },
+
+    /// A while loop ran more than `limit` iterations
+    /// ([`SessionOptions::max_iterations`](crate::SessionOptions::max_iterations)): `frame`
+    /// names it, by its TF1 frame name (`while/while_context`) or its TF2 `While` node.
+    #[error("loop {frame:?} did not finish within {limit} iterations (the limit is SessionOptions::max_iterations, --max-iterations in ckpt-run)")]
+    IterationLimit {
+        /// The loop's frame name, or the `While` node's name.
+        frame: String,
+        /// The limit that was reached.
+        limit: u64,
+    },
 }
 
 impl From<ckpt_graph::Error> for Error {

@@ -113,7 +113,7 @@ pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
     }
     dispatch_numbers!(v, |t| convert(t, to), else {
         Value::Bool(t) => convert(t, to),
-        Value::Str(_) => None,
+        Value::Str(_) | Value::List(_) | Value::TensorArray(_) => None,
     })
 }
 
