@@ -29,6 +29,8 @@ impl fmt::Display for OpError {
     }
 }
 
+impl std::error::Error for OpError {}
+
 impl From<Error> for OpError {
     fn from(e: Error) -> OpError {
         OpError(e.to_string())
@@ -70,6 +72,8 @@ pub(crate) enum Built {
     },
     /// `Merge`: forwards its first live input and that input's index.
     Merge,
+    /// `While` / `StatelessWhile`: runs its body function while its cond function holds.
+    While(Box<control::while_op::WhileLoop>),
 }
 
 pub(crate) fn kernel(k: impl Kernel + 'static) -> Result<Built, Error> {
@@ -89,6 +93,8 @@ pub(crate) struct BuildCtx<'a> {
     pub force_false: bool,
     /// Nesting depth of function bodies (0 for the main graph).
     pub depth: usize,
+    /// Iterations a while loop may run ([`crate::SessionOptions::max_iterations`]).
+    pub max_iterations: u64,
 }
 
 impl BuildCtx<'_> {
@@ -105,13 +111,24 @@ pub(crate) type Builder = fn(&Node, &BuildCtx<'_>) -> Result<Built, Error>;
 /// The op table: every op the executor supports, with its builder.
 static OPS: &[(&str, Builder)] = &[
     // control flow
+    ("Enter", control::enter::build),
+    ("Exit", control::exit::build),
     ("If", control::if_op::build),
+    ("LoopCond", control::loop_cond::build),
     ("Merge", control::merge::build),
+    ("NextIteration", control::next_iteration::build),
     ("NoOp", control::noop::build),
-    ("StatelessIf", control::if_op::build),
-    ("Switch", control::switch::build),
     ("PartitionedCall", control::call::build),
+    ("RefEnter", control::enter::build),
+    ("RefExit", control::exit::build),
+    ("RefMerge", control::merge::build),
+    ("RefNextIteration", control::next_iteration::build),
+    ("RefSwitch", control::switch::build),
     ("StatefulPartitionedCall", control::call::build),
+    ("StatelessIf", control::if_op::build),
+    ("StatelessWhile", control::while_op::build),
+    ("Switch", control::switch::build),
+    ("While", control::while_op::build),
     // arrays, shapes, variables
     ("BroadcastTo", array::tile::build_broadcast_to),
     ("Cast", array::cast::build),
@@ -358,6 +375,49 @@ pub(crate) fn output_len(shape: &[usize]) -> Result<usize, OpError> {
 pub(crate) fn fmt_shape(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", dims.join(","))
+}
+
+/// What kernel tests build nodes with.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use ckpt_graph::ckpt_proto::{GraphDef, NodeDef};
+    use ckpt_graph::{Model, Node};
+
+    use super::{BuildCtx, Built, Kernel};
+    use crate::Error;
+
+    /// A model of one `NoOp`, for the build context.
+    pub(crate) fn empty_model() -> Result<Model, Error> {
+        let def = GraphDef {
+            node: vec![NodeDef {
+                name: "noop".into(),
+                op: "NoOp".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Ok(Model::from_graph_def(&def)?)
+    }
+
+    /// Builds `node` with `builder`, expecting a kernel.
+    pub(crate) fn build_kernel(
+        builder: super::Builder,
+        node: &Node,
+    ) -> Result<Box<dyn Kernel>, Error> {
+        let model = empty_model()?;
+        let ctx = BuildCtx {
+            model: &model,
+            inference: false,
+            used_outputs: &[true],
+            force_false: false,
+            depth: 0,
+            max_iterations: 1000,
+        };
+        match builder(node, &ctx)? {
+            Built::Kernel(k) => Ok(k),
+            other => Err(Error::Internal(format!("expected a kernel, got {other:?}"))),
+        }
+    }
 }
 
 #[cfg(test)]
