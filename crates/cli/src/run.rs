@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// List the graph's placeholders (dtype, shape), likely outputs and signatures, then exit.
     #[arg(long)]
     pub describe: bool,
+    /// Stop a run with an error when one while loop's body has run N times (a loop that never
+    /// ends fails instead of hanging).
+    #[arg(long, value_name = "N", default_value_t = SessionOptions::DEFAULT_MAX_ITERATIONS)]
+    pub max_iterations: u64,
 }
 
 /// The graph and checkpoint a PATH names.
@@ -92,6 +96,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        max_iterations: args.max_iterations,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)?;
     let feed_refs: Vec<(&str, Value)> =

@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ops::{op_bail, OpError};
+use crate::value::{with_dtype, Datum, TensorBuf};
 use crate::{DType, Value};
 
 /// The most elements a list or an array may hold: their sizes come from graphs and inputs,
@@ -97,7 +98,10 @@ impl PartialShape {
             None => true,
             Some(dims) => {
                 dims.len() == shape.len()
-                    && dims.iter().zip(shape).all(|(d, &s)| d.is_none_or(|d| d == s))
+                    && dims
+                        .iter()
+                        .zip(shape)
+                        .all(|(d, &s)| d.is_none_or(|d| d == s))
             }
         }
     }
@@ -173,15 +177,57 @@ impl fmt::Display for PartialShape {
 pub(crate) fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Value, OpError> {
     let n = crate::ops::output_len(&shape)?;
     Ok(match dtype {
-        DType::Float32 => Value::F32(crate::TensorBuf::from_parts(shape, vec![0.0; n])),
-        DType::Float64 => Value::F64(crate::TensorBuf::from_parts(shape, vec![0.0; n])),
-        DType::Int32 => Value::I32(crate::TensorBuf::from_parts(shape, vec![0; n])),
-        DType::Int64 => Value::I64(crate::TensorBuf::from_parts(shape, vec![0; n])),
-        DType::UInt8 => Value::U8(crate::TensorBuf::from_parts(shape, vec![0; n])),
-        DType::Bool => Value::Bool(crate::TensorBuf::from_parts(shape, vec![false; n])),
-        DType::String => Value::Str(crate::TensorBuf::from_parts(shape, vec![Vec::new(); n])),
+        DType::Float32 => Value::F32(TensorBuf::from_parts(shape, vec![0.0; n])),
+        DType::Float64 => Value::F64(TensorBuf::from_parts(shape, vec![0.0; n])),
+        DType::Int32 => Value::I32(TensorBuf::from_parts(shape, vec![0; n])),
+        DType::Int64 => Value::I64(TensorBuf::from_parts(shape, vec![0; n])),
+        DType::UInt8 => Value::U8(TensorBuf::from_parts(shape, vec![0; n])),
+        DType::Bool => Value::Bool(TensorBuf::from_parts(shape, vec![false; n])),
+        DType::String => Value::Str(TensorBuf::from_parts(shape, vec![Vec::new(); n])),
         other => op_bail!("cannot make zeros of dtype {other}"),
     })
+}
+
+/// The tensor of `shape` whose elements are those of `parts`, one after the other: stacking
+/// (`shape` = `[parts.len()] + element shape`) and concatenating along dimension 0 alike.
+/// Every part must have `dtype`, and their sizes must add up to `shape`'s.
+pub(crate) fn join(dtype: DType, parts: &[&Value], shape: Vec<usize>) -> Result<Value, OpError> {
+    let n = crate::ops::output_len(&shape)?;
+    with_dtype!(dtype, T => {
+        let mut data: Vec<T> = Vec::with_capacity(n);
+        for (i, part) in parts.iter().enumerate() {
+            let Some(t) = part.get::<T>() else {
+                op_bail!("element {i} has dtype {}, expected {dtype}", part.kind());
+            };
+            data.extend_from_slice(t.data());
+        }
+        if data.len() != n {
+            op_bail!("elements of {} values do not fill shape {shape:?}", data.len());
+        }
+        Ok(T::wrap(TensorBuf::from_parts(shape, data)))
+    }, else op_bail!("cannot join elements of dtype {dtype}"))
+}
+
+/// Rows `start..start + len` of `v` along dimension 0, as a tensor of shape
+/// `[len] + v.shape()[1..]`, or of shape `v.shape()[1..]` when `drop_dim` (one row).
+pub(crate) fn rows(v: &Value, start: usize, len: usize, drop_dim: bool) -> Result<Value, OpError> {
+    let Some((&n, rest)) = v.shape().split_first() else {
+        op_bail!("expected at least a vector, got a scalar");
+    };
+    let end = start.checked_add(len).filter(|&e| e <= n);
+    let Some(end) = end else {
+        op_bail!("rows {start}..{start}+{len} out of range for {n} rows");
+    };
+    let row: usize = rest.iter().product();
+    let shape: Vec<usize> = if drop_dim {
+        rest.to_vec()
+    } else {
+        std::iter::once(len).chain(rest.iter().copied()).collect()
+    };
+    crate::value::map_any!(v, t => {
+        let data = t.data()[start * row..end * row].to_vec();
+        Ok(Datum::wrap(TensorBuf::from_parts(shape, data)))
+    }, else op_bail!("cannot slice a {}", v.kind()))
 }
 
 /// A list of tensors of one dtype, as control flow v2 carries it through loops (TensorFlow's
@@ -577,7 +623,10 @@ mod tests {
         drop(s);
         let ta = TensorArray::new(spec(PartialShape::unknown()), 3)?;
         let mut s = ta.lock()?;
-        s.write(0, Value::new(vec![2], vec![1.0f32, 2.0]).map_err(OpError::from)?)?;
+        s.write(
+            0,
+            Value::new(vec![2], vec![1.0f32, 2.0]).map_err(OpError::from)?,
+        )?;
         let err = s.read(1).err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("element shape is not fully defined"), "{err}");
         assert_eq!(s.read(0)?.as_f32(), Some(&[1.0, 2.0][..]));
@@ -621,6 +670,41 @@ mod tests {
     }
 
     #[test]
+    fn join_and_rows_match_a_reference_on_odd_shapes() -> Result<(), OpError> {
+        for (n, rest) in [
+            (0usize, vec![3usize]),
+            (1, vec![]),
+            (7, vec![17, 2]),
+            (3, vec![0]),
+        ] {
+            let row: usize = rest.iter().product();
+            let shape: Vec<usize> = std::iter::once(n).chain(rest.iter().copied()).collect();
+            let data: Vec<i32> = (0..(n * row) as i32).collect();
+            let v = Value::new(shape.clone(), data.clone()).map_err(OpError::from)?;
+            let parts: Vec<Value> = (0..n)
+                .map(|i| rows(&v, i, 1, true))
+                .collect::<Result<_, _>>()?;
+            for (i, p) in parts.iter().enumerate() {
+                assert_eq!(p.shape(), &rest[..]);
+                assert_eq!(p.as_i32(), Some(&data[i * row..(i + 1) * row]));
+            }
+            let refs: Vec<&Value> = parts.iter().collect();
+            assert_eq!(join(DType::Int32, &refs, shape.clone())?, v);
+            if n >= 3 {
+                let mid = rows(&v, 1, 2, false)?;
+                assert_eq!(mid.shape()[0], 2);
+                assert_eq!(mid.as_i32(), Some(&data[row..3 * row]));
+            }
+        }
+        let v = Value::new(vec![2], vec![1.0f32, 2.0]).map_err(OpError::from)?;
+        assert!(rows(&v, 1, 2, false).is_err());
+        assert!(rows(&Value::scalar(1.0f32), 0, 1, true).is_err());
+        assert!(join(DType::Int32, &[&v], vec![2]).is_err());
+        assert!(join(DType::Float32, &[&v], vec![3]).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn lists_are_values_and_sizes_are_bounded() -> Result<(), OpError> {
         let a = TensorList::reserved(DType::Float32, PartialShape::unknown(), 3, None)?;
         let mut b = a.clone();
@@ -631,8 +715,10 @@ mod tests {
             b.inferred_element_shape(PartialShape::unknown())?,
             PartialShape::known(&[])
         );
-        assert!(TensorList::reserved(DType::Float32, PartialShape::unknown(), MAX_LEN + 1, None)
-            .is_err());
+        assert!(
+            TensorList::reserved(DType::Float32, PartialShape::unknown(), MAX_LEN + 1, None)
+                .is_err()
+        );
         assert!(TensorArray::new(spec(PartialShape::unknown()), MAX_LEN + 1).is_err());
         assert!(zeros(DType::Variant, vec![1]).is_err());
         Ok(())

@@ -18,6 +18,8 @@ pub(crate) mod control;
 pub(crate) mod math;
 pub(crate) mod nn;
 pub(crate) mod parallel;
+pub(crate) mod tensor_array;
+pub(crate) mod tensor_list;
 
 /// A kernel failure; the executor adds the node's name and op.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +131,27 @@ static OPS: &[(&str, Builder)] = &[
     ("StatelessWhile", control::while_op::build),
     ("Switch", control::switch::build),
     ("While", control::while_op::build),
+    // TensorArray (control flow v1)
+    ("TensorArrayCloseV3", tensor_array::close::build),
+    ("TensorArrayConcatV3", tensor_array::concat::build),
+    ("TensorArrayGatherV3", tensor_array::gather::build),
+    ("TensorArrayReadV3", tensor_array::read::build),
+    ("TensorArrayScatterV3", tensor_array::scatter::build),
+    ("TensorArraySizeV3", tensor_array::size::build),
+    ("TensorArraySplitV3", tensor_array::split::build),
+    ("TensorArrayV3", tensor_array::create::build),
+    ("TensorArrayWriteV3", tensor_array::write::build),
+    // TensorList (control flow v2)
+    ("EmptyTensorList", tensor_list::empty::build),
+    ("TensorListElementShape", tensor_list::element_shape::build),
+    ("TensorListFromTensor", tensor_list::from_tensor::build),
+    ("TensorListGetItem", tensor_list::get_item::build),
+    ("TensorListLength", tensor_list::length::build),
+    ("TensorListPopBack", tensor_list::pop_back::build),
+    ("TensorListPushBack", tensor_list::push_back::build),
+    ("TensorListReserve", tensor_list::reserve::build),
+    ("TensorListSetItem", tensor_list::set_item::build),
+    ("TensorListStack", tensor_list::stack::build),
     // arrays, shapes, variables
     ("BroadcastTo", array::tile::build_broadcast_to),
     ("Cast", array::cast::build),

@@ -389,10 +389,7 @@ impl<'a> Planner<'a> {
             body.location.insert(e, location);
         }
         body.plan_units(g)?;
-        let mut fetches: Vec<Output> = vars
-            .iter()
-            .map(|&(next, _)| Output::new(next, 0))
-            .collect();
+        let mut fetches: Vec<Output> = vars.iter().map(|&(next, _)| Output::new(next, 0)).collect();
         fetches.extend(frame.exits.iter().map(|&x| Output::new(x, 0)));
         let fetch_names = fetches.iter().map(|&o| graph.tensor_name(o)).collect();
         let mut body = body.finish(&fetches, fetch_names)?;
@@ -410,17 +407,16 @@ impl<'a> Planner<'a> {
             max_iterations: self.input.max_iterations,
         };
         self.plan.tracks_dead = true;
-        let first = graph.node(frame.enters.first().copied().ok_or_else(|| {
-            Error::Internal(format!("frame {:?} has no Enter", frame.name))
-        })?);
+        let first =
+            graph.node(
+                frame.enters.first().copied().ok_or_else(|| {
+                    Error::Internal(format!("frame {:?} has no Enter", frame.name))
+                })?,
+            );
         let n_out = frame.exits.len();
-        let location = self.plan.add_step(
-            first,
-            Action::Loop(Box::new(plan)),
-            inputs,
-            control,
-            n_out,
-        );
+        let location =
+            self.plan
+                .add_step(first, Action::Loop(Box::new(plan)), inputs, control, n_out);
         if let Location::Step { step, out, .. } = location {
             for (k, &x) in frame.exits.iter().enumerate() {
                 self.location.insert(

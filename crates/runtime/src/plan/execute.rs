@@ -49,7 +49,11 @@ impl Plan {
     }
 
     /// [`Plan::run`] with `state` reused.
-    pub(crate) fn run_in(&self, state: &mut RunState, feeds: Vec<Value>) -> Result<Vec<Value>, Error> {
+    pub(crate) fn run_in(
+        &self,
+        state: &mut RunState,
+        feeds: Vec<Value>,
+    ) -> Result<Vec<Value>, Error> {
         if feeds.len() != self.feeds.len() {
             return Err(Error::Internal(format!(
                 "plan expects {} feeds, got {}",
@@ -318,7 +322,10 @@ impl LoopPlan {
             }
             let mut again = false;
             for (value, var) in vars.iter_mut().zip(&self.vars) {
-                *value = fetched.get_mut(var.next).map(std::mem::take).unwrap_or_default();
+                *value = fetched
+                    .get_mut(var.next)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
                 again |= value.is_live();
             }
             if !again {

@@ -238,16 +238,15 @@ impl Frames {
             if back.is_empty() {
                 continue;
             }
-            let (next, enter) = match (node.inputs.as_slice(), back.as_slice()) {
-                ([a, b], [1]) => (b.node, a.node),
-                ([a, b], [0]) => (a.node, b.node),
-                _ => {
-                    return Err(node_error(
+            let (next, enter) =
+                match (node.inputs.as_slice(), back.as_slice()) {
+                    ([a, b], [1]) => (b.node, a.node),
+                    ([a, b], [0]) => (a.node, b.node),
+                    _ => return Err(node_error(
                         node,
                         "is a loop Merge but does not join exactly one Enter and one NextIteration",
-                    ))
-                }
-            };
+                    )),
+                };
             let enter_node = graph.node(enter);
             if !is_enter(enter_node) || self.enter_frame.get(&enter) != Some(&here) {
                 return Err(node_error(
@@ -327,11 +326,8 @@ impl Frames {
     /// The units of frame `f` (its own nodes, and the frames nested directly in it, each as
     /// one unit) in an order where every unit comes after the units it reads from.
     pub(super) fn units(&self, graph: &Graph, f: usize) -> Result<Vec<Unit>, Error> {
-        let mut order: Vec<(usize, NodeId)> = self
-            .position
-            .iter()
-            .map(|(&id, &pos)| (pos, id))
-            .collect();
+        let mut order: Vec<(usize, NodeId)> =
+            self.position.iter().map(|(&id, &pos)| (pos, id)).collect();
         order.sort_unstable();
         // The unit of frame `f` each node belongs to, if any.
         let mut unit_of: HashMap<NodeId, Unit> = HashMap::new();
