@@ -184,3 +184,15 @@ fn single_thread_matches() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn while_loops_in_frames() -> TestResult {
+    check("loops_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn while_loops_over_functions() -> TestResult {
+    check("loops_v2", SessionOptions::default())?;
+    Ok(())
+}
