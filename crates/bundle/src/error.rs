@@ -16,7 +16,7 @@ use crate::DType;
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system error on a file.
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {error}", ShortPath(path))]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -25,7 +25,7 @@ pub enum Error {
     },
 
     /// The path given does not lead to a checkpoint.
-    #[error("no checkpoint at {}: {reason}", path.display())]
+    #[error("no checkpoint at {}: {reason}", ShortPath(path))]
     CheckpointNotFound {
         /// The path as given.
         path: PathBuf,
@@ -34,7 +34,10 @@ pub enum Error {
     },
 
     /// A data shard named by the index does not exist.
-    #[error("{}: missing data file (shard {shard} of {num_shards}, needed by tensor \"{tensor}\")", path.display())]
+    #[error(
+        "{}: missing data file (shard {shard} of {num_shards}, needed by tensor \"{tensor}\")",
+        ShortPath(path)
+    )]
     MissingShard {
         /// The data file that should exist.
         path: PathBuf,
@@ -47,7 +50,7 @@ pub enum Error {
     },
 
     /// The `.index` file is not a valid table.
-    #[error("{}: {error}", path.display())]
+    #[error("{}: {error}", ShortPath(path))]
     Table {
         /// The `.index` file.
         path: PathBuf,
@@ -56,7 +59,7 @@ pub enum Error {
     },
 
     /// The bundle header (the entry under the empty key) is missing or unacceptable.
-    #[error("{}: bad bundle header: {reason}", path.display())]
+    #[error("{}: bad bundle header: {reason}", ShortPath(path))]
     Header {
         /// The `.index` file.
         path: PathBuf,
@@ -65,7 +68,7 @@ pub enum Error {
     },
 
     /// A tensor's index entry is malformed.
-    #[error("{}: tensor \"{tensor}\": bad index entry: {reason}", path.display())]
+    #[error("{}: tensor \"{tensor}\": bad index entry: {reason}", ShortPath(path))]
     Entry {
         /// The `.index` file.
         path: PathBuf,
@@ -78,7 +81,7 @@ pub enum Error {
     /// A tensor's bytes lie outside its data file.
     #[error(
         "{}: tensor \"{tensor}\": data [{offset}, {offset}+{size}) lies outside the file ({file_len} bytes)",
-        path.display()
+        ShortPath(path)
     )]
     DataOutOfBounds {
         /// The data file.
@@ -96,7 +99,7 @@ pub enum Error {
     /// A tensor's bytes do not match the checksum stored in the index.
     #[error(
         "{}: tensor \"{tensor}\": checksum mismatch at offset {offset} (stored 0x{stored:08x}, computed 0x{computed:08x})",
-        path.display()
+        ShortPath(path)
     )]
     ChecksumMismatch {
         /// The data file.
@@ -112,7 +115,10 @@ pub enum Error {
     },
 
     /// The bytes of a string or variant tensor do not follow the layout.
-    #[error("{}: tensor \"{tensor}\": corrupt {dtype} data at offset {offset}: {reason}", path.display())]
+    #[error(
+        "{}: tensor \"{tensor}\": corrupt {dtype} data at offset {offset}: {reason}",
+        ShortPath(path)
+    )]
     StringData {
         /// The data file.
         path: PathBuf,
@@ -127,7 +133,7 @@ pub enum Error {
     },
 
     /// A partitioned tensor's slices are inconsistent.
-    #[error("{}: tensor \"{tensor}\": bad slices: {reason}", path.display())]
+    #[error("{}: tensor \"{tensor}\": bad slices: {reason}", ShortPath(path))]
     Slices {
         /// The `.index` file.
         path: PathBuf,
@@ -138,7 +144,11 @@ pub enum Error {
     },
 
     /// No tensor of that name.
-    #[error("tensor \"{tensor}\" not found in {}{}", prefix.display(), did_you_mean(suggestions))]
+    #[error(
+        "tensor \"{tensor}\" not found in {}{}",
+        ShortPath(prefix),
+        did_you_mean(suggestions)
+    )]
     TensorNotFound {
         /// The name asked for.
         tensor: String,
@@ -178,7 +188,7 @@ pub enum Error {
     },
 
     /// The writer was given the same key twice.
-    #[error("tensor \"{tensor}\" added twice to {}", prefix.display())]
+    #[error("tensor \"{tensor}\" added twice to {}", ShortPath(prefix))]
     DuplicateTensor {
         /// The tensor (or slice, as `name[0,2:-]`).
         tensor: String,
@@ -187,7 +197,7 @@ pub enum Error {
     },
 
     /// An earlier write error left the writer unusable; its temporary files are gone.
-    #[error("{}: writer failed earlier and was abandoned", prefix.display())]
+    #[error("{}: writer failed earlier and was abandoned", ShortPath(prefix))]
     WriterFailed {
         /// The checkpoint that was being written.
         prefix: PathBuf,
@@ -204,7 +214,7 @@ pub enum Error {
     },
 
     /// A `checkpoint` state file is malformed or unusable.
-    #[error("{}: line {line}: {reason}", path.display())]
+    #[error("{}: line {line}: {reason}", ShortPath(path))]
     StateFile {
         /// The state file.
         path: PathBuf,
@@ -215,13 +225,55 @@ pub enum Error {
     },
 
     /// Bundles cannot be merged.
-    #[error("merge into {}: {reason}", output.display())]
+    #[error("merge into {}: {reason}", ShortPath(output))]
     Merge {
         /// The checkpoint that would have been written.
         output: PathBuf,
         /// Why not.
         reason: String,
     },
+}
+
+/// Shows a path in an error message, its middle elided past [`ShortPath::MAX_BYTES`], so a
+/// hostile 10 MB path does not make a 20 MB message.
+#[derive(Debug, Clone, Copy)]
+pub struct ShortPath<'a>(pub &'a std::path::Path);
+
+impl ShortPath<'_> {
+    /// Paths longer than this (in bytes of their display form) are shortened.
+    pub const MAX_BYTES: usize = 300;
+}
+
+impl std::fmt::Display for ShortPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string_lossy();
+        if text.len() <= Self::MAX_BYTES {
+            return f.write_str(&text);
+        }
+        let keep = Self::MAX_BYTES / 2;
+        let head = text.get(..floor_char(&text, keep)).unwrap_or_default();
+        let tail_start = ceil_char(&text, text.len() - keep);
+        let tail = text.get(tail_start..).unwrap_or_default();
+        write!(
+            f,
+            "{head}...({} bytes)...{tail}",
+            text.len() - head.len() - tail.len()
+        )
+    }
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 impl Error {
@@ -235,3 +287,27 @@ impl Error {
 
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_shortened_in_messages() {
+        let long = format!("/{}/model.ckpt", "d\u{e9}".repeat(400_000));
+        let e = Error::CheckpointNotFound {
+            path: PathBuf::from(&long),
+            reason: "x".into(),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{} bytes", text.len());
+        assert!(text.starts_with("no checkpoint at /d\u{e9}d"));
+        assert!(text.contains("bytes)..."));
+        assert!(text.ends_with("/model.ckpt: x"));
+        let short = Error::CheckpointNotFound {
+            path: PathBuf::from("/a/b"),
+            reason: "x".into(),
+        };
+        assert_eq!(short.to_string(), "no checkpoint at /a/b: x");
+    }
+}

@@ -377,7 +377,7 @@ impl EntryValidator<'_> {
                     info.shape
                 ))
             })?;
-            
+
             let key = slice.index_key(name);
             let entry = slice_entries.get(&key).ok_or_else(|| {
                 bad(format!(

@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod commit;
 mod crc;
 mod dtype;
 mod error;
@@ -53,8 +54,9 @@ mod tensor_slice;
 mod text_format;
 mod writer;
 
+pub use commit::{backup_prefix, interrupted_write};
 pub use dtype::{Bits, DType, Element};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ShortPath};
 pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};

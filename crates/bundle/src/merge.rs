@@ -72,7 +72,7 @@ pub fn merge_bundles(
                     let paths: Vec<String> = ins
                         .iter()
                         .filter_map(|&i| readers.get(i))
-                        .map(|r| r.prefix().display().to_string())
+                        .map(|r| crate::ShortPath(r.prefix()).to_string())
                         .collect();
                     return Err(merge_err(format!(
                         "tensor \"{name}\" is in {} (pass a preference to keep the first or last)",

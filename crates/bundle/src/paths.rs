@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShortPath};
 use crate::state;
 
 /// `<prefix>.index`.
@@ -47,6 +47,15 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
     if index_path(path).is_file() {
         return Ok(path.to_path_buf());
     }
+    if let Some(backup) = crate::commit::interrupted_write(path) {
+        return Err(not_found(
+            path,
+            &format!(
+                "a write to it was interrupted; the checkpoint that was there is kept whole as {} (read it there, or rename its files back)",
+                ShortPath(&backup)
+            ),
+        ));
+    }
     if path.is_dir() {
         return resolve_dir(path);
     }
@@ -65,7 +74,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             }
             return Err(not_found(
                 path,
-                &format!("{} does not exist", index_path(&prefix).display()),
+                &format!("{} does not exist", ShortPath(&index_path(&prefix))),
             ));
         }
     }
@@ -74,7 +83,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
             path,
             &format!(
                 "{} does not exist (a V1 checkpoint or not a checkpoint file; V1 is not supported)",
-                index_path(path).display()
+                ShortPath(&index_path(path))
             ),
         ));
     }
@@ -82,7 +91,7 @@ pub fn resolve_prefix(path: &Path) -> Result<PathBuf> {
         path,
         &format!(
             "neither {} nor a directory of that name exists",
-            index_path(path).display()
+            ShortPath(&index_path(path))
         ),
     ))
 }
@@ -104,9 +113,12 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf> {
                 dir,
                 &format!(
                     "{} names \"{}\", but {} does not exist",
-                    state_path.display(),
-                    st.model_checkpoint_path,
-                    index_path(&state::join_dir(dir, &st.model_checkpoint_path)).display()
+                    ShortPath(&state_path),
+                    ShortPath(Path::new(&st.model_checkpoint_path)),
+                    ShortPath(&index_path(&state::join_dir(
+                        dir,
+                        &st.model_checkpoint_path
+                    )))
                 ),
             )),
         };
@@ -118,7 +130,8 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".index")) {
-            if !stem.is_empty() {
+            // The backup an interrupted write leaves is not a checkpoint of its own here.
+            if !stem.is_empty() && !stem.ends_with(crate::commit::BACKUP_SUFFIX) {
                 found.push(dir.join(stem));
             }
         }

@@ -43,8 +43,26 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState> {
     Ok(st)
 }
 
+/// The largest state file read, in bytes. TensorFlow's are a few hundred bytes per kept
+/// checkpoint; anything larger than this is not one.
+pub const MAX_STATE_FILE_BYTES: u64 = 1 << 20;
+
 fn read_raw(path: &Path) -> Result<CheckpointState> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_STATE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_STATE_FILE_BYTES {
+        return Err(Error::StateFile {
+            path: path.to_path_buf(),
+            line: 0,
+            reason: format!(
+                "larger than {MAX_STATE_FILE_BYTES} bytes: not a checkpoint state file"
+            ),
+        });
+    }
     let text = String::from_utf8(bytes).map_err(|e| Error::StateFile {
         path: path.to_path_buf(),
         line: 0,
@@ -191,4 +209,23 @@ pub fn delete_checkpoint_files(prefix: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_state_files_are_refused_without_reading_them_whole() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join(STATE_FILE_NAME);
+        let mut text = String::from("model_checkpoint_path: \"m\"\n");
+        text.push_str(&"# padding\n".repeat(200_000));
+        std::fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
+        assert!(matches!(
+            read_state(dir.path()),
+            Err(Error::StateFile { line: 0, ref reason, .. }) if reason.starts_with("larger than 1048576 bytes")
+        ));
+        Ok(())
+    }
 }

@@ -163,6 +163,13 @@ impl<'a> Tensor<'a> {
         };
         let count = num_elements(&self.shape)
             .ok_or_else(|| bad(format!("element count of shape {:?} overflows", self.shape)))?;
+        // TensorFlow's shapes are int64: a larger dimension cannot be stored or read back.
+        if let Some(d) = self.shape.iter().position(|&n| n > i64::MAX as u64) {
+            return Err(bad(format!(
+                "dimension {d} of shape {:?} does not fit TensorFlow's int64 sizes",
+                self.shape
+            )));
+        }
         match (&self.data, self.dtype.element_size()) {
             (TensorData::Bytes(b), Some(size)) => {
                 let want = count
@@ -396,6 +403,14 @@ mod tests {
         assert_eq!(
             reason(Tensor::from_bytes(DType::Int8, vec![u64::MAX, 2], vec![])),
             format!("element count of shape {:?} overflows", [u64::MAX, 2])
+        );
+        // Zero elements, but a dimension TensorFlow cannot store.
+        assert_eq!(
+            reason(Tensor::from_bytes(DType::Int8, vec![0, u64::MAX], vec![])),
+            format!(
+                "dimension 1 of shape {:?} does not fit TensorFlow's int64 sizes",
+                [0, u64::MAX]
+            )
         );
         assert_eq!(
             reason(Tensor::from_strings(

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use ckpt_proto::tensor_shape_proto::Dim;
 use ckpt_proto::{BundleEntryProto, BundleHeaderProto, Message, TensorShapeProto, VersionDef};
 
-use crate::atomic::temp_path;
+use crate::atomic::{remove_stale_temp_files, temp_name};
+use crate::commit::commit;
 use crate::crc::{crc32c, crc32c_append, mask};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::paths::{data_path, index_path};
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
@@ -89,10 +91,12 @@ impl DataSink {
 /// at [`finish`](Self::finish). For the same tensors in the same order, both files are
 /// byte-identical to what TensorFlow's `BundleWriter` (and so `tf.train.Saver`) writes.
 ///
-/// Both files are first written under `.tempstate<random>` names and renamed into place
-/// by `finish`, data first and index last, so no half-written checkpoint ever appears
-/// under the final names and an older checkpoint of the same prefix stays readable until
-/// the new one is complete. A write error abandons the writer and deletes its temporary
+/// Both files are first written under temporary names (`<file>.tempstate-<pid>-<n>`) and
+/// put in place by `finish` so that a crash at any moment leaves the complete old checkpoint,
+/// the complete new one, or no checkpoint with the old one kept whole under
+/// [`backup_prefix`](crate::backup_prefix) (see [`crate::commit`] for the steps); never the old
+/// index over new data. Creating a writer removes the temporary files that killed writers
+/// left in the directory. A write error abandons the writer and deletes its temporary
 /// files; so does dropping it without calling `finish`. Errors about a tensor itself
 /// (empty or duplicate name, data that disagrees with dtype and shape) write nothing and
 /// leave the writer usable.
@@ -146,9 +150,11 @@ impl BundleWriter {
         if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        // TensorFlow's own temporary names (`.tempstate<random>`), so its tools recognize them.
-        let data_tmp = temp_path(&data_path(prefix, 0, 1), ".tempstate");
-        let index_tmp = temp_path(&index_path(prefix), ".tempstate");
+        // Leftovers of writers killed midway in this directory go first.
+        let dir = prefix.parent().filter(|d| !d.as_os_str().is_empty());
+        remove_stale_temp_files(dir.unwrap_or(Path::new(".")));
+        let data_tmp = temp_name(&data_path(prefix, 0, 1));
+        let index_tmp = temp_name(&index_path(prefix));
         let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
         let sync_handle = match file.try_clone() {
             Ok(h) => h,
@@ -309,7 +315,7 @@ impl BundleWriter {
                 )));
             }
         }
-        
+
         let key = slice.index_key(full_name);
         if self.entries.contains_key(&key) {
             return Err(self.duplicate(&format!("{full_name}[{slice}]")));
@@ -354,6 +360,9 @@ impl BundleWriter {
         }
 
         let index = self.index_bytes()?;
+        // What is about to replace a checkpoint must itself read back: the same validation
+        // every reader applies, before anything at the prefix changes.
+        Index::parse(&self.index_tmp, &index)?;
         let mut f = File::create(&self.index_tmp).map_err(|e| Error::io(&self.index_tmp, e))?;
         f.write_all(&index)
             .map_err(|e| Error::io(&self.index_tmp, e))?;
@@ -362,15 +371,8 @@ impl BundleWriter {
         }
         drop(f);
 
-        let data_final = data_path(&self.prefix, 0, 1);
-        std::fs::rename(&self.data_tmp, &data_final).map_err(|e| Error::io(&data_final, e))?;
-        let index_final = index_path(&self.prefix);
-        if let Err(e) = std::fs::rename(&self.index_tmp, &index_final) {
-            // Leave no data file without its index under the final name.
-            let _ = std::fs::remove_file(&data_final);
-            return Err(Error::io(&index_final, e));
-        }
-        Ok(())
+        let data = [(self.data_tmp.clone(), data_path(&self.prefix, 0, 1))];
+        commit(&self.prefix, &data, &self.index_tmp, self.options.sync)
     }
 
     /// The `.index` table: the header under the empty key, then every entry, sorted.

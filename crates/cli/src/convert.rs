@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use ckpt_bundle::{DType, Tensor, TensorData};
 use ckpt_runtime::Value;
 
@@ -60,6 +60,10 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
     }
 }
 
+/// The most elements of a zero-width string array (`|S0`, `<U0`) converted: they hold no
+/// bytes, so nothing else bounds the work they ask for.
+pub const MAX_ZERO_WIDTH_ELEMENTS: usize = 1 << 24;
+
 /// Turns an npy array into a checkpoint tensor, its dtype read with
 /// [`DType::from_numpy_descr`]. `S` arrays lose their trailing NULs (as numpy's own `bytes`
 /// values do); `U` arrays become UTF-8 strings.
@@ -82,6 +86,13 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
     let width: usize = descr.get(2..).and_then(|w| w.parse().ok()).unwrap_or(0);
     let item = if unicode { width * 4 } else { width };
     let count = usize::try_from(array.num_elements()?)?;
+    // Work is bounded by the bytes present, except for zero-width elements (`|S0`), which
+    // claim elements without bytes: those are capped.
+    if item == 0 && count > MAX_ZERO_WIDTH_ELEMENTS {
+        bail!(
+            "entry {name:?}: {count} zero-width {descr} elements; at most {MAX_ZERO_WIDTH_ELEMENTS} are read"
+        );
+    }
     let mut strings = Vec::with_capacity(count.min(array.data.len()));
     for i in 0..count {
         let raw = if item == 0 {
@@ -198,7 +209,6 @@ pub fn dtype_from_safetensors(dtype: safetensors::Dtype) -> Option<DType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::bail;
 
     #[test]
     fn bfloat16_widens_exactly() -> Result<()> {
@@ -256,6 +266,30 @@ mod tests {
                 ))
             );
         }
+    }
+
+    #[test]
+    fn zero_width_strings_are_capped() -> Result<()> {
+        let npy = NpyArray {
+            descr: "|S0".into(),
+            shape: vec![100_000, 100_000],
+            data: Vec::new(),
+        };
+        let err = npy_to_tensor("s", &npy).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("entry \"s\": 10000000000 zero-width |S0 elements; at most 16777216 are read")
+        );
+        let small = NpyArray {
+            descr: "|S0".into(),
+            shape: vec![3],
+            data: Vec::new(),
+        };
+        assert_eq!(
+            npy_to_tensor("s", &small)?.strings().map(<[_]>::len),
+            Some(3)
+        );
+        Ok(())
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 pub mod commands;
 pub mod convert;
 pub mod npy;
+pub mod npy_header;
 pub mod run;
 pub mod summary;
 

@@ -139,16 +139,6 @@ impl PartialShape {
                 .collect()
         })
     }
-
-    /// This shape with its first dimension removed (`None` for a known scalar).
-    pub(crate) fn without_first(&self) -> Option<PartialShape> {
-        match &self.dims {
-            None => Some(PartialShape::unknown()),
-            Some(dims) => dims.split_first().map(|(_, rest)| PartialShape {
-                dims: Some(rest.to_vec()),
-            }),
-        }
-    }
 }
 
 impl fmt::Display for PartialShape {
@@ -610,8 +600,6 @@ mod tests {
         );
         assert!(PartialShape::from_tensor(&Value::scalar(3i32)).is_err());
         assert!(PartialShape::from_tensor(&Value::scalar(1.0f32)).is_err());
-        assert_eq!(a.without_first(), Some(PartialShape::known(&[4])));
-        assert_eq!(PartialShape::known(&[]).without_first(), None);
         Ok(())
     }
 

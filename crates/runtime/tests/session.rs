@@ -806,3 +806,102 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     );
     Ok(())
 }
+
+/// The ops an LSTM cell and its input pipeline use, wired as TF1 builds them: `Split` of the
+/// gate pre-activations, an `Assert` guarding the input through a control edge, `All`, and
+/// `GatherV2` of embedding rows.
+#[test]
+fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult {
+    let int = attr(Attr::Type(DataType::DtInt32 as i32));
+    let b = |v: bool| attr(Attr::B(v));
+    let i = |v: i64| attr(Attr::I(v));
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, Some(&[-1, 6])),
+        placeholder("ids", DataType::DtInt32, Some(&[-1])),
+        const_i32("axis1", &[], &[1]),
+        const_i32("axis0", &[], &[0]),
+        const_i32("all_axes", &[2], &[0, 1]),
+        const_f32("floor", &[], &[-100.0], &[]),
+        const_f32("table", &[3, 2], &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5], &[]),
+        node(
+            "gates",
+            "Split",
+            &["axis1", "x"],
+            &[("T", float()), ("num_split", i(3))],
+        ),
+        node("above", "Greater", &["x", "floor"], &[("T", float())]),
+        node(
+            "all_above",
+            "All",
+            &["above", "all_axes"],
+            &[("keep_dims", b(false))],
+        ),
+        node(
+            "check",
+            "Assert",
+            &["all_above", "x"],
+            &[
+                (
+                    "T",
+                    attr(Attr::List(ListValue {
+                        r#type: vec![DataType::DtFloat as i32],
+                        ..Default::default()
+                    })),
+                ),
+                ("summarize", i(2)),
+            ],
+        ),
+        node(
+            "forget",
+            "Identity",
+            &["gates:1", "^check"],
+            &[("T", float())],
+        ),
+        node(
+            "emb",
+            "GatherV2",
+            &["table", "ids", "axis0"],
+            &[
+                ("Tparams", float()),
+                ("Tindices", int.clone()),
+                ("Taxis", int),
+                ("batch_dims", i(0)),
+            ],
+        ),
+    ])?;
+    let s = Session::new(
+        &m,
+        None,
+        &["forget", "gates:2", "emb"],
+        &["x", "ids"],
+        SessionOptions::default(),
+    )?;
+    let x = Value::new(vec![2, 6], (0..12).map(|v| v as f32).collect::<Vec<_>>())?;
+    let ids = Value::new(vec![2], vec![2i32, 0])?;
+    let out = s.run(&[("x", x), ("ids", ids.clone())])?;
+    assert_eq!(f32s(&out[0])?, [2.0, 3.0, 8.0, 9.0]);
+    assert_eq!(f32s(&out[1])?, [4.0, 5.0, 10.0, 11.0]);
+    assert_eq!(f32s(&out[2])?, [2.0, 2.5, 0.0, 0.5]);
+    let bad = Value::new(vec![1, 6], vec![-1000.0f32, 1.0, 2.0, 3.0, 4.0, 5.0])?;
+    let err = s
+        .run(&[("x", bad), ("ids", ids)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"check\" (Assert): assertion failed: [[-1000 1...]...]"
+    );
+    let out_of_range = Value::new(vec![1], vec![3i32])?;
+    let err = s
+        .run(&[
+            ("x", Value::new(vec![1, 6], vec![0.0f32; 6])?),
+            ("ids", out_of_range),
+        ])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"emb\" (GatherV2): indices[0] = 3 is not in [0, 3) (params shape [3,2])"
+    );
+    Ok(())
+}

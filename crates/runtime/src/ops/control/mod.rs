@@ -3,6 +3,7 @@
 //! compiles), TF2 `If`/`StatelessIf` and `While`/`StatelessWhile` running functions as nested
 //! plans, function calls, and `NoOp`.
 
+pub(crate) mod assert;
 pub(crate) mod call;
 pub(crate) mod enter;
 pub(crate) mod exit;

@@ -279,4 +279,16 @@ mod tests {
         );
         Ok(())
     }
+
+    #[test]
+    fn int32_maximum_and_minimum_match_tensorflow() -> Result<(), OpError> {
+        let a = TensorBuf::from_parts(vec![3], vec![1i32, -5, i32::MAX]);
+        let b = TensorBuf::from_parts(vec![3], vec![0i32, -4, i32::MIN]);
+        assert_eq!(
+            arith(BinOp::Max, a.clone(), b.clone())?.data(),
+            &[1, -4, i32::MAX]
+        );
+        assert_eq!(arith(BinOp::Min, a, b)?.data(), &[0, -5, i32::MIN]);
+        Ok(())
+    }
 }

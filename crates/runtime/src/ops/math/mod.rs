@@ -1,5 +1,6 @@
 //! Arithmetic, comparisons, matrix products and reductions.
 
+pub(crate) mod all_any;
 pub(crate) mod bias_add;
 pub(crate) mod binary;
 pub(crate) mod compare;

@@ -1,4 +1,5 @@
-//! `Select` (condition of the same shape, or a vector over the first dimension) and
+//! `Select` (condition of the same shape, a vector over the first dimension, or a scalar
+//! picking one input whole) and
 //! `SelectV2` (all three inputs broadcast).
 
 use ckpt_graph::Node;
@@ -30,6 +31,10 @@ impl Kernel for Select {
                     t.shape(),
                     e.shape()
                 );
+            }
+            if cond.rank() == 0 {
+                // A scalar condition picks one of the inputs whole.
+                return Ok(vec![if cond.data()[0] { t } else { e }]);
             }
             if cond.shape() != t.shape() {
                 let ok = cond.rank() == 1 && t.shape().first() == Some(&cond.len());
@@ -112,6 +117,8 @@ mod tests {
         let e = Value::new(vec![2, 2], vec![5i32, 6, 7, 8])?;
         let out = Select { v2: false }.run(vec![c, t.clone(), e.clone()])?;
         assert_eq!(out[0].as_i32(), Some(&[5, 6, 3, 4][..]));
+        let scalar = Select { v2: false }.run(vec![Value::scalar(false), t.clone(), e.clone()])?;
+        assert_eq!(scalar[0].as_i32(), Some(&[5, 6, 7, 8][..]));
         let bad = Value::new(vec![3], vec![true; 3])?;
         assert_eq!(
             Select { v2: false }.run(vec![bad, t, e]).err(),

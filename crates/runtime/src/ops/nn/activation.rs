@@ -144,4 +144,50 @@ mod tests {
         );
         Ok(())
     }
+
+    /// TensorFlow 2.21's float32 `tf.tanh` and `tf.sigmoid` of the same inputs. TF computes
+    /// them with Eigen's vectorized approximations; ours are within a few ulps of those.
+    #[test]
+    fn tanh_and_sigmoid_match_tensorflow() -> Result<(), OpError> {
+        let xs = vec![
+            -20.0f32, -8.0, -3.0, -0.5, -1e-5, 0.0, 1e-5, 0.5, 3.0, 8.0, 20.0,
+        ];
+        let tanh = [
+            -1.0f32,
+            -1.0,
+            -0.995_054_7,
+            -0.462_117_14,
+            -1e-5,
+            0.0,
+            1e-5,
+            0.462_117_14,
+            0.995_054_7,
+            1.0,
+            1.0,
+        ];
+        let sigmoid = [
+            2.061_154_1e-9f32,
+            3.353_500_8e-4,
+            0.047_425_866,
+            0.377_540_68,
+            0.499_997_5,
+            0.5,
+            0.500_002_5,
+            0.622_459_35,
+            0.952_574_13,
+            0.999_664_66,
+            1.0,
+        ];
+        for (act, want) in [(Activation::Tanh, tanh), (Activation::Sigmoid, sigmoid)] {
+            let y = act.run(vec![Value::new(vec![xs.len()], xs.clone())?])?;
+            let got = y[0].as_f32().ok_or(OpError("dtype".into()))?;
+            for ((&g, &w), &x) in got.iter().zip(&want).zip(&xs) {
+                assert!(
+                    (g - w).abs() <= 3e-7 * w.abs(),
+                    "{act:?}({x}) = {g}, TF {w}"
+                );
+            }
+        }
+        Ok(())
+    }
 }
