@@ -196,3 +196,33 @@ fn while_loops_over_functions() -> TestResult {
     check("loops_v2", SessionOptions::default())?;
     Ok(())
 }
+
+#[test]
+fn lstm_classifier_dynamic_rnn_in_frames() -> TestResult {
+    check("rnn_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lstm_classifier_dynamic_rnn_over_functions() -> TestResult {
+    check("rnn_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn large_lstm_classifier_50_steps() -> TestResult {
+    check("rnn_large", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn bidirectional_gru_tagger() -> TestResult {
+    check("bigru", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn keras_lstm_layer_in_a_compat_v1_graph() -> TestResult {
+    check("keras_lstm", SessionOptions::default())?;
+    Ok(())
+}

@@ -183,6 +183,7 @@ static OPS: &[(&str, Builder)] = &[
     ("ReadVariableOp", array::variable::build_read),
     ("ResourceGather", array::gather::build_resource),
     ("Reshape", array::reshape::build),
+    ("ReverseSequence", array::reverse_sequence::build),
     ("Shape", array::shape::build),
     ("ShapeN", array::shape::build_shape_n),
     ("Size", array::shape::build_size),
