@@ -7,4 +7,5 @@ pub(crate) mod conv2d;
 pub(crate) mod depthwise;
 pub(crate) mod pool;
 pub(crate) mod softmax;
+pub(crate) mod vmath;
 pub(crate) mod window;
