@@ -188,6 +188,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Planning the graph needed more than `limit` function bodies (each call site of a
+    /// function is planned on its own: functions that each call the next several times
+    /// multiply), found at node `node` when the plan is built.
+    #[error("more than {limit} function bodies to plan (at node {node:?}): the function library calls itself too many ways")]
+    TooManyFunctionPlans {
+        /// The calling node where the limit was reached.
+        node: String,
+        /// The most function bodies one session plans.
+        limit: usize,
+    },
+
     /// A name given to [`Session::for_signature`](crate::Session::for_signature) that is
     /// neither a key of the signature nor a tensor of the graph.
     #[error(

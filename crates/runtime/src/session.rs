@@ -221,6 +221,7 @@ impl Session {
         } else {
             Rewrite::default()
         };
+        let function_plans = std::sync::atomic::AtomicUsize::new(0);
         let build = || {
             Plan::build(&PlanInput {
                 model,
@@ -234,6 +235,7 @@ impl Session {
                 rewrite: &rewrite,
                 depth: 0,
                 max_iterations: options.max_iterations,
+                function_plans: &function_plans,
             })
         };
         let pool = match options.threads {

@@ -1293,3 +1293,73 @@ fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
     }
     Ok(())
 }
+
+/// A 6 KB library where each function calls the next four times, 15 levels deep: each call
+/// site is planned on its own, so planning it all would take 4^15 function plans. The
+/// session stops at 10,000 function plans with an error naming the calling nodes.
+#[test]
+fn a_library_that_multiplies_its_calls_is_refused() -> TestResult {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let floats = || {
+        attr(Attr::List(ListValue {
+            r#type: vec![DataType::DtFloat as i32],
+            ..Default::default()
+        }))
+    };
+    let depth = 15;
+    let mut functions = Vec::new();
+    for level in 0..depth {
+        let callee = format!("f{}", level + 1);
+        let mut body = Vec::new();
+        let mut input = "x".to_string();
+        for k in 0..4 {
+            let name = format!("c{k}");
+            body.push(node(
+                &name,
+                "PartitionedCall",
+                &[&input],
+                &[("f", func(&callee)), ("Tin", floats()), ("Tout", floats())],
+            ));
+            input = format!("{name}:output:0");
+        }
+        functions.push(function(&format!("f{level}"), body, &input));
+    }
+    functions.push(function(
+        &format!("f{depth}"),
+        vec![node("id", "Identity", &["x"], &[("T", float())])],
+        "id:output:0",
+    ));
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[1])),
+            node(
+                "call",
+                "PartitionedCall",
+                &["x"],
+                &[("f", func("f0")), ("Tin", floats()), ("Tout", floats())],
+            ),
+        ],
+        library: Some(FunctionDefLibrary {
+            function: functions,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })?;
+    // The error comes back through every calling node, each naming its function.
+    let err = Session::new(&m, None, &["call"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?
+        .to_string();
+    assert!(
+        err.starts_with(r#"node "call" (PartitionedCall): in function "f0": node "c0""#)
+            && err.contains("more than 10000 function bodies to plan")
+            && err.ends_with("the function library calls itself too many ways"),
+        "{err}"
+    );
+    Ok(())
+}

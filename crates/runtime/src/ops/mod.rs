@@ -100,6 +100,8 @@ pub(crate) struct BuildCtx<'a> {
     pub const_inputs: &'a [Option<&'a Value>],
     /// Iterations a while loop may run ([`crate::SessionOptions::max_iterations`]).
     pub max_iterations: u64,
+    /// Function bodies planned so far for this session.
+    pub function_plans: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl BuildCtx<'_> {
@@ -483,6 +485,7 @@ pub(crate) mod test_util {
             depth: 0,
             max_iterations: 1000,
             const_inputs: &[],
+            function_plans: &std::sync::atomic::AtomicUsize::new(0),
         };
         match builder(node, &ctx)? {
             Built::Kernel(k) => Ok(k),

@@ -6,6 +6,7 @@
 //! and each slot's last read marked.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
 
 use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
@@ -52,6 +53,9 @@ pub(crate) struct PlanInput<'a> {
     pub depth: usize,
     /// Iterations a while loop may run before the run fails.
     pub max_iterations: u64,
+    /// Function bodies planned so far for this session, all levels counted
+    /// ([`crate::plan::MAX_FUNCTION_PLANS`] at most).
+    pub function_plans: &'a AtomicUsize,
 }
 
 /// What every region (the graph, and each loop's frame) of one plan build shares.
@@ -531,6 +535,7 @@ impl<'a> Planner<'a> {
             depth: self.input.depth,
             const_inputs: &const_inputs,
             max_iterations: self.input.max_iterations,
+            function_plans: self.input.function_plans,
         };
         match ops::builder(&node.op) {
             Some(build) => build(node, &ctx),

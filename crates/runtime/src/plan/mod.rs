@@ -32,6 +32,11 @@ use crate::{Error, Value};
 /// How deep functions may call functions.
 const MAX_DEPTH: usize = 16;
 
+/// The most function bodies one session plans (each call site of a function is planned on
+/// its own, so a library whose functions each call the next several times would otherwise
+/// take time and memory exponential in its depth): [`Error::TooManyFunctionPlans`] past it.
+pub(crate) const MAX_FUNCTION_PLANS: usize = 10_000;
+
 /// Where a step reads a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Source {
@@ -185,6 +190,15 @@ impl FunctionPlan {
                 limit: MAX_DEPTH,
             });
         }
+        let planned = ctx
+            .function_plans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if planned >= MAX_FUNCTION_PLANS {
+            return Err(Error::TooManyFunctionPlans {
+                node: caller.name.clone(),
+                limit: MAX_FUNCTION_PLANS,
+            });
+        }
         let mut fetches = Vec::with_capacity(outputs.len());
         for &i in &outputs {
             let Some(&o) = f.outputs.get(i) else {
@@ -233,6 +247,7 @@ impl FunctionPlan {
             rewrite: &rewrite,
             depth: ctx.depth + 1,
             max_iterations: ctx.max_iterations,
+            function_plans: ctx.function_plans,
         })
         .map_err(|e| node_error(caller, format!("in function {:?}: {e}", f.name)))?;
         Ok(FunctionPlan {
