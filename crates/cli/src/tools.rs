@@ -270,7 +270,7 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
         for t in r.tensors() {
             match reference.info(&t.name) {
                 Err(_) => mismatches.push(format!(
-                    "{}: only in {} of {}",
+                    "{}: in {}, missing from {}",
                     t.name,
                     short(i),
                     short(last)
@@ -290,7 +290,12 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
         }
         for t in reference.tensors() {
             if !r.contains(&t.name) {
-                mismatches.push(format!("{}: missing from {}", t.name, short(i)));
+                mismatches.push(format!(
+                    "{}: in {}, missing from {}",
+                    t.name,
+                    short(last),
+                    short(i)
+                ));
             }
         }
     }
