@@ -417,7 +417,7 @@ impl<'m> GraphFacts<'m> {
             }
             found.entry(k.to_string()).or_insert_with(|| {
                 format!(
-                    "optimizer state: written by {} ({}) in the optimizer's scope {scope}/",
+                    "written by {} ({}) in the optimizer's scope {scope}/",
                     node.name, node.op
                 )
             });
