@@ -390,7 +390,7 @@ pub fn cast(
             )
             && t.dtype != target.dtype()
     };
-    let chosen: Vec<String> = reader
+    let chosen: std::collections::BTreeSet<String> = reader
         .tensors()
         .iter()
         .filter(|t| selected(t))
@@ -417,7 +417,7 @@ pub fn cast(
         write.layout(),
         |item, input, slice| {
             let tensor = crate::copy::read_from(&readers, item, input, slice)?;
-            if chosen.binary_search(&item.name).is_err() {
+            if !chosen.contains(&item.name) {
                 return Ok(tensor);
             }
             let from = numeric::float_type(tensor.dtype())

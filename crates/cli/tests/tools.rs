@@ -519,3 +519,28 @@ fn show_stats_and_json_and_completions() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn an_object_graph_that_does_not_decode_is_an_error_and_nothing_is_written() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    // A field with wire type 7, which protobuf does not have.
+    let garbage = common::npz::npy("|S4", vec![], b"\x0f\xff\xff\xff".to_vec());
+    let prefix = make_checkpoint(
+        temp.path(),
+        "bad",
+        &[
+            ("_CHECKPOINTABLE_OBJECT_GRAPH", &garbage),
+            ("w", &f32_npy(vec![1], &[1.0])),
+        ],
+    )?;
+    let out = temp.path().join("out/model.ckpt");
+    ckpt([Path::new("drop"), &prefix, &out, Path::new("--optimizer")])?
+        .failure()?
+        .stderr_has(&["_CHECKPOINTABLE_OBJECT_GRAPH"])?;
+    assert!(!out.with_extension("ckpt.index").exists());
+    assert!(!temp.path().join("out").exists() || file_names(&temp.path().join("out"))?.is_empty());
+    ckpt([Path::new("ls"), Path::new("--objects"), &prefix])?
+        .failure()?
+        .stderr_has(&["_CHECKPOINTABLE_OBJECT_GRAPH"])?;
+    Ok(())
+}

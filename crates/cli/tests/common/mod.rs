@@ -159,6 +159,9 @@ pub const CHECKPOINT_FIXTURES: &[&str] = &[
     "tf2",
     "tf2_newopt",
     "tf2_weights",
+    "tf1_adam",
+    "keras_opt/adam",
+    "keras_opt/legacy_momentum",
 ];
 
 /// Fixture directories holding V1 checkpoints (no `.index`; one table file per shard).
