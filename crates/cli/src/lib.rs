@@ -14,6 +14,7 @@ pub mod numeric;
 pub mod object_graph;
 pub mod optimizer;
 pub mod run;
+pub mod saved_model;
 pub mod summary;
 pub mod tools;
 
