@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A closed stdout (`ckpt ... | head`) ends the process quietly by SIGPIPE, as other Unix
+    // tools do, instead of a panic or an error line.
+    sigpipe::reset();
     let cli = ckpt_cli::commands::Cli::parse();
     // `diff` exits 1 when the checkpoints differ, so its errors exit 2, as diff(1)'s do.
     let is_diff = matches!(cli.command, ckpt_cli::commands::Command::Diff { .. });
