@@ -181,6 +181,26 @@ impl BundleReader {
         }
     }
 
+    /// How tensor `name` is stored: whole in one shard, or as slices (each with its shard).
+    ///
+    /// Errors: [`Error::TensorNotFound`].
+    pub fn storage(&self, name: &str) -> Result<crate::Storage> {
+        let (_, layout) = self.entry(name)?;
+        let shard = |d: &DataRef| self.shards.get(d.slot).map_or(0, |s| s.id);
+        Ok(match layout {
+            Layout::Whole(d) => crate::Storage::Whole { shard: shard(d) },
+            Layout::Sliced { pieces, .. } => crate::Storage::Partitioned(
+                pieces
+                    .iter()
+                    .map(|p| crate::StoredSlice {
+                        extents: p.extents.clone(),
+                        shard: shard(&p.data),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
     /// The tensor and layout of `name`.
     fn entry(&self, name: &str) -> Result<(&TensorInfo, &Layout)> {
         let i = self.position(name)?;
