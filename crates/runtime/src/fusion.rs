@@ -138,7 +138,10 @@ pub(crate) fn find(
         };
         let Some(b) = sole_reader(id) else { continue };
         let bias_add = graph.node(b);
-        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC";
+        // The epilogue adds the bias along the last axis of the NHWC product: both the
+        // producer (a Conv2D may be NCHW) and the BiasAdd must be NHWC.
+        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC"
+            && node.attr_string_or("data_format", "NHWC")? == "NHWC";
         if bias_add.op != "BiasAdd"
             || !nhwc
             || !bias_add.control_inputs.is_empty()
