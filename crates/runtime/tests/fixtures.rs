@@ -203,6 +203,13 @@ fn bert_encoder_two_layers() -> TestResult {
 }
 
 #[test]
+fn nchw_layers_keep_the_graphs_layout() -> TestResult {
+    // TensorFlow's CPU kernels refuse this graph; its outputs are TF's for the NHWC form.
+    check("nchw", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
     for name in [
         "mlp",

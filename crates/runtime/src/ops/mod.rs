@@ -249,6 +249,7 @@ static OPS: &[(&str, Builder)] = &[
     ("DepthwiseConv2dNative", nn::depthwise::build),
     ("Elu", nn::activation::build),
     ("FusedBatchNorm", nn::batch_norm::build),
+    ("FusedBatchNormV2", nn::batch_norm::build),
     ("FusedBatchNormV3", nn::batch_norm::build),
     ("LeakyRelu", nn::activation::build),
     ("LogSoftmax", nn::softmax::build),
