@@ -210,6 +210,14 @@ fn nchw_layers_keep_the_graphs_layout() -> TestResult {
 }
 
 #[test]
+fn text_lookup_tables_fed_raw_words() -> TestResult {
+    // Tables from an asset file (the graph's absolute path is gone: found in assets/), from
+    // constants (InitializeTableV2, LookupTableImportV2) and from the checkpoint's -keys/-values.
+    check("text_lookup", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
     for name in [
         "mlp",

@@ -5,6 +5,7 @@
 //! inputs folded), the fetches located, and each slot's last read marked.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
@@ -240,6 +241,8 @@ struct Planner<'a> {
     missing_variables: Vec<String>,
     /// Variables that were not loaded because no checkpoint was given.
     unloaded_variables: Vec<String>,
+    /// The lookup tables built so far, by table node.
+    tables: HashMap<NodeId, Arc<ops::text::table::Table>>,
 }
 
 impl<'a> Planner<'a> {
@@ -266,6 +269,7 @@ impl<'a> Planner<'a> {
             poisoned: HashSet::new(),
             missing_variables: Vec::new(),
             unloaded_variables: Vec::new(),
+            tables: HashMap::new(),
         }
     }
 
@@ -303,6 +307,7 @@ impl<'a> Planner<'a> {
             Built::Merge => self
                 .plan
                 .add_step(node, Action::Merge, sources, control, n_out),
+            Built::Table => self.load_table(id, node)?,
         };
         self.location.insert(id, location);
         Ok(())
@@ -319,6 +324,14 @@ impl<'a> Planner<'a> {
             used_outputs,
             force_false: self.input.rewrite.force_false.contains(&id),
             depth: self.input.depth,
+            table: if node.op.starts_with("LookupTable") {
+                node.inputs.first().and_then(|&i| {
+                    let source = ops::text::table::source_node(self.input.graph, self.resolve(i));
+                    self.tables.get(&source).cloned()
+                })
+            } else {
+                None
+            },
         };
         match ops::builder(&node.op) {
             Some(build) => build(node, &ctx),
@@ -411,6 +424,27 @@ impl<'a> Planner<'a> {
             }
             Err(VariableError::Other(e)) => Err(e),
         }
+    }
+
+    /// A lookup table, built now (see [`ops::text::table`]); its output, TensorFlow's resource
+    /// handle, is a scalar string holding the node's name.
+    fn load_table(&mut self, id: NodeId, node: &Node) -> Result<Location, Error> {
+        if !self.input.main_graph {
+            return Err(node_error(
+                node,
+                "tables inside functions are not supported",
+            ));
+        }
+        let table = ops::text::table::load(
+            self.input.model,
+            self.input.graph,
+            self.input.bundle,
+            id,
+            node,
+        )?;
+        self.tables.insert(id, table);
+        let handle = Value::scalar(node.name.as_bytes().to_vec());
+        Ok(self.plan.add_consts(vec![handle]))
     }
 
     /// A constant standing in for a variable that could not be loaded.

@@ -94,7 +94,7 @@ impl Kernel for Conv2D {
             self.epilogue,
             bias.as_ref().map(|b| b.data()),
         )?;
-        Ok(vec![Value::F32(self.layout.from_nhwc(y)?)])
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -470,7 +470,13 @@ pub(crate) mod tests {
         let xs = [2, 3, 7, 5]; // NCHW
         let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 7));
         let f = TensorBuf::from_parts(vec![3, 2, 3, 4], values(72, 8));
-        let nhwc = conv2d(&transpose(&x, &[0, 2, 3, 1])?, &f, &win, Epilogue::default(), None)?;
+        let nhwc = conv2d(
+            &transpose(&x, &[0, 2, 3, 1])?,
+            &f,
+            &win,
+            Epilogue::default(),
+            None,
+        )?;
         let k = Conv2D {
             window: win,
             layout: Layout::Nchw,

@@ -34,7 +34,7 @@ impl Kernel for Depthwise {
         let (x, f) = (expect_f32(x, "input")?, expect_f32(f, "filter")?);
         let x = self.layout.to_nhwc(x, "input")?;
         let y = depthwise(&x, &f, &self.window)?;
-        Ok(vec![Value::F32(self.layout.from_nhwc(y)?)])
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 

@@ -33,7 +33,7 @@ impl Kernel for Pool {
         let [x] = take_inputs(inputs)?;
         let x = self.layout.to_nhwc(expect_f32(x, "input")?, "input")?;
         let y = pool(&x, self.max, self.ksize, &self.window)?;
-        Ok(vec![Value::F32(self.layout.from_nhwc(y)?)])
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 

@@ -58,7 +58,7 @@ impl Layout {
     }
 
     /// `y`, computed in NHWC, in this layout.
-    pub(crate) fn from_nhwc<T: Datum + Default>(
+    pub(crate) fn nhwc_to_layout<T: Datum + Default>(
         self,
         y: TensorBuf<T>,
     ) -> Result<TensorBuf<T>, OpError> {
