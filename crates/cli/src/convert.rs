@@ -130,7 +130,7 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
 
 /// Turns an npy array fed to `ckpt-run` into a value: as [`npy_to_tensor`], then integer types
 /// narrower than the executor holds widened exactly (int8, int16 and uint16 to int32, uint32
-/// to int64) and [`Value::from_tensor`]'s compute-dtype policy (float16 to float32). The
+/// to int64) and [`Value::from_tensor`]'s compute-dtype policy (float16 kept). The
 /// session then casts it to the placeholder's dtype, as `feed_dict` does.
 ///
 /// Errors name the feed's dtype when the executor cannot hold it (uint64, complex).

@@ -49,6 +49,7 @@ mod dtype;
 mod error;
 mod fusion;
 mod gemm;
+mod half_precision;
 mod ops;
 mod plan;
 mod rewrite;

@@ -313,8 +313,28 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// What the op table (or the fusion, or the function library) makes of `node`.
+    /// What the op table (or the fusion, or the function library) makes of `node`; kernels
+    /// other than `Cast` and function calls compute float16/bfloat16 inputs in float32
+    /// ([`crate::half_precision`]).
     fn build_node(&self, id: NodeId, node: &Node, used_outputs: &[bool]) -> Result<Built, Error> {
+        let built = self.build_node_kernel(id, node, used_outputs)?;
+        Ok(match built {
+            Built::Kernel(k)
+                if !KEEPS_NARROW_INPUTS.contains(&node.op.as_str())
+                    && ops::builder(&node.op).is_some() =>
+            {
+                Built::Kernel(Box::new(crate::half_precision::Widening(k)))
+            }
+            other => other,
+        })
+    }
+
+    fn build_node_kernel(
+        &self,
+        id: NodeId,
+        node: &Node,
+        used_outputs: &[bool],
+    ) -> Result<Built, Error> {
         if let Some(fused) = self.fusions.fused.get(&id) {
             return fused.build(node);
         }
@@ -510,6 +530,16 @@ impl<'a> Planner<'a> {
         Ok(self.plan)
     }
 }
+
+/// Kernels that take float16/bfloat16 inputs as they are: `Cast` converts them itself, and
+/// function calls hand them to bodies whose own kernels widen them.
+const KEEPS_NARROW_INPUTS: &[&str] = &[
+    "Cast",
+    "If",
+    "StatelessIf",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+];
 
 fn is_placeholder(node: &Node) -> bool {
     ckpt_graph::PLACEHOLDER_OPS.contains(&node.op.as_str())

@@ -73,6 +73,12 @@ pub fn read_npy(path: &Path) -> TestResult<Value> {
                 .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
                 .collect::<Vec<_>>(),
         )?,
+        "<f2" => Value::new(
+            shape,
+            data.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>(),
+        )?,
         "|u1" => Value::new(shape, data.to_vec())?,
         "|b1" => Value::new(shape, data.iter().map(|&b| b != 0).collect::<Vec<_>>())?,
         d if d.starts_with("|S") || d.starts_with("<U") => {
