@@ -129,3 +129,55 @@ impl Kernel for Dynamic {
         Ok(vec![replace(&regex, &rewrite, self.global, input)?])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        pattern: &str,
+        rewrite: &str,
+        global: bool,
+        input: &[&str],
+    ) -> Result<Vec<String>, String> {
+        let (regex, rewrite) = compile(pattern, rewrite.as_bytes())?;
+        let v = Value::new(
+            vec![input.len()],
+            input
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| e.to_string())?;
+        let out = replace(&regex, &rewrite, global, v).map_err(|e| e.0)?;
+        Ok(out
+            .as_strings()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect())
+    }
+
+    #[test]
+    fn re2_rewrites_groups_and_literal_dollars() -> Result<(), String> {
+        // tf.strings.regex_replace(["ab-cd", "x"], r"(\w+)-(\w+)", r"\2$\1\\") gives these.
+        assert_eq!(
+            run(r"(\w+)-(\w+)", r"\2$\1\\", true, &["ab-cd", "x"])?,
+            vec!["cd$ab\\", "x"]
+        );
+        assert_eq!(run("[[:punct:]]", "", true, &["a.b,c!"])?, vec!["abc"]);
+        assert_eq!(run("o", "0", false, &["foo"])?, vec!["f0o"]);
+        assert_eq!(run("o", "0", true, &["foo"])?, vec!["f00"]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_patterns_and_rewrites_are_errors() {
+        assert!(compile("(", b"").is_err());
+        assert_eq!(
+            compile("(a)", br"\2").err().as_deref(),
+            Some("rewrite \"\\\\2\" refers to group 2, the pattern has 1")
+        );
+        assert!(compile("a", br"\n").is_err());
+    }
+}

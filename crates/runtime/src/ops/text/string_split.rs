@@ -4,8 +4,9 @@
 //!
 //! - `StringSplitV2(input, sep; maxsplit)` follows Python's `str.split`: with an empty `sep`,
 //!   runs of ASCII whitespace separate tokens and leading or trailing whitespace gives none;
-//!   otherwise every occurrence of `sep` separates (empty tokens kept). At most `maxsplit`
-//!   splits when it is not negative, the rest of the string being the last token.
+//!   otherwise every occurrence of `sep` separates (empty tokens kept; `""` gives one empty
+//!   token). At most `maxsplit` splits when it is not negative, the rest of the string
+//!   (trailing whitespace included) being the last token.
 //! - `StringSplit(input, delimiter; skip_empty)`: every byte of `delimiter` separates; an
 //!   empty delimiter splits into single bytes; `skip_empty` drops empty tokens.
 
@@ -48,11 +49,8 @@ fn split_whitespace(s: &[u8], maxsplit: i64) -> Vec<&[u8]> {
             break;
         }
         if maxsplit >= 0 && splits >= maxsplit {
-            let mut end = s.len();
-            while end > i && WHITESPACE.contains(&s[end - 1]) {
-                end -= 1;
-            }
-            out.push(&s[i..end]);
+            // The rest, trailing whitespace included, as Python and TensorFlow keep it.
+            out.push(&s[i..]);
             break;
         }
         let start = i;
@@ -135,5 +133,50 @@ impl Kernel for Split {
                 vec![input.len() as i64, widest as i64],
             )?),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(v: Vec<&[u8]>) -> Vec<String> {
+        v.into_iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn follows_python_str_split() {
+        // Python and tf.strings.split: "  a b  c ".split() == ['a', 'b', 'c'];
+        // .split(None, 1) == ['a', 'b  c ']
+        assert_eq!(texts(split_whitespace(b"  a b  c ", -1)), ["a", "b", "c"]);
+        assert_eq!(texts(split_whitespace(b"  a b  c ", 1)), ["a", "b  c "]);
+        assert!(split_whitespace(b"   ", -1).is_empty());
+        // "a,,b".split(",") == ['a', '', 'b']; "a,b,c".split(",", 1) == ['a', 'b,c']
+        assert_eq!(texts(split_on(b"a,,b", b",", -1)), ["a", "", "b"]);
+        assert_eq!(texts(split_on(b"a,b,c", b",", 1)), ["a", "b,c"]);
+        assert_eq!(texts(split_on(b"a<>b", b"<>", -1)), ["a", "b"]);
+        assert_eq!(texts(split_on(b"", b",", -1)), [""]);
+    }
+
+    #[test]
+    fn string_split_v1_splits_on_any_delimiter_byte() {
+        assert_eq!(
+            texts(split_any(b"a-b--c d", b" -", true)),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(texts(split_any(b"a--b", b"-", false)), ["a", "", "b"]);
+        assert_eq!(texts(split_any(b"ab", b"", true)), ["a", "b"]);
+    }
+
+    #[test]
+    fn outputs_a_sparse_matrix() -> Result<(), OpError> {
+        let input = Value::new(vec![2], vec![b"a b".to_vec(), b"c".to_vec()])?;
+        let out = Split::V2 { maxsplit: -1 }.run(vec![input, Value::scalar(Vec::new())])?;
+        assert_eq!(out[0].as_i64(), Some(&[0, 0, 0, 1, 1, 0][..]));
+        assert_eq!(out[1].as_strings().map(<[Vec<u8>]>::len), Some(3));
+        assert_eq!(out[2].as_i64(), Some(&[2, 2][..]));
+        Ok(())
     }
 }

@@ -225,3 +225,61 @@ impl Column {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model_in(dir: &Path) -> Result<Model, Box<dyn std::error::Error>> {
+        let mut m = Model::from_graph_def(&ckpt_proto::GraphDef::default())
+            .or_else(|_| Model::from_text("node { name: \"a\" op: \"NoOp\" }"))?;
+        m.dir = Some(dir.to_path_buf());
+        Ok(m)
+    }
+
+    fn init(attrs: &str) -> Result<Node, Box<dyn std::error::Error>> {
+        let m = Model::from_text(&format!(
+            "node {{ name: \"init\" op: \"InitializeTableFromTextFileV2\" {attrs} }}"
+        ))?;
+        Ok(m.graph.nodes[0].clone())
+    }
+
+    #[test]
+    fn reads_columns_and_line_numbers_and_finds_moved_assets(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("assets"))?;
+        std::fs::write(dir.path().join("assets/vocab.tsv"), "a\t10\r\nb\t20\n")?;
+        let m = model_in(dir.path())?;
+        // The graph names a path of another machine: found as assets/vocab.tsv.
+        let node = init(
+            "attr { key: \"key_index\" value { i: 0 } } attr { key: \"value_index\" value { i: 1 } }",
+        )?;
+        let (k, v) = read_text_file(&m, &node, "/gone/vocab.tsv", DType::String, DType::Int64)?;
+        assert_eq!(k.as_strings(), Some(&[b"a".to_vec(), b"b".to_vec()][..]));
+        assert_eq!(v.as_i64(), Some(&[10, 20][..]));
+        let node = init("attr { key: \"key_index\" value { i: -2 } } attr { key: \"value_index\" value { i: -1 } }")?;
+        let (k, v) = read_text_file(&m, &node, "vocab.tsv", DType::String, DType::Int64)?;
+        assert_eq!(
+            k.as_strings(),
+            Some(&[b"a\t10".to_vec(), b"b\t20".to_vec()][..])
+        );
+        assert_eq!(v.as_i64(), Some(&[0, 1][..]));
+        let node = init("attr { key: \"key_index\" value { i: 3 } } attr { key: \"value_index\" value { i: -1 } }")?;
+        let err = read_text_file(&m, &node, "vocab.tsv", DType::String, DType::Int64)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.ends_with("line 1 has 2 columns, the key is column 3"),
+            "{err}"
+        );
+        let err = read_text_file(&m, &node, "nothere.txt", DType::String, DType::Int64)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("asset file \"nothere.txt\" not found (tried "),
+            "{err}"
+        );
+        Ok(())
+    }
+}
