@@ -311,7 +311,10 @@ mod tests {
             shape: vec![1],
             data: vec![0x00, 0x3c],
         };
-        assert_eq!(npy_to_value("x", &npy)?.as_f32(), Some(&[1.0][..]));
+        // float16 stays float16 (the session casts it to the placeholder's dtype).
+        let half = npy_to_value("x", &npy)?;
+        assert_eq!(half.dtype(), DType::Float16);
+        assert_eq!(half.cast(DType::Float32)?.as_f32(), Some(&[1.0][..]));
         let npy = NpyArray {
             descr: "<u8".into(),
             shape: vec![1],
