@@ -98,6 +98,9 @@ pub(crate) struct BuildCtx<'a> {
     /// For a `LookupTable*` op, the table its first input holds, when it is one the plan
     /// built.
     pub table: Option<std::sync::Arc<text::table::Table>>,
+    /// For each data input, its value when it is a constant of the plan (a `Const`, a
+    /// variable, a folded result); `None` when it is computed at run time.
+    pub const_inputs: &'a [Option<&'a Value>],
 }
 
 impl BuildCtx<'_> {
