@@ -48,8 +48,15 @@ pub(crate) fn narrow(v: Value, to: DType) -> Value {
 }
 
 /// Runs `inner` on narrow inputs widened to float32 and rounds its float32 outputs back to the
-/// inputs' narrow dtype; with no narrow input it runs `inner` as it is.
-pub(crate) struct Widening(pub Box<dyn Kernel>);
+/// inputs' narrow dtype (only the first `narrowed` outputs when set: `FusedBatchNorm*` gives its
+/// statistics in float32, TensorFlow's `U`); with no narrow input it runs `inner` as it is.
+pub(crate) struct Widening(pub Box<dyn Kernel>, pub Option<usize>);
+
+/// How many leading outputs of `op` are of the input dtype `T` (the rest keep float32), when
+/// not all of them.
+pub(crate) fn narrowed_outputs(op: &str) -> Option<usize> {
+    matches!(op, "FusedBatchNormV2" | "FusedBatchNormV3").then_some(1)
+}
 
 impl fmt::Debug for Widening {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,7 +75,12 @@ impl Kernel for Widening {
         };
         let widened = inputs.into_iter().map(|v| widen(&v).unwrap_or(v)).collect();
         let outputs = self.0.run(widened)?;
-        Ok(outputs.into_iter().map(|v| narrow(v, to)).collect())
+        let n = self.1.unwrap_or(usize::MAX);
+        Ok(outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i < n { narrow(v, to) } else { v })
+            .collect())
     }
 
     fn is_pure(&self) -> bool {
@@ -79,6 +91,44 @@ impl Kernel for Widening {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::FnKernel;
+
+    #[test]
+    fn kernels_see_float32_and_give_the_narrow_type() -> Result<(), OpError> {
+        // A kernel returning its input and its input times 1/3: both rounded to bfloat16,
+        // unless only the first output is of T (FusedBatchNormV3).
+        let k = || {
+            Box::new(FnKernel(|inputs: Vec<Value>| {
+                let x = inputs
+                    .into_iter()
+                    .next()
+                    .and_then(|v| v.as_f32().map(<[f32]>::to_vec))
+                    .ok_or_else(|| OpError("expected float32".into()))?;
+                let third: Vec<f32> = x.iter().map(|v| v / 3.0).collect();
+                Ok(vec![
+                    Value::F32(TensorBuf::from_parts(vec![x.len()], x)),
+                    Value::F32(TensorBuf::from_parts(vec![third.len()], third)),
+                ])
+            })) as Box<dyn Kernel>
+        };
+        let x = Value::BF16(TensorBuf::from_parts(vec![1], vec![bf16::from_f32(1.0)]));
+        let out = Widening(k(), None).run(vec![x.clone()])?;
+        assert_eq!(out[0].dtype(), DType::BFloat16);
+        assert_eq!(
+            out[1].get::<bf16>().map(|t| t.data()[0]),
+            Some(bf16::from_f32(1.0 / 3.0))
+        );
+        let out = Widening(k(), narrowed_outputs("FusedBatchNormV3")).run(vec![x])?;
+        assert_eq!(out[0].dtype(), DType::BFloat16);
+        assert_eq!(out[1].as_f32(), Some(&[1.0f32 / 3.0][..]));
+        // float32 inputs pass through untouched.
+        let y = Value::F32(TensorBuf::from_parts(vec![1], vec![1.0]));
+        assert_eq!(
+            Widening(k(), None).run(vec![y])?[1].as_f32(),
+            Some(&[1.0f32 / 3.0][..])
+        );
+        Ok(())
+    }
 
     #[test]
     fn rounds_to_nearest_even() {

@@ -352,7 +352,8 @@ impl<'a> Planner<'a> {
                 if !KEEPS_NARROW_INPUTS.contains(&node.op.as_str())
                     && ops::builder(&node.op).is_some() =>
             {
-                Built::Kernel(Box::new(crate::half_precision::Widening(k)))
+                let narrowed = crate::half_precision::narrowed_outputs(&node.op);
+                Built::Kernel(Box::new(crate::half_precision::Widening(k, narrowed)))
             }
             other => other,
         })
