@@ -41,3 +41,46 @@ impl Kernel for HashBucket {
         Ok(vec![Value::I64(TensorBuf::new(s.shape().to_vec(), out)?)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_tensorflow_fingerprint64_at_every_length_class() {
+        // TensorFlow 2.21: tf.strings.to_hash_bucket_fast(s, 2**63 - 1) for the string of length
+        // n whose byte j is (i * 7 + j * 13) % 256, i being n's position in this list (FarmHash
+        // takes a different path for 0-16, 17-32, 33-64 and longer strings).
+        let want: [(usize, i64); 17] = [
+            (0, 1936946117179621456),
+            (1, 6305636504242451570),
+            (3, 1526233682318655638),
+            (4, 5192078163603223069),
+            (8, 2250202331768291562),
+            (9, 8629155197461257841),
+            (16, 4572511456679154392),
+            (17, 4509743791266914182),
+            (31, 4019059381907791388),
+            (32, 6404295180666409558),
+            (33, 3839052155029731774),
+            (63, 5886056769111860248),
+            (64, 465439164891925788),
+            (65, 9121036625327209858),
+            (100, 1299236736917003444),
+            (200, 7074106582070404353),
+            (1000, 2930677847100863834),
+        ];
+        let kernel = HashBucket {
+            buckets: i64::MAX as u64,
+        };
+        for (i, (n, bucket)) in want.into_iter().enumerate() {
+            let s: Vec<u8> = (0..n).map(|j| ((i * 7 + j * 13) % 256) as u8).collect();
+            let out = kernel.run(vec![Value::scalar(s)]).map_err(|e| e.0);
+            assert_eq!(
+                out.ok().and_then(|o| o[0].as_i64().map(<[i64]>::to_vec)),
+                Some(vec![bucket]),
+                "length {n}"
+            );
+        }
+    }
+}
