@@ -48,8 +48,8 @@ pub struct RunArgs {
     /// Write each fetched tensor to DIR/NAME.npy (folders for `/` in names; `name:1` becomes `name_1.npy`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Worker threads for the kernels (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads for the kernels, 1 to 1024 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities, so training graphs with a fixed rate
     /// run deterministically.
@@ -75,6 +75,10 @@ pub struct RunArgs {
     /// outputs are fetched.
     #[arg(long, value_name = "KEY")]
     pub signature: Option<String>,
+    /// Stop a run with an error when one while loop's body has run N times (a loop that never
+    /// ends fails instead of hanging).
+    #[arg(long, value_name = "N", default_value_t = SessionOptions::DEFAULT_MAX_ITERATIONS)]
+    pub max_iterations: u64,
 }
 
 /// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
@@ -257,6 +261,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        max_iterations: args.max_iterations,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
         .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
@@ -452,6 +457,20 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
         }
     };
     Ok((name.to_string(), parsed))
+}
+
+/// `--threads N`: 1 to [`SessionOptions::MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a thread count"))?;
+    if n == 0 || n > SessionOptions::MAX_THREADS {
+        return Err(format!(
+            "{n} threads: the count must be 1 to {}",
+            SessionOptions::MAX_THREADS
+        ));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -416,3 +416,24 @@ fn text_model_takes_words_as_bytes_unicode_and_text() -> Result<()> {
     ensure!(run.stderr.contains("feed \"words\""), "{}", run.stderr);
     Ok(())
 }
+
+#[test]
+fn a_thread_count_past_the_limit_is_refused() -> Result<()> {
+    for bad in ["0", "1025", "100000000"] {
+        let (_out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--threads", bad])?;
+        ensure!(
+            run.code == Some(2) && run.stderr.contains("the count must be 1 to 1024"),
+            "--threads {bad}: {run:?}"
+        );
+    }
+    let (_out, run) = run_mlp(&[
+        "--feed",
+        "keep_prob=1.0",
+        "--fetch",
+        "pred",
+        "--threads",
+        "3",
+    ])?;
+    run.success()?;
+    Ok(())
+}

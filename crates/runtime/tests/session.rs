@@ -1408,3 +1408,19 @@ fn a_string_fed_where_a_number_is_expected_names_the_feed_and_both_dtypes() -> T
     );
     Ok(())
 }
+
+#[test]
+fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
+    let model = model(vec![const_f32("c", &[1], &[1.0], &[])])?;
+    let options = SessionOptions {
+        threads: Some(SessionOptions::MAX_THREADS + 1),
+        ..SessionOptions::default()
+    };
+    match Session::new(&model, None, &["c"], &[], options) {
+        Err(Error::TooManyThreads { requested, limit }) => {
+            assert_eq!((requested, limit), (1025, 1024));
+        }
+        other => panic!("expected TooManyThreads, got {:?}", other.err()),
+    }
+    Ok(())
+}

@@ -49,7 +49,7 @@ fn broadcast_scalar(v: &Value, shape: Vec<usize>) -> Result<Value, OpError> {
     map_any!(v, t => {
         let Some(x) = t.data().first() else { op_bail!("empty fill value") };
         Ok(Datum::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
-    })
+    }, else op_bail!("cannot fill with a {}", v.kind()))
 }
 
 #[cfg(test)]

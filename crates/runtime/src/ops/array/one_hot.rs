@@ -70,7 +70,7 @@ impl Kernel for OneHot {
         let out = map_any!(on, t => {
             let off = <_ as Datum>::take(off).map_err(|v| OpError(format!("off_value has dtype {}", v.dtype())))?;
             Datum::wrap(one_hot(&idx, outer, inner, depth, &t.data()[0], &off.data()[0], out_shape))
-        });
+        }, else op_bail!("on_value must be a tensor, got a {}", on.kind()));
         Ok(vec![out])
     }
 }

@@ -66,7 +66,9 @@ fn pool(
                 x0.max(0) as usize,
                 ((x0 + kw as isize).min(w as isize)).max(0) as usize,
             );
-            o.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+            // Eigen's lowest finite value, as TensorFlow's MaxPool starts: NaN never wins, and
+            // a window of NaN (or -inf) alone gives -FLT_MAX.
+            o.fill(if max { f32::MIN } else { 0.0 });
             for iy in ylo..yhi {
                 for ix in xlo..xhi {
                     let src = ((b * h + iy) * w + ix) * c;

@@ -174,7 +174,8 @@ impl TableBuilder {
     /// (a mutable table's import).
     fn finish(self, overwrite: bool) -> Result<Table, String> {
         let values = concat_flat(&self.values, self.value_dtype)?;
-        let same = |i: usize, j: usize| map_any!(&values, t => t.data()[i] == t.data()[j]);
+        let same =
+            |i: usize, j: usize| map_any!(&values, t => t.data()[i] == t.data()[j], else false);
         let mut order: Vec<usize> = Vec::new();
         let keys = match self.key_dtype {
             DType::String => {
@@ -221,7 +222,7 @@ impl TableBuilder {
         let compact = map_any!(&values, t => Datum::wrap(TensorBuf::new(
             vec![order.len()],
             select(t.data(), &order),
-        ).map_err(|e| e.to_string())?));
+        ).map_err(|e| e.to_string())?), else return Err("table values are not a tensor".into()));
         let keys = match keys {
             Keys::Str(m) => Keys::Str(m.into_iter().map(|(k, v)| (k, remap[v])).collect()),
             Keys::Int(m) => Keys::Int(m.into_iter().map(|(k, v)| (k, remap[v])).collect()),
