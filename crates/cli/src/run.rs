@@ -79,6 +79,12 @@ pub struct RunArgs {
     /// ends fails instead of hanging).
     #[arg(long, value_name = "N", default_value_t = SessionOptions::DEFAULT_MAX_ITERATIONS)]
     pub max_iterations: u64,
+    /// The most memory one op's output may take: bytes, or with a K, M, G or T suffix (powers
+    /// of 1024), e.g. 4G. A shape the graph computes past it (a Fill, Tile or Pad of a huge
+    /// size) is an error naming the node, before anything is allocated. Default: half of the
+    /// physical memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
@@ -229,6 +235,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.ops {
         return print_ops();
     }
+    ckpt_runtime::set_max_memory(args.max_memory);
     let Some(path) = &args.path else {
         bail!("give the checkpoint or graph to run (PATH)");
     };
@@ -459,6 +466,38 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     Ok((name.to_string(), parsed))
 }
 
+/// `--max-memory SIZE`: bytes, or a number with a K, M, G or T suffix (powers of 1024,
+/// an optional trailing `B` or `iB`), at least 1.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{text:?}: the size suffix must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (bytes, or a number with K, M, G or T)"))?;
+    match n.checked_mul(1u64 << shift) {
+        Some(0) => Err(format!("{text:?}: the size must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
 /// `--threads N`: 1 to [`SessionOptions::MAX_THREADS`].
 fn parse_threads(text: &str) -> Result<usize, String> {
     let n: usize = text
@@ -475,6 +514,20 @@ fn parse_threads(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("64K"), Ok(64 << 10));
+        assert_eq!(super::parse_size("512M"), Ok(512 << 20));
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(super::parse_size("1t"), Ok(1 << 40));
+        assert!(super::parse_size("0").is_err());
+        assert!(super::parse_size("4X").is_err());
+        assert!(super::parse_size("lots").is_err());
+        assert!(super::parse_size("99999999T").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -165,7 +165,7 @@ impl fmt::Display for PartialShape {
 /// A tensor of `shape` and `dtype` holding zeros (false, empty strings), for elements that
 /// were reserved but never set.
 pub(crate) fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Value, OpError> {
-    let n = crate::ops::output_len(&shape)?;
+    let n = crate::ops::output_len(&shape, crate::ops::element_bytes(dtype))?;
     Ok(match dtype {
         DType::Float32 => Value::F32(TensorBuf::from_parts(shape, vec![0.0; n])),
         DType::Float64 => Value::F64(TensorBuf::from_parts(shape, vec![0.0; n])),
@@ -182,7 +182,7 @@ pub(crate) fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Value, OpError> {
 /// (`shape` = `[parts.len()] + element shape`) and concatenating along dimension 0 alike.
 /// Every part must have `dtype`, and their sizes must add up to `shape`'s.
 pub(crate) fn join(dtype: DType, parts: &[&Value], shape: Vec<usize>) -> Result<Value, OpError> {
-    let n = crate::ops::output_len(&shape)?;
+    let n = crate::ops::output_len(&shape, crate::ops::element_bytes(dtype))?;
     with_dtype!(dtype, T => {
         let mut data: Vec<T> = Vec::with_capacity(n);
         for (i, part) in parts.iter().enumerate() {

@@ -470,17 +470,14 @@ pub(crate) fn num_elements(shape: &[usize]) -> Result<usize, OpError> {
         .ok_or_else(|| OpError(format!("shape {shape:?} is too large")))
 }
 
-/// The most elements a kernel allocates for one output: shapes computed from a graph's
-/// attributes (paddings, fills, ranges) are checked against it before any allocation.
-pub(crate) const MAX_ELEMENTS: usize = 1 << 32;
+pub(crate) use crate::memory::output_len;
 
-/// Element count of an output of `shape`, refused above [`MAX_ELEMENTS`].
-pub(crate) fn output_len(shape: &[usize]) -> Result<usize, OpError> {
-    let n = num_elements(shape)?;
-    if n > MAX_ELEMENTS {
-        op_bail!("output shape {shape:?} is too large ({n} elements)");
-    }
-    Ok(n)
+/// Bytes one element of `dtype` takes in a [`Value`] (a string's `Vec<u8>` header for
+/// strings, whose contents come on top), for [`output_len`].
+pub(crate) fn element_bytes(dtype: DType) -> usize {
+    dtype
+        .element_size()
+        .unwrap_or(std::mem::size_of::<Vec<u8>>())
 }
 
 /// `[a,b,c]`, the way error messages print shapes.

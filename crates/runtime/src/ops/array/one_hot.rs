@@ -64,7 +64,7 @@ impl Kernel for OneHot {
         }
         let mut out_shape = shape.to_vec();
         out_shape.insert(axis, depth);
-        output_len(&out_shape)?;
+        output_len(&out_shape, crate::ops::element_bytes(on.dtype()))?;
         let outer: usize = shape[..axis].iter().product();
         let inner: usize = shape[axis..].iter().product();
         let out = map_any!(on, t => {
@@ -166,7 +166,7 @@ mod tests {
             Value::scalar(0.0f32),
         )
         .err();
-        assert!(matches!(err, Some(OpError(m)) if m.contains("too large")));
+        assert!(matches!(err, Some(OpError(m)) if m.contains("memory budget")));
         Ok(())
     }
 }

@@ -50,7 +50,7 @@ fn pool(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c])?];
+    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c], 4)?];
     let xd = x.data();
     let [sh, sw] = window.strides;
     parallel::for_rows(&mut out, ow * c, ow * c * kh * kw, |row_index, row| {
