@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// file, or any of its files) instead of the one PATH names; PATH then only gives the graph.
     #[arg(long, value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
-    /// Feed a placeholder: NAME=FILE.npy, NAME=NUMBER or NAME=true|false. Repeatable. The value is
+    /// Feed a placeholder: NAME=FILE.npy (numbers, bools, or S/U strings), NAME=NUMBER,
+    /// NAME=true|false, NAME="TEXT" (a string) or NAME=FILE.txt (one string per line). Repeatable. The value is
     /// cast to the placeholder's dtype and checked against its static shape, as feed_dict does.
     #[arg(long = "feed", value_name = "NAME=VALUE")]
     pub feeds: Vec<String>,
@@ -419,10 +420,11 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// Parses `NAME=FILE.npy`, `NAME=NUMBER` or `NAME=true|false`.
+/// Parses `NAME=FILE.npy`, `NAME=NUMBER`, `NAME=true|false`, `NAME="TEXT"` (a string scalar)
+/// or `NAME=FILE.txt` (a string vector, one element per line, without the line ends).
 pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let (name, value) = spec.split_once('=').ok_or_else(|| {
-        anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false")
+        anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=FILE.txt, NAME=NUMBER, NAME=true|false or NAME=\"TEXT\"")
     })?;
     if name.is_empty() {
         bail!("--feed {spec:?}: empty placeholder name");
@@ -430,6 +432,21 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let parsed = match value {
         "true" | "True" => Value::Bool(TensorBuf::new(vec![], vec![true])?),
         "false" | "False" => Value::Bool(TensorBuf::new(vec![], vec![false])?),
+        _ if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') => Value::Str(
+            TensorBuf::new(vec![], vec![value.as_bytes()[1..value.len() - 1].to_vec()])?,
+        ),
+        _ if value.ends_with(".txt") => {
+            let bytes = std::fs::read(value)
+                .with_context(|| format!("--feed {name}: cannot read {value}"))?;
+            let mut lines: Vec<Vec<u8>> = bytes
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+                .collect();
+            if lines.last().is_some_and(|l| l.is_empty()) {
+                lines.pop();
+            }
+            Value::Str(TensorBuf::new(vec![lines.len()], lines)?)
+        }
         _ if value.ends_with(".npy") || Path::new(value).is_file() => {
             let bytes = std::fs::read(value)
                 .with_context(|| format!("--feed {name}: cannot read {value}"))?;
@@ -530,11 +547,14 @@ mod tests {
         assert!(matches!(parse_feed("keep_prob=1.0")?.1, Value::F64(_)));
         assert!(matches!(parse_feed("k=3")?.1, Value::I64(_)));
         assert!(matches!(parse_feed("training=false")?.1, Value::Bool(_)));
+        let text = parse_feed("s=\"a b\"")?.1;
+        assert_eq!(text.as_strings(), Some(&[b"a b".to_vec()][..]));
+        assert_eq!(text.shape(), &[] as &[usize]);
         let message =
             |r: Result<(String, Value)>| r.err().map(|e| format!("{e:#}")).unwrap_or_default();
         assert_eq!(
             message(parse_feed("x")),
-            "--feed \"x\": expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false"
+            "--feed \"x\": expected NAME=FILE.npy, NAME=FILE.txt, NAME=NUMBER, NAME=true|false or NAME=\"TEXT\""
         );
         assert_eq!(
             message(parse_feed("x=banana")),

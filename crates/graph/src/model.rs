@@ -2,7 +2,7 @@
 //! Binary and text-format protobufs (`.meta`, frozen `.pb`, `graph.pbtxt`) are read.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ckpt_proto::attr_value::Value;
 use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef};
@@ -58,6 +58,11 @@ pub struct Model {
     /// TensorFlow reads it. Old graphs give some attributes another meaning
     /// ([`Model::declared_shape`]).
     pub producer: i32,
+    /// The directory of the file [`Model::load`] read (the SavedModel directory for
+    /// [`SavedModel::model`](crate::SavedModel::model)), where the runtime looks for asset
+    /// files a graph names (a vocabulary for `InitializeTableFromTextFileV2`, in it or its
+    /// `assets/`); `None` for a model built from bytes.
+    pub dir: Option<PathBuf>,
     /// The captured inputs of each TF2 signature's function calls, by signature key, as
     /// [`SavedModel::model`](crate::SavedModel::model) bound them; empty for other models.
     pub captures: BTreeMap<String, Vec<Capture>>,
@@ -171,6 +176,15 @@ impl Model {
     /// other message is tried, and when both fail and the file is text (or UTF-8 with a text
     /// name), it is parsed as text. Errors name the file, and for text the line and column.
     pub fn load(path: &Path) -> Result<Model, Error> {
+        let mut model = Model::load_file(path)?;
+        model.dir = Some(match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+        Ok(model)
+    }
+
+    fn load_file(path: &Path) -> Result<Model, Error> {
         let bytes = std::fs::read(path).map_err(|error| Error::Io {
             path: path.to_owned(),
             error,
@@ -305,6 +319,7 @@ impl Model {
             variable_slices,
             op_defs,
             producer: graph_def.versions.as_ref().map_or(0, |v| v.producer),
+            dir: None,
             captures: BTreeMap::new(),
         })
     }

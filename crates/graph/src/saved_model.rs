@@ -209,6 +209,8 @@ impl SavedModel {
             error: Box::new(error),
         };
         let mut model = Model::from_meta_graph_def(meta).map_err(in_meta_graph)?;
+        // Asset files (vocabularies) are in the SavedModel directory's assets/.
+        model.dir = Some(self.dir.clone());
         if let Some(objects) = &meta.object_graph_def {
             bind_captures(&mut model, meta, objects, checkpoint_objects);
         }

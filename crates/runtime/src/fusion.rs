@@ -127,9 +127,17 @@ pub(crate) fn find(
         };
         let Some(b) = sole_reader(id) else { continue };
         let bias_add = graph.node(b);
-        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC";
+        // The epilogue adds the bias along the last axis of the NHWC product: both the
+        // producer (a Conv2D may be NCHW) and the BiasAdd must be NHWC.
+        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC"
+            && node.attr_string_or("data_format", "NHWC")? == "NHWC";
+        // float16/bfloat16 products are rounded before the bias is added, as in TensorFlow:
+        // only float32 chains fuse.
+        let float32 = node.attr_dtype_or("T", ckpt_proto::DataType::DtFloat)?
+            == ckpt_proto::DataType::DtFloat;
         if bias_add.op != "BiasAdd"
             || !nhwc
+            || !float32
             || !bias_add.control_inputs.is_empty()
             || bias_add.inputs.len() != 2
         {

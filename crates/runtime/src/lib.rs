@@ -51,6 +51,7 @@ mod dtype;
 mod error;
 mod fusion;
 mod gemm;
+mod half_precision;
 mod list;
 mod memory;
 mod ops;

@@ -118,8 +118,14 @@ pub fn checked_num_elements(shape: &[usize]) -> Option<usize> {
 /// A tensor of any supported dtype.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// float32 (also what float16 and bfloat16 compute in).
+    /// float32 (also what float16 and bfloat16 kernels compute in).
     F32(TensorBuf<f32>),
+    /// float16 (IEEE half), kept as such between kernels; kernels compute in float32 and round
+    /// their outputs to it.
+    F16(TensorBuf<half::f16>),
+    /// bfloat16, kept as such between kernels; kernels compute in float32 and round their
+    /// outputs to it.
+    BF16(TensorBuf<half::bf16>),
     /// float64.
     F64(TensorBuf<f64>),
     /// int32.
@@ -146,6 +152,8 @@ macro_rules! map_any {
     ($value:expr, $t:ident => $body:expr, else $other:expr) => {
         match $value {
             $crate::Value::F32($t) => $body,
+            $crate::Value::F16($t) => $body,
+            $crate::Value::BF16($t) => $body,
             $crate::Value::F64($t) => $body,
             $crate::Value::I32($t) => $body,
             $crate::Value::I64($t) => $body,
@@ -170,6 +178,14 @@ macro_rules! with_dtype {
             }
             $crate::DType::Float64 => {
                 type $T = f64;
+                $body
+            }
+            $crate::DType::Float16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::DType::BFloat16 => {
+                type $T = half::bf16;
                 $body
             }
             $crate::DType::Int32 => {
@@ -263,6 +279,8 @@ impl Value {
     pub fn dtype(&self) -> DType {
         match self {
             Value::F32(_) => DType::Float32,
+            Value::F16(_) => DType::Float16,
+            Value::BF16(_) => DType::BFloat16,
             Value::F64(_) => DType::Float64,
             Value::I32(_) => DType::Int32,
             Value::I64(_) => DType::Int64,
@@ -360,6 +378,8 @@ impl Value {
     pub fn get_f64(&self, i: usize) -> Option<f64> {
         dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {
             Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
+            Value::F16(t) => t.data().get(i).map(|&x| f64::from(x.to_f32())),
+            Value::BF16(t) => t.data().get(i).map(|&x| f64::from(x.to_f32())),
             Value::Str(_) | Value::List(_) | Value::TensorArray(_) => None,
         })
     }
@@ -370,7 +390,8 @@ mod sealed {
 }
 
 /// An element type a [`Value`] can hold (tract's name for the idea). Sealed: implemented
-/// for `f32`, `f64`, `i32`, `i64`, `u8`, `bool` and `Vec<u8>` (strings).
+/// for `f32`, `half::f16`, `half::bf16`, `f64`, `i32`, `i64`, `u8`, `bool` and `Vec<u8>`
+/// (strings).
 ///
 /// Not to be confused with [`ckpt_bundle::Element`], the plain-old-data types whose bytes a
 /// bundle stores.
@@ -416,6 +437,8 @@ macro_rules! datum {
 
 datum!(f32, F32, Float32);
 datum!(f64, F64, Float64);
+datum!(half::f16, F16, Float16);
+datum!(half::bf16, BF16, BFloat16);
 datum!(i32, I32, Int32);
 datum!(i64, I64, Int64);
 datum!(u8, U8, UInt8);
@@ -553,6 +576,8 @@ mod tests {
     fn datum_dtypes_are_the_held_dtypes() {
         let dtypes = [
             f32::DTYPE,
+            half::f16::DTYPE,
+            half::bf16::DTYPE,
             f64::DTYPE,
             i32::DTYPE,
             i64::DTYPE,

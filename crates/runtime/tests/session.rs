@@ -1278,6 +1278,140 @@ fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult
     Ok(())
 }
 
+fn const_strings(name: &str, values: &[&str]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtString as i32,
+        tensor_shape: Some(shape(&[values.len() as i64])),
+        string_val: values.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    };
+    node(
+        name,
+        "Const",
+        &[],
+        &[
+            ("dtype", attr(Attr::Type(DataType::DtString as i32))),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+fn const_i64(name: &str, dims: &[i64], values: &[i64]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtInt64 as i32,
+        tensor_shape: Some(shape(dims)),
+        int64_val: values.to_vec(),
+        ..Default::default()
+    };
+    node(
+        name,
+        "Const",
+        &[],
+        &[
+            ("dtype", attr(Attr::Type(DataType::DtInt64 as i32))),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+/// A string -> int64 HashTableV2 "vocab" filled by InitializeTableV2 from `keys`/`values`, and
+/// a `LookupTableFindV2` "find" of the fed "words" with default -1.
+fn vocab_graph(keys: &[&str], values: &[i64], words: DataType) -> Result<Model, ckpt_graph::Error> {
+    let table_attrs = [
+        ("key_dtype", attr(Attr::Type(DataType::DtString as i32))),
+        ("value_dtype", attr(Attr::Type(DataType::DtInt64 as i32))),
+    ];
+    model(vec![
+        node("vocab", "HashTableV2", &[], &table_attrs),
+        const_strings("keys", keys),
+        const_i64("values", &[values.len() as i64], values),
+        node(
+            "init",
+            "InitializeTableV2",
+            &["vocab", "keys", "values"],
+            &[],
+        ),
+        const_i64("default", &[], &[-1]),
+        placeholder("words", words, None),
+        node(
+            "find",
+            "LookupTableFindV2",
+            &["vocab", "words", "default"],
+            &[],
+        ),
+        node("size", "LookupTableSizeV2", &["vocab"], &[]),
+    ])
+}
+
+#[test]
+fn tables_are_built_when_the_graph_is_loaded_and_looked_up() -> TestResult {
+    let m = vocab_graph(&["the", "cat", "the"], &[0, 1, 0], DataType::DtString)?;
+    let s = Session::new(
+        &m,
+        None,
+        &["find", "size"],
+        &["words"],
+        SessionOptions::default(),
+    )?;
+    let words = Value::new(
+        vec![2, 2],
+        vec![b"cat".to_vec(), b"dog".to_vec(), b"the".to_vec(), vec![]],
+    )?;
+    let out = s.run(&[("words", words)])?;
+    assert_eq!(out[0].shape(), &[2, 2]);
+    assert_eq!(out[0].as_i64(), Some(&[1, -1, 0, -1][..]));
+    assert_eq!(out[1].as_i64(), Some(&[2][..]));
+    Ok(())
+}
+
+#[test]
+fn lookup_key_dtype_mismatch_names_the_node_and_both_dtypes() -> TestResult {
+    let m = vocab_graph(&["the"], &[0], DataType::DtInt64)?;
+    let s = Session::new(&m, None, &["find"], &["words"], SessionOptions::default())?;
+    let err = s
+        .run(&[("words", Value::new(vec![1], vec![3i64])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"find\" (LookupTableFindV2): keys have dtype int64, table \"vocab\" has key dtype string"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_key_with_two_values_is_refused_when_the_graph_is_loaded() -> TestResult {
+    let m = vocab_graph(&["the", "the"], &[0, 1], DataType::DtString)?;
+    let err = Session::new(&m, None, &["find"], &["words"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"vocab\" (HashTableV2): key \"the\" is given two different values \
+         (TensorFlow: HashTable has different value for same key)"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_string_fed_where_a_number_is_expected_names_the_feed_and_both_dtypes() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        node("y", "Neg", &["x"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["y"], &["x"], SessionOptions::default())?;
+    let err = s
+        .run(&[("x", Value::new(vec![1], vec![b"1.5".to_vec()])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert!(matches!(err, Error::FeedDtype { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "feed \"x\": cannot convert string to the placeholder's dtype float32"
+    );
+    Ok(())
+}
+
 #[test]
 fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
     let model = model(vec![const_f32("c", &[1], &[1.0], &[])])?;

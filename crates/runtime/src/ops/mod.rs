@@ -20,6 +20,7 @@ pub(crate) mod nn;
 pub(crate) mod parallel;
 pub(crate) mod tensor_array;
 pub(crate) mod tensor_list;
+pub(crate) mod text;
 
 /// A kernel failure; the executor adds the node's name and op.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,9 @@ pub(crate) enum Built {
     },
     /// `Merge`: forwards its first live input and that input's index.
     Merge,
+    /// A lookup table, built from its initializers or the checkpoint when the graph is
+    /// loaded ([`text::table`]).
+    Table,
     /// `While` / `StatelessWhile`: runs its body function while its cond function holds.
     While(Box<control::while_op::WhileLoop>),
 }
@@ -95,6 +99,9 @@ pub(crate) struct BuildCtx<'a> {
     pub force_false: bool,
     /// Nesting depth of function bodies (0 for the main graph).
     pub depth: usize,
+    /// For a `LookupTable*` op, the table its first input holds, when it is one the plan
+    /// built.
+    pub table: Option<std::sync::Arc<text::table::Table>>,
     /// For each data input, its value when it is a constant of the plan (a `Const`, a
     /// variable, a folded result); `None` when it is computed at run time.
     pub const_inputs: &'a [Option<&'a Value>],
@@ -105,6 +112,17 @@ pub(crate) struct BuildCtx<'a> {
 }
 
 impl BuildCtx<'_> {
+    /// The table `node` (a `LookupTable*` op) reads, or an error when its first input is not a
+    /// table node of the main graph.
+    pub(crate) fn table(&self, node: &Node) -> Result<std::sync::Arc<text::table::Table>, Error> {
+        self.table.clone().ok_or_else(|| {
+            node_error(
+                node,
+                "its table input is not a HashTableV2 or MutableHashTableV2 node of the main graph",
+            )
+        })
+    }
+
     /// The library function `name`, called by `node`.
     pub(crate) fn function(&self, node: &Node, name: &str) -> Result<&Function, Error> {
         self.model
@@ -285,6 +303,26 @@ static OPS: &[(&str, Builder)] = &[
     ("SquaredDifference", math::binary::build),
     ("Sub", math::binary::build),
     ("Sum", math::reduce::build),
+    // strings and lookup tables
+    ("HashTable", text::table::build),
+    ("HashTableV2", text::table::build),
+    ("InitializeTable", text::table_init::build),
+    ("InitializeTableFromTextFile", text::table_init::build),
+    ("InitializeTableFromTextFileV2", text::table_init::build),
+    ("InitializeTableV2", text::table_init::build),
+    ("LookupTableFind", text::lookup_find::build),
+    ("LookupTableFindV2", text::lookup_find::build),
+    ("LookupTableImportV2", text::table_init::build),
+    ("LookupTableSize", text::lookup_size::build),
+    ("LookupTableSizeV2", text::lookup_size::build),
+    ("MutableHashTable", text::table::build),
+    ("MutableHashTableV2", text::table::build),
+    ("RegexReplace", text::regex_replace::build),
+    ("StaticRegexReplace", text::regex_replace::build_static),
+    ("StringJoin", text::string_join::build),
+    ("StringSplit", text::string_split::build),
+    ("StringSplitV2", text::string_split::build_v2),
+    ("StringToHashBucketFast", text::hash_bucket::build),
     // nn
     ("ArgMax", nn::arg_minmax::build),
     ("ArgMin", nn::arg_minmax::build),
@@ -293,6 +331,7 @@ static OPS: &[(&str, Builder)] = &[
     ("DepthwiseConv2dNative", nn::depthwise::build),
     ("Elu", nn::activation::build),
     ("FusedBatchNorm", nn::batch_norm::build),
+    ("FusedBatchNormV2", nn::batch_norm::build),
     ("FusedBatchNormV3", nn::batch_norm::build),
     ("LeakyRelu", nn::activation::build),
     ("LogSoftmax", nn::softmax::build),
@@ -486,6 +525,7 @@ pub(crate) mod test_util {
             max_iterations: 1000,
             const_inputs: &[],
             function_plans: &std::sync::atomic::AtomicUsize::new(0),
+            table: None,
         };
         match builder(node, &ctx)? {
             Built::Kernel(k) => Ok(k),

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
@@ -291,6 +292,8 @@ struct Planner<'a> {
     missing_variables: Vec<String>,
     /// Variables that were not loaded because no checkpoint was given.
     unloaded_variables: Vec<String>,
+    /// The lookup tables built so far, by table node.
+    tables: HashMap<NodeId, Arc<ops::text::table::Table>>,
 }
 
 impl<'a> Planner<'a> {
@@ -315,6 +318,7 @@ impl<'a> Planner<'a> {
             poisoned: HashSet::new(),
             missing_variables: Vec::new(),
             unloaded_variables: Vec::new(),
+            tables: HashMap::new(),
         }
     }
 
@@ -499,6 +503,7 @@ impl<'a> Planner<'a> {
             Built::Merge => self
                 .plan
                 .add_step(node, Action::Merge, sources, control, n_out),
+            Built::Table => self.load_table(id, node)?,
             Built::While(w) => self
                 .plan
                 .add_step(node, Action::While(w), sources, control, n_out),
@@ -507,8 +512,30 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// What the op table (or the fusion, or the function library) makes of `node`.
+    /// What the op table (or the fusion, or the function library) makes of `node`; kernels
+    /// other than `Cast` and function calls compute float16/bfloat16 inputs in float32
+    /// ([`crate::half_precision`]).
     fn build_node(
+        &self,
+        id: NodeId,
+        node: &Node,
+        used_outputs: &[bool],
+        sources: &[Source],
+    ) -> Result<Built, Error> {
+        let built = self.build_node_kernel(id, node, used_outputs, sources)?;
+        Ok(match built {
+            Built::Kernel(k)
+                if !KEEPS_NARROW_INPUTS.contains(&node.op.as_str())
+                    && ops::builder(&node.op).is_some() =>
+            {
+                let narrowed = crate::half_precision::narrowed_outputs(&node.op);
+                Built::Kernel(Box::new(crate::half_precision::Widening(k, narrowed)))
+            }
+            other => other,
+        })
+    }
+
+    fn build_node_kernel(
         &self,
         id: NodeId,
         node: &Node,
@@ -533,6 +560,14 @@ impl<'a> Planner<'a> {
             used_outputs,
             force_false: self.input.rewrite.force_false.contains(&id),
             depth: self.input.depth,
+            table: if node.op.starts_with("LookupTable") {
+                node.inputs.first().and_then(|&i| {
+                    let source = ops::text::table::source_node(self.input.graph, self.resolve(i));
+                    self.tables.get(&source).cloned()
+                })
+            } else {
+                None
+            },
             const_inputs: &const_inputs,
             max_iterations: self.input.max_iterations,
             function_plans: self.input.function_plans,
@@ -630,6 +665,27 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// A lookup table, built now (see [`ops::text::table`]); its output, TensorFlow's resource
+    /// handle, is a scalar string holding the node's name.
+    fn load_table(&mut self, id: NodeId, node: &Node) -> Result<Location, Error> {
+        if !self.input.main_graph {
+            return Err(node_error(
+                node,
+                "tables inside functions are not supported",
+            ));
+        }
+        let table = ops::text::table::load(
+            self.input.model,
+            self.input.graph,
+            self.input.bundle,
+            id,
+            node,
+        )?;
+        self.tables.insert(id, table);
+        let handle = Value::scalar(node.name.as_bytes().to_vec());
+        Ok(self.plan.add_consts(vec![handle]))
+    }
+
     /// A constant standing in for a variable that could not be loaded.
     fn add_stand_in(&mut self) -> Location {
         self.poisoned.insert(self.plan.consts.len());
@@ -692,6 +748,16 @@ impl<'a> Planner<'a> {
         Ok(self.plan)
     }
 }
+
+/// Kernels that take float16/bfloat16 inputs as they are: `Cast` converts them itself, and
+/// function calls hand them to bodies whose own kernels widen them.
+const KEEPS_NARROW_INPUTS: &[&str] = &[
+    "Cast",
+    "If",
+    "StatelessIf",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+];
 
 fn is_placeholder(node: &Node) -> bool {
     ckpt_graph::PLACEHOLDER_OPS.contains(&node.op.as_str())

@@ -152,13 +152,24 @@ fn convert<T: CastTo>(t: &TensorBuf<T>, to: DType) -> Option<Value> {
 }
 
 /// `v` converted to `to`; `None` when one side is a string and the other is not.
+///
+/// float16 and bfloat16 convert through float32, as Eigen's `half` and `bfloat16` do: a
+/// narrow input widens exactly, and a narrow result is the float32 conversion rounded to
+/// nearest even (so float64 and int64 sources are rounded twice, as in TensorFlow).
 pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
     if v.dtype() == to {
         return Some(v.clone());
     }
+    if let Some(wide) = crate::half_precision::widen(v) {
+        return cast_value(&wide, to);
+    }
+    if matches!(to, DType::Float16 | DType::BFloat16) {
+        let wide = cast_value(v, DType::Float32)?;
+        return Some(crate::half_precision::narrow(wide, to));
+    }
     dispatch_numbers!(v, |t| convert(t, to), else {
         Value::Bool(t) => convert(t, to),
-        Value::Str(_) | Value::List(_) | Value::TensorArray(_) => None,
+        Value::Str(_) | Value::F16(_) | Value::BF16(_) | Value::List(_) | Value::TensorArray(_) => None,
     })
 }
 
@@ -177,6 +188,20 @@ mod tests {
             x.cast(DType::Bool)?.as_bool(),
             Some(&[true, true, false, true, true][..])
         );
+        // To bfloat16 rounds to nearest even (1 + 2^-8 is halfway: 1); back is exact.
+        let f = Value::new(vec![3], vec![1.0f32 + 2f32.powi(-8), 3.0e38, -0.0])?;
+        let bf = f.cast(DType::BFloat16)?;
+        assert_eq!(bf.dtype(), DType::BFloat16);
+        assert_eq!(
+            bf.cast(DType::Float32)?.as_f32(),
+            Some(&[1.0, half::bf16::from_f32(3.0e38).to_f32(), -0.0][..])
+        );
+        let h = Value::new(vec![2], vec![70000.0f64, 0.1])?.cast(DType::Float16)?;
+        assert_eq!(
+            h.cast(DType::Float64)?.as_f64(),
+            Some(&[f64::INFINITY, f64::from(half::f16::from_f32(0.1).to_f32())][..])
+        );
+        assert_eq!(bf.cast(DType::Int32)?.as_i32(), Some(&[1, i32::MIN, 0][..]));
         let b = Value::new(vec![2], vec![true, false])?;
         assert_eq!(b.cast(DType::Float32)?.as_f32(), Some(&[1.0, 0.0][..]));
         let i = Value::new(vec![2], vec![300i64, -1])?;

@@ -1,11 +1,11 @@
-//! `Conv2D` (NHWC input, HWIO filter) as im2col + sgemm over blocks of output pixels, spread
+//! `Conv2D` (NHWC or NCHW input, HWIO filter) as im2col + sgemm over blocks of output pixels, spread
 //! over threads; a 1x1 stride-1 unpadded convolution is a single matrix product. Bias and
 //! activation can be applied to each block while it is in cache (see the plan's fusion).
 
 use ckpt_graph::Node;
 
 use super::activation::Activation;
-use super::window::{Geometry, Window};
+use super::window::{Geometry, Layout, Window};
 use crate::gemm::{sgemm, MatRef};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
@@ -20,8 +20,10 @@ pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
 /// A `Conv2D`, with a bias (an extra, third input) and activation applied to each output
 /// block when `epilogue` asks for them.
 pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
+    let layout = Layout::from_node(node)?;
     kernel(Conv2D {
-        window: Window::from_node(node)?,
+        window: Window::from_node(node, layout)?,
+        layout,
         epilogue,
     })
 }
@@ -76,19 +78,23 @@ impl Epilogue {
 #[derive(Debug)]
 pub(crate) struct Conv2D {
     pub window: Window,
+    /// The input's and output's layout; the fusion only gives an NHWC one an epilogue.
+    pub layout: Layout,
     pub epilogue: Epilogue,
 }
 
 impl Kernel for Conv2D {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let (x, f, bias) = self.epilogue.take_inputs(inputs, ["input", "filter"])?;
-        Ok(vec![Value::F32(conv2d(
+        let x = self.layout.to_nhwc(x, "input")?;
+        let y = conv2d(
             &x,
             &f,
             &self.window,
             self.epilogue,
             bias.as_ref().map(|b| b.data()),
-        )?)])
+        )?;
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -450,6 +456,41 @@ pub(crate) mod tests {
                 assert_eq!(*a, (b + bias[i % fs[3]]).max(0.0));
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn nchw_is_the_nhwc_result_transposed() -> Result<(), OpError> {
+        use crate::ops::array::transpose::transpose;
+        let win = Window {
+            strides: [2, 1],
+            dilations: [1, 1],
+            padding: Padding::Same,
+        };
+        let xs = [2, 3, 7, 5]; // NCHW
+        let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 7));
+        let f = TensorBuf::from_parts(vec![3, 2, 3, 4], values(72, 8));
+        let nhwc = conv2d(
+            &transpose(&x, &[0, 2, 3, 1])?,
+            &f,
+            &win,
+            Epilogue::default(),
+            None,
+        )?;
+        let k = Conv2D {
+            window: win,
+            layout: Layout::Nchw,
+            epilogue: Epilogue::default(),
+        };
+        let got = k.run(vec![Value::F32(x), Value::F32(f.clone())])?;
+        let want = transpose(&nhwc, &[0, 3, 1, 2])?;
+        assert_eq!(got[0].shape(), &[2, 4, 4, 5]);
+        assert_eq!(got[0].as_f32(), Some(want.data()));
+        let flat = Value::new(vec![3, 7, 5], vec![0.0f32; 105]).map_err(OpError::from)?;
+        assert_eq!(
+            k.run(vec![flat, Value::F32(f)]).err(),
+            Some(OpError("input must be NCHW (rank 4), got [3,7,5]".into()))
+        );
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! `DepthwiseConv2dNative`: input [n,h,w,c], filter [kh,kw,c,m], output [n,oh,ow,c*m];
+//! `DepthwiseConv2dNative`: input [n,h,w,c], filter [kh,kw,c,m], output [n,oh,ow,c*m] (NCHW
+//! inputs and outputs are transposed around the NHWC loop);
 //! a direct loop over output rows, vectorized over channels. Taps accumulate in (ky, kx)
 //! order with fused multiply-adds, as TensorFlow's kernel does, so results match it bit for
 //! bit.
@@ -6,7 +7,7 @@
 use ckpt_graph::Node;
 
 use super::batch_norm::fma;
-use super::window::{Geometry, Window};
+use super::window::{Geometry, Layout, Window};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, take_inputs, BuildCtx, Built, Kernel, OpError,
 };
@@ -14,21 +15,26 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let layout = Layout::from_node(node)?;
     kernel(Depthwise {
-        window: Window::from_node(node)?,
+        window: Window::from_node(node, layout)?,
+        layout,
     })
 }
 
 #[derive(Debug)]
 struct Depthwise {
     window: Window,
+    layout: Layout,
 }
 
 impl Kernel for Depthwise {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x, f] = take_inputs(inputs)?;
         let (x, f) = (expect_f32(x, "input")?, expect_f32(f, "filter")?);
-        Ok(vec![Value::F32(depthwise(&x, &f, &self.window)?)])
+        let x = self.layout.to_nhwc(x, "input")?;
+        let y = depthwise(&x, &f, &self.window)?;
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -95,6 +101,29 @@ mod tests {
     use super::super::conv2d::tests::values;
     use super::super::window::Padding;
     use super::*;
+
+    #[test]
+    fn nchw_is_the_nhwc_result_transposed() -> Result<(), OpError> {
+        use crate::ops::array::transpose::transpose;
+        let window = Window {
+            strides: [1, 2],
+            dilations: [1, 1],
+            padding: Padding::Valid,
+        };
+        let xs = [1, 3, 6, 7]; // NCHW
+        let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 2));
+        let f = TensorBuf::from_parts(vec![2, 3, 3, 2], values(36, 3));
+        let k = Depthwise {
+            window,
+            layout: Layout::Nchw,
+        };
+        let got = k.run(vec![Value::F32(x.clone()), Value::F32(f.clone())])?;
+        let nhwc = depthwise(&transpose(&x, &[0, 2, 3, 1])?, &f, &window)?;
+        let want = transpose(&nhwc, &[0, 3, 1, 2])?;
+        assert_eq!(got[0].shape(), &[1, 6, 5, 3]);
+        assert_eq!(got[0].as_f32(), Some(want.data()));
+        Ok(())
+    }
 
     #[test]
     fn depthwise_matches_reference() -> Result<(), OpError> {
