@@ -25,11 +25,10 @@ data's alignment and byte order allow; otherwise they are copies.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from importlib import import_module as _import_module
 
-import ml_dtypes
-import numpy as np
-
+# No `typing` import at run time (it costs a cold `import ckpt` more than the rest of the
+# package): annotations stay strings, and `__init__.pyi` holds the types.
 from ckpt import _ckpt
 from ckpt.errors import NotFoundError
 
@@ -48,44 +47,17 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-PathLike = Union[str, "os.PathLike[str]"]
+# The dtype names TensorFlow uses (ckpt_bundle's DType names).
+_DTYPE_NAMES = frozenset(
+    "float16 bfloat16 float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64 bool "
+    "complex64 complex128 string variant qint8 quint8 qint16 quint16 qint32 float8_e5m2 "
+    "float8_e4m3fn float8_e4m3fnuz float8_e4m3b11fnuz float8_e5m2fnuz".split()
+)
 
-# TensorFlow's dtype names and the numpy dtypes TensorFlow hands out for them
-# (tensorflow/python/framework/dtypes.py: quantized types are one-field structured dtypes).
-_NUMPY_DTYPES: Dict[str, np.dtype] = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "int8": np.dtype(np.int8),
-    "int16": np.dtype(np.int16),
-    "int32": np.dtype(np.int32),
-    "int64": np.dtype(np.int64),
-    "uint8": np.dtype(np.uint8),
-    "uint16": np.dtype(np.uint16),
-    "uint32": np.dtype(np.uint32),
-    "uint64": np.dtype(np.uint64),
-    "bool": np.dtype(np.bool_),
-    "complex64": np.dtype(np.complex64),
-    "complex128": np.dtype(np.complex128),
-    "string": np.dtype(object),
-    "variant": np.dtype(object),
-    "qint8": np.dtype([("qint8", np.int8)]),
-    "quint8": np.dtype([("quint8", np.uint8)]),
-    "qint16": np.dtype([("qint16", np.int16)]),
-    "quint16": np.dtype([("quint16", np.uint16)]),
-    "qint32": np.dtype([("qint32", np.int32)]),
-    "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2),
-    "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
-    "float8_e4m3fnuz": np.dtype(ml_dtypes.float8_e4m3fnuz),
-    "float8_e4m3b11fnuz": np.dtype(ml_dtypes.float8_e4m3b11fnuz),
-    "float8_e5m2fnuz": np.dtype(ml_dtypes.float8_e5m2fnuz),
-}
 
-# numpy dtype -> TensorFlow name, for `save` and feeds (structured quantized dtypes included).
-_TF_NAMES: Dict[np.dtype, str] = {
-    dt: name for name, dt in _NUMPY_DTYPES.items() if name not in ("string", "variant")
-}
+def _numpy_side() -> Any:
+    """The numpy half of the package (``ckpt._convert``), imported on first use."""
+    return _import_module("ckpt._convert")
 
 
 class DType:
@@ -99,7 +71,7 @@ class DType:
     __slots__ = ("name",)
 
     def __init__(self, name: str):
-        if name not in _NUMPY_DTYPES:
+        if name not in _DTYPE_NAMES:
             raise ValueError(f"unknown TensorFlow dtype {name!r}")
         self.name = name
 
@@ -108,7 +80,7 @@ class DType:
         """The numpy scalar type (``np.float32``, ``ml_dtypes.bfloat16``, ``object``...)."""
         if self.name in ("string", "variant"):
             return object  # as tf.string.as_numpy_dtype
-        dt = _NUMPY_DTYPES[self.name]
+        dt = _numpy_side().NUMPY_DTYPES[self.name]
         return dt.type if dt.names is None else dt
 
     def __eq__(self, other: object) -> bool:
@@ -118,8 +90,9 @@ class DType:
             return other == self.name
         if self.name in ("string", "variant"):
             return False
+        convert = _numpy_side()
         try:
-            return np.dtype(other) == _NUMPY_DTYPES[self.name]  # type: ignore[arg-type]
+            return convert.np.dtype(other) == convert.NUMPY_DTYPES[self.name]
         except TypeError:
             return False
 
@@ -133,22 +106,6 @@ class DType:
 def _strip_output_index(name: str) -> str:
     # tf.train.load_variable accepts "w:0" for "w".
     return name[:-2] if name.endswith(":0") else name
-
-
-def _to_numpy(raw: Tuple[str, List[int], Any, bool]) -> Any:
-    """A raw reading from the native module as TensorFlow's value."""
-    dtype_name, shape, payload, _is_view = raw
-    shape = tuple(shape)
-    if isinstance(payload, list):
-        if not shape:
-            return payload[0]  # a scalar string is a bytes object
-        out = np.empty(len(payload), dtype=object)
-        out[:] = payload
-        return out.reshape(shape)
-    value = payload.view(_NUMPY_DTYPES[dtype_name]).reshape(shape)
-    if not shape:
-        return value[()]  # numpy scalar, as TensorFlow returns it
-    return value
 
 
 class CheckpointReader:
@@ -190,7 +147,7 @@ class CheckpointReader:
             FileNotFoundError: the data file holding it is missing.
             ValueError: its bytes are damaged (checksum mismatch, out of bounds).
         """
-        return _to_numpy(self._reader.read(_strip_output_index(tensor_str)))
+        return _numpy_side().to_numpy(self._reader.read(_strip_output_index(tensor_str)))
 
     def has_tensor(self, tensor_str: str) -> bool:
         """Whether a tensor of that name exists."""
@@ -270,42 +227,6 @@ def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: Optional[str] =
     return None if found is None else os.fspath(found)
 
 
-def _raw_tensor(name: str, value: Any, what: str) -> Tuple[str, str, List[int], Any]:
-    """``(name, dtype_name, shape, payload)`` of a value for the native module."""
-    if not isinstance(name, str):
-        raise TypeError(f"{what} names must be str, got {type(name).__name__}")
-    if isinstance(value, (bytes, str)):
-        value = np.array(value, dtype=object)
-    array = np.asarray(value)
-    shape = [int(d) for d in array.shape]
-    kind = array.dtype.kind
-    if kind in ("O", "S", "U"):
-        items: List[bytes] = []
-        for item in array.reshape(-1).tolist():
-            if isinstance(item, bytes):
-                items.append(item)
-            elif isinstance(item, str):
-                items.append(item.encode("utf-8"))
-            else:
-                raise TypeError(
-                    f"{what} {name!r}: a string tensor takes bytes or str elements, "
-                    f"got {type(item).__name__}"
-                )
-        return name, "string", shape, items
-    # Checkpoints are little-endian; a big-endian ('>') array is converted first.
-    native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    tf_name = _TF_NAMES.get(native)
-    if tf_name is None:
-        raise TypeError(
-            f"{what} {name!r}: numpy dtype {array.dtype} has no TensorFlow dtype "
-            f"(supported: {', '.join(sorted(_NUMPY_DTYPES))})"
-        )
-    if native != array.dtype:
-        array = array.astype(native)
-    data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    return name, tf_name, shape, data
-
-
 def save(prefix: PathLike, tensors: Mapping[str, Any]) -> str:
     """Writes ``{name: array}`` as a TensorFlow checkpoint (V2, one shard) at ``prefix``.
 
@@ -320,9 +241,9 @@ def save(prefix: PathLike, tensors: Mapping[str, Any]) -> str:
             string element that is neither ``bytes`` nor ``str``.
         OSError: the files cannot be written.
     """
-    if not isinstance(tensors, Mapping):
+    if not (hasattr(tensors, "items") and hasattr(tensors, "keys")):
         raise TypeError(f"save takes a mapping {{name: array}}, got {type(tensors).__name__}")
-    items = [_raw_tensor(name, value, "tensor") for name, value in tensors.items()]
+    items = [_numpy_side().raw_tensor(name, value, "tensor") for name, value in tensors.items()]
     _ckpt.save(os.fspath(prefix), items)
     return os.fspath(prefix)
 
@@ -399,7 +320,7 @@ class Session:
             if isinstance(f, (list, tuple)):
                 for x in f:
                     collect(x)
-            elif isinstance(f, Mapping):
+            elif hasattr(f, "items"):
                 for x in f.values():
                     collect(x)
             else:
@@ -409,18 +330,16 @@ class Session:
         feeds = []
         for key, value in (feed_dict or {}).items():
             name = _tensor_name(key)
-            if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-                value = np.asarray(value, dtype=np.bool_ if isinstance(value, bool) else None)
-            feeds.append(_raw_tensor(name, value, "feed"))
+            feeds.append(_numpy_side().raw_tensor(name, value, "feed"))
         unique = list(dict.fromkeys(names))
-        outputs = dict(zip(unique, (_to_numpy(r) for r in self._graph.run(unique, feeds))))
+        outputs = dict(zip(unique, (_numpy_side().to_numpy(r) for r in self._graph.run(unique, feeds))))
 
         def build(f: Any) -> Any:
             if isinstance(f, list):
                 return [build(x) for x in f]
             if isinstance(f, tuple):
                 return tuple(build(x) for x in f)
-            if isinstance(f, Mapping):
+            if hasattr(f, "items"):
                 pairs = [(k, build(v)) for k, v in f.items()]
                 return dict(pairs) if type(f) is dict else type(f)(pairs)
             return outputs[_tensor_name(f)]
