@@ -84,7 +84,11 @@ fn open_error(py: Python<'_>, path: &Path, error: ckpt_bundle::Error) -> PyErr {
     if remote {
         return err;
     }
-    let message = format!("cannot open checkpoint {}: {}", path.display(), err.value(py));
+    let message = format!(
+        "cannot open checkpoint {}: {}",
+        path.display(),
+        err.value(py)
+    );
     rebuild(py, &err, message)
 }
 
@@ -149,7 +153,12 @@ fn tensor_to_py<'py>(owner: &Bound<'py, PyAny>, tensor: &Tensor<'_>) -> PyResult
             (PyList::new(py, items)?.into_any(), false)
         }
     };
-    Ok((dtype.name().to_string(), tensor.shape().to_vec(), payload, view))
+    Ok((
+        dtype.name().to_string(),
+        tensor.shape().to_vec(),
+        payload,
+        view,
+    ))
 }
 
 /// A tensor from its raw Python form, borrowing the payload's bytes.
