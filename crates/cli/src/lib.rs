@@ -10,6 +10,7 @@ pub mod convert;
 pub mod npy;
 pub mod npy_header;
 pub mod run;
+pub mod saved_model;
 pub mod summary;
 
 /// Prints an error with its chain of causes, as `error: outer: inner`, and picks the exit code.

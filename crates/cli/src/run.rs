@@ -17,15 +17,20 @@ use crate::npy::{read_npy, write_npy};
 /// Loads PATH's `.meta` graph (or, without one, the `graph.pbtxt` an Estimator writes beside its
 /// checkpoints), restores its variables from the checkpoint, feeds the placeholders and prints or
 /// saves the fetched tensors. PATH may also be a graph file (a frozen `.pb`, a `graph.pbtxt`, a
-/// `.meta`), whose variables then come from `--checkpoint`.
+/// `.meta`), whose variables then come from `--checkpoint`. On a SavedModel directory it runs a
+/// signature, as `saved_model_cli run` does: feeds and fetches are the signature's input and
+/// output keys.
 ///
 /// Example: ckpt-run model.ckpt --feed x=img.npy --feed keep_prob=1.0 --fetch logits,pred --out results/
+///
+/// Example: ckpt-run export/1 --signature serving_default --feed x=x.npy
 #[derive(Debug, Parser)]
 #[command(name = "ckpt-run", version, about, long_about)]
 pub struct RunArgs {
     /// A checkpoint prefix (its `.meta`, else the directory's `graph.pbtxt`, holds the graph), a
     /// directory with a `checkpoint` state file, any of the checkpoint's files, or a graph file:
-    /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`.
+    /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`; or a SavedModel directory (or
+    /// its `saved_model.pb`).
     #[arg(required_unless_present = "ops")]
     pub path: Option<PathBuf>,
     /// Restore the variables from this checkpoint (a prefix, a directory with a `checkpoint`
@@ -53,12 +58,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
     /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
-    /// ops ckpt-run lacks) and signatures, then exit.
+    /// ops ckpt-run lacks) and signatures, then exit. For a SavedModel: its tag sets and
+    /// signatures, as `saved_model_cli show --all` does.
     #[arg(long)]
     pub describe: bool,
     /// Print every TensorFlow op ckpt-run supports, one per line, then exit (no PATH needed).
     #[arg(long)]
     pub ops: bool,
+    /// SavedModel only: the tag set of the meta graph to run, comma-separated or repeated; the
+    /// meta graph's tags must equal it (default: serve).
+    #[arg(long = "tag", value_name = "TAG[,TAG...]", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// SavedModel only: the signature to run (default: serving_default). Feeds and fetches are
+    /// its input and output keys (graph tensor names work too); without --fetch, all of its
+    /// outputs are fetched.
+    #[arg(long, value_name = "KEY")]
+    pub signature: Option<String>,
 }
 
 /// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
@@ -212,6 +227,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let Some(path) = &args.path else {
         bail!("give the checkpoint or graph to run (PATH)");
     };
+    if crate::saved_model::is_saved_model(path) {
+        return crate::saved_model::run(args, path);
+    }
+    if !args.tags.is_empty() || args.signature.is_some() {
+        bail!(
+            "{}: --tag and --signature apply to SavedModel directories (with a saved_model.pb)",
+            path.display()
+        );
+    }
     let (model, bundle, no_data) = match &args.checkpoint {
         Some(checkpoint) => load_with_checkpoint(path, checkpoint)?,
         None => load(path)?,
@@ -242,9 +266,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(runs) = args.bench {
         bench(&session, &feed_refs, runs.max(1))?;
     }
-    match &args.out {
+    emit(&fetch_names, &outputs, args.out.as_deref())
+}
+
+/// Prints each fetched tensor (dtype, shape, numpy-like values), or writes it to
+/// `out/NAME.npy`.
+pub(crate) fn emit(names: &[&str], outputs: &[Value], out: Option<&Path>) -> Result<()> {
+    match out {
         Some(dir) => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let file = output_path(dir, name);
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)
@@ -258,7 +288,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
         }
         None => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let tensor = value.to_tensor()?;
                 println!(
                     "{name}: {} {}",
@@ -272,7 +302,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
+pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
     let batch = feeds
         .iter()
         .filter_map(|(_, v)| v.shape().first().copied())
@@ -378,7 +408,7 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Parses `NAME=FILE.npy`, `NAME=NUMBER` or `NAME=true|false`.
-fn parse_feed(spec: &str) -> Result<(String, Value)> {
+pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let (name, value) = spec.split_once('=').ok_or_else(|| {
         anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false")
     })?;

@@ -9,7 +9,7 @@ use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef}
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::{Error, Graph, Node};
+use crate::{Capture, Error, Graph, Node};
 use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
@@ -58,6 +58,9 @@ pub struct Model {
     /// TensorFlow reads it. Old graphs give some attributes another meaning
     /// ([`Model::declared_shape`]).
     pub producer: i32,
+    /// The captured inputs of each TF2 signature's function calls, by signature key, as
+    /// [`SavedModel::model`](crate::SavedModel::model) bound them; empty for other models.
+    pub captures: BTreeMap<String, Vec<Capture>>,
 }
 
 /// Which message a file turned out to hold.
@@ -302,6 +305,7 @@ impl Model {
             variable_slices,
             op_defs,
             producer: graph_def.versions.as_ref().map_or(0, |v| v.producer),
+            captures: BTreeMap::new(),
         })
     }
 
@@ -573,7 +577,7 @@ fn restore_assignments(graph: &Graph, restore: NodeId) -> Vec<NodeId> {
 }
 
 /// Follows `Identity` nodes back to the tensor they forward.
-fn skip_identities(graph: &Graph, mut output: Output) -> Output {
+pub(crate) fn skip_identities(graph: &Graph, mut output: Output) -> Output {
     // Bounded by the node count, so a malformed Identity cycle cannot loop forever.
     for _ in 0..graph.len() {
         match graph.get(output.node) {

@@ -101,6 +101,22 @@ pub enum Error {
         hint: String,
     },
 
+    /// The outputs of signature `signature` need its input `key` (the placeholder `tensor`),
+    /// which was not among the inputs given to
+    /// [`Session::for_signature`](crate::Session::for_signature). `hint` gives its dtype and
+    /// shape.
+    #[error("signature {signature:?}: input {key:?} (tensor {tensor}) must be fed{hint}")]
+    UnfedSignatureInput {
+        /// The signature's key.
+        signature: String,
+        /// The input key.
+        key: String,
+        /// The tensor the input feeds.
+        tensor: String,
+        /// Its dtype and shape.
+        hint: String,
+    },
+
     /// [`Session::run`](crate::Session::run) was fed `name`, which is not among the feeds the
     /// session was built with (`expected`).
     #[error("feed {name:?} is not among the feeds the session was built with ({})", expected.join(", "))]
@@ -170,6 +186,43 @@ pub enum Error {
         node: String,
         /// The deepest nesting allowed.
         limit: usize,
+    },
+
+    /// A name given to [`Session::for_signature`](crate::Session::for_signature) that is
+    /// neither a key of the signature nor a tensor of the graph.
+    #[error(
+        "signature {signature:?} has no {kind} {name:?} and the graph no tensor of that name; its {kind}s: {}",
+        if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+    )]
+    UnknownSignatureTensor {
+        /// The signature's key.
+        signature: String,
+        /// `input` or `output`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The signature's keys of that kind, sorted.
+        keys: Vec<String>,
+    },
+
+    /// A SavedModel's variables checkpoint could not be opened or its object graph
+    /// (`_CHECKPOINTABLE_OBJECT_GRAPH`) could not be read.
+    #[error("SavedModel variables {}: {error}", path.display())]
+    SavedModelVariables {
+        /// The checkpoint prefix (`<dir>/variables/variables`).
+        path: std::path::PathBuf,
+        /// The underlying error.
+        error: Box<ckpt_bundle::Error>,
+    },
+
+    /// A SavedModel's variables checkpoint holds a `_CHECKPOINTABLE_OBJECT_GRAPH` that is not
+    /// a serialized `TrackableObjectGraph` in a string scalar.
+    #[error("SavedModel variables {}: _CHECKPOINTABLE_OBJECT_GRAPH: {reason}", path.display())]
+    BadObjectGraph {
+        /// The checkpoint prefix (`<dir>/variables/variables`).
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
     },
 
     /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for a thread pool

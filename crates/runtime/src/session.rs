@@ -1,7 +1,7 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
 use ckpt_bundle::Checkpoint;
-use ckpt_graph::{Model, Node, Output, PLACEHOLDER_OPS};
+use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
@@ -69,17 +69,109 @@ impl Session {
         options: SessionOptions,
     ) -> Result<Session, Error> {
         let graph = &model.graph;
-        let fetch_outputs: Vec<Output> = fetches
+        let fetches = fetches
             .iter()
-            .map(|f| graph.parse_output(f))
-            .collect::<Result<_, _>>()?;
-        let mut feed_infos: Vec<(Output, FeedInfo)> = Vec::with_capacity(feeds.len());
-        for &name in feeds {
-            let output = graph.parse_output(name)?;
-            if feed_infos.iter().any(|(o, _)| *o == output) {
-                return Err(Error::DuplicateFeed {
-                    name: name.to_string(),
+            .map(|&f| Ok((f.to_string(), graph.parse_output(f)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let feeds = feeds
+            .iter()
+            .map(|&f| Ok((f.to_string(), graph.parse_output(f)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Session::build(model, bundle, fetches, feeds, options)
+    }
+
+    /// Builds the plan running signature `key` of `model` (a SavedModel's, see
+    /// [`LoadedSavedModel`](crate::LoadedSavedModel)): `outputs` are output keys to fetch (all
+    /// of the signature's outputs, sorted by key, when empty) and `inputs` the input keys that
+    /// will be fed. [`Session::run`] then takes values by input key, and
+    /// [`Session::fetch_names`] gives the output keys. A name that is no key of the signature
+    /// may be a graph tensor name (`x:0`, or `x`), as in [`Session::new`].
+    ///
+    /// Errors: an unknown signature (with its keys listed), a signature that cannot run
+    /// (see [`Model::signature`]), an input or output that is neither a key nor a tensor, and
+    /// every error of [`Session::new`].
+    pub fn for_signature(
+        model: &Model,
+        bundle: Option<&Checkpoint>,
+        key: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let signature = model.signature(key)?;
+        let resolve = |kind: &'static str, name: &str, tensors: &[SignatureTensor]| {
+            let found = tensors
+                .iter()
+                .find(|t| t.key == name)
+                .or_else(|| match kind {
+                    "input" => signature.input(name),
+                    _ => signature.output(name),
                 });
+            match found {
+                Some(t) => Ok((name.to_string(), t.output)),
+                None => model
+                    .graph
+                    .parse_output(name)
+                    .map(|output| (name.to_string(), output))
+                    .map_err(|_| Error::UnknownSignatureTensor {
+                        signature: key.to_string(),
+                        kind,
+                        name: name.to_string(),
+                        keys: tensors.iter().map(|t| t.key.clone()).collect(),
+                    }),
+            }
+        };
+        let fetches = if outputs.is_empty() {
+            signature
+                .outputs
+                .iter()
+                .map(|t| (t.key.clone(), t.output))
+                .collect()
+        } else {
+            outputs
+                .iter()
+                .map(|&name| resolve("output", name, &signature.outputs))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let feeds = inputs
+            .iter()
+            .map(|&name| resolve("input", name, &signature.inputs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Session::build(model, bundle, fetches, feeds, options).map_err(|e| match e {
+            // Name the input key the user must feed, rather than its placeholder.
+            Error::UnfedPlaceholder { name, hint } => {
+                match signature
+                    .inputs
+                    .iter()
+                    .find(|t| model.graph.node(t.output.node).name == name)
+                {
+                    Some(t) => Error::UnfedSignatureInput {
+                        signature: key.to_string(),
+                        key: t.key.clone(),
+                        tensor: t.name.clone(),
+                        hint,
+                    },
+                    None => Error::UnfedPlaceholder { name, hint },
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// Builds the plan computing the named `fetches` from the named `feeds`.
+    fn build(
+        model: &Model,
+        bundle: Option<&Checkpoint>,
+        fetches: Vec<(String, Output)>,
+        feeds: Vec<(String, Output)>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let graph = &model.graph;
+        let fetch_outputs: Vec<Output> = fetches.iter().map(|(_, o)| *o).collect();
+        let mut feed_infos: Vec<(Output, FeedInfo)> = Vec::with_capacity(feeds.len());
+        for (name, output) in feeds {
+            if feed_infos.iter().any(|(o, _)| *o == output) {
+                return Err(Error::DuplicateFeed { name });
             }
             let node = graph.node(output.node);
             let is_placeholder = PLACEHOLDER_OPS.contains(&node.op.as_str());
@@ -97,14 +189,7 @@ impl Session {
             } else {
                 None
             };
-            feed_infos.push((
-                output,
-                FeedInfo {
-                    name: name.to_string(),
-                    dtype,
-                    shape,
-                },
-            ));
+            feed_infos.push((output, FeedInfo { name, dtype, shape }));
         }
         let feed_outputs: Vec<Output> = feed_infos.iter().map(|(o, _)| *o).collect();
         let rewrite = if options.inference {
@@ -120,6 +205,7 @@ impl Session {
                 main_graph: true,
                 fetches: &fetch_outputs,
                 feeds: &feed_outputs,
+                bound: &[],
                 inference: options.inference,
                 rewrite: &rewrite,
                 depth: 0,
@@ -142,7 +228,7 @@ impl Session {
         Ok(Session {
             plan,
             feeds: feed_infos,
-            fetch_names: fetches.iter().map(|s| s.to_string()).collect(),
+            fetch_names: fetches.into_iter().map(|(name, _)| name).collect(),
             pool,
         })
     }

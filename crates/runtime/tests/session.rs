@@ -839,6 +839,187 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     Ok(())
 }
 
+/// A TF2-style call chain: the main graph passes a variable's handle to `outer`, which passes
+/// it on to `inner`, which reads it with `ReadVariableOp`. The variable is read from the
+/// checkpoint once, bound into both function plans as a constant, and everything computed
+/// from it alone (the read, the `Square`) is folded when the plan is built: only the `Mul`
+/// with the fed input runs.
+#[test]
+fn resource_arguments_flow_into_nested_functions() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let prefix = dir.path().join("vars");
+    let mut writer = ckpt_bundle::BundleWriter::create(&prefix)?;
+    writer.add(
+        "w",
+        &ckpt_bundle::Tensor::from_vec(vec![3], vec![1.0f32, 2.0, 3.0])?,
+    )?;
+    writer.finish()?;
+    let bundle = Checkpoint::open(&prefix)?;
+
+    let resource = ArgDef {
+        name: "h".into(),
+        r#type: DataType::DtResource as i32,
+        ..Default::default()
+    };
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let two_args = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x"), resource.clone()],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            two_args(
+                "outer",
+                vec![node(
+                    "inner_call",
+                    "StatefulPartitionedCall",
+                    &["x", "h"],
+                    &[("f", func("inner"))],
+                )],
+                "inner_call:0",
+            ),
+            two_args(
+                "inner",
+                vec![
+                    node("read", "ReadVariableOp", &["h"], &[("dtype", float())]),
+                    node("sq", "Square", &["read:value:0"], &[("T", float())]),
+                    node("mul", "Mul", &["x", "sq:y:0"], &[("T", float())]),
+                ],
+                "mul:z:0",
+            ),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[3])),
+            node(
+                "w",
+                "VarHandleOp",
+                &[],
+                &[
+                    ("dtype", float()),
+                    ("shape", attr(Attr::Shape(shape(&[3])))),
+                ],
+            ),
+            node(
+                "call",
+                "StatefulPartitionedCall",
+                &["x", "w"],
+                &[("f", func("outer"))],
+            ),
+        ],
+        library: Some(library),
+        ..Default::default()
+    })?;
+    let s = Session::new(
+        &m,
+        Some(&bundle),
+        &["call"],
+        &["x"],
+        SessionOptions::default(),
+    )?;
+    let out = s.run(&[("x", Value::new(vec![3], vec![1.0f32, 1.0, 2.0])?)])?;
+    assert_eq!(f32s(&out[0])?, vec![1.0, 4.0, 18.0]);
+    // Only the call runs in the main graph; inside, only the Mul is left.
+    assert_eq!(s.num_steps(), 1);
+    let plan = format!("{s:?}");
+    assert!(plan.contains("op: \"Mul\""), "{plan}");
+    for folded in ["Square", "ReadVariableOp"] {
+        assert!(
+            !plan.contains(&format!("op: \"{folded}\"")),
+            "{folded}: {plan}"
+        );
+    }
+    Ok(())
+}
+
+/// An `If` whose branches take a constant of the caller's plan (a variable, here a `Const`)
+/// gets it bound into both branch plans: what depends on it alone is folded.
+#[test]
+fn if_branches_fold_constant_arguments() -> TestResult {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let branch = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x"), arg("w")],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            branch(
+                "then_fn",
+                vec![
+                    node("sq", "Square", &["w"], &[("T", float())]),
+                    node("mul", "Mul", &["x", "sq:y:0"], &[("T", float())]),
+                ],
+                "mul:z:0",
+            ),
+            branch(
+                "else_fn",
+                vec![node("neg", "Neg", &["w"], &[("T", float())])],
+                "neg:y:0",
+            ),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[2])),
+            placeholder("p", DataType::DtBool, Some(&[])),
+            const_f32("w", &[2], &[3.0, -1.0], &[]),
+            node(
+                "cond",
+                "If",
+                &["p", "x", "w"],
+                &[
+                    ("then_branch", func("then_fn")),
+                    ("else_branch", func("else_fn")),
+                ],
+            ),
+        ],
+        library: Some(library),
+        ..Default::default()
+    })?;
+    let s = Session::new(&m, None, &["cond"], &["x", "p"], SessionOptions::default())?;
+    let x = Value::new(vec![2], vec![2.0f32, 5.0])?;
+    let out = s.run(&[("x", x.clone()), ("p", Value::scalar(true))])?;
+    assert_eq!(f32s(&out[0])?, vec![18.0, 5.0]);
+    let out = s.run(&[("x", x), ("p", Value::scalar(false))])?;
+    assert_eq!(f32s(&out[0])?, vec![-3.0, 1.0]);
+    let plan = format!("{s:?}");
+    assert!(plan.contains("op: \"Mul\""), "{plan}");
+    for folded in ["Square", "Neg"] {
+        assert!(
+            !plan.contains(&format!("op: \"{folded}\"")),
+            "{folded}: {plan}"
+        );
+    }
+    Ok(())
+}
+
 /// `x * 1/keep_prob * floor(keep_prob + U)` as TF 0.12's `tf.nn.dropout` built it, with a
 /// `Div` and `Add`s, over placeholders written `shape {}`, in a graph of producer `producer`.
 fn tf0_dropout_graph(producer: i32) -> Result<Model, ckpt_graph::Error> {

@@ -91,6 +91,9 @@ pub(crate) struct BuildCtx<'a> {
     pub force_false: bool,
     /// Nesting depth of function bodies (0 for the main graph).
     pub depth: usize,
+    /// For each data input, its value when it is a constant of the plan (a `Const`, a
+    /// variable, a folded result); `None` when it is computed at run time.
+    pub const_inputs: &'a [Option<&'a Value>],
 }
 
 impl BuildCtx<'_> {

@@ -42,6 +42,9 @@ pub(crate) struct PlanInput<'a> {
     pub main_graph: bool,
     pub fetches: &'a [Output],
     pub feeds: &'a [Output],
+    /// Outputs whose values are known when the plan is built (a function's arguments that
+    /// the caller passes constants to, such as captured variables): constants of the plan.
+    pub bound: &'a [(Output, Value)],
     pub inference: bool,
     pub rewrite: &'a Rewrite,
     pub depth: usize,
@@ -60,6 +63,7 @@ impl Plan {
         missing.into_result()?;
         let fusions = find_fusions(input, &order, &fed)?;
         let mut planner = Planner::new(input, fed, fusions);
+        planner.bind(input.bound)?;
         for id in planner.fusions.planning_order(&order) {
             planner.plan_node(id, used.get(&id).map_or(&[], Vec::as_slice))?;
         }
@@ -269,6 +273,21 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Makes the bound outputs constants of the plan.
+    fn bind(&mut self, bound: &[(Output, Value)]) -> Result<(), Error> {
+        for (o, value) in bound {
+            if o.index != 0 || self.location.contains_key(&o.node) {
+                return Err(Error::Internal(format!(
+                    "bound output {} is not the single output of a node",
+                    self.input.graph.tensor_name(*o)
+                )));
+            }
+            let location = self.plan.add_consts(vec![value.clone()]);
+            self.location.insert(o.node, location);
+        }
+        Ok(())
+    }
+
     /// The output `o` is read from, after the rewrite's aliases and the fusions.
     fn resolve(&self, o: Output) -> Output {
         let o = self.input.rewrite.resolve(o);
@@ -277,9 +296,13 @@ impl<'a> Planner<'a> {
 
     /// Plans node `id`, whose outputs up to the last one in `used_outputs` are read.
     fn plan_node(&mut self, id: NodeId, used_outputs: &[bool]) -> Result<(), Error> {
+        if self.location.contains_key(&id) {
+            // A bound argument, already a constant.
+            return Ok(());
+        }
         let node = self.input.graph.node(id);
-        let built = self.build_node(id, node, used_outputs)?;
         let sources = self.sources(id, node)?;
+        let built = self.build_node(id, node, used_outputs, &sources)?;
         let control = self.control_steps(node);
         let n_out = used_outputs.len();
         let location = match built {
@@ -309,16 +332,32 @@ impl<'a> Planner<'a> {
     }
 
     /// What the op table (or the fusion, or the function library) makes of `node`.
-    fn build_node(&self, id: NodeId, node: &Node, used_outputs: &[bool]) -> Result<Built, Error> {
+    fn build_node(
+        &self,
+        id: NodeId,
+        node: &Node,
+        used_outputs: &[bool],
+        sources: &[Source],
+    ) -> Result<Built, Error> {
         if let Some(fused) = self.fusions.fused.get(&id) {
             return fused.build(node);
         }
+        // Constants standing in for missing variables are never computed with.
+        let const_inputs: Vec<Option<&Value>> = sources
+            .iter()
+            .take(node.inputs.len())
+            .map(|s| match s {
+                Source::Const(c) if !self.poisoned.contains(c) => self.plan.consts.get(*c),
+                _ => None,
+            })
+            .collect();
         let ctx = BuildCtx {
             model: self.input.model,
             inference: self.input.inference,
             used_outputs,
             force_false: self.input.rewrite.force_false.contains(&id),
             depth: self.input.depth,
+            const_inputs: &const_inputs,
         };
         match ops::builder(&node.op) {
             Some(build) => build(node, &ctx),

@@ -89,14 +89,21 @@ pub(crate) struct FunctionPlan {
     plan: Plan,
     /// Output index of each fetch.
     outputs: Vec<usize>,
+    /// For each argument, whether it is fed at run time (`false`: bound to a constant when
+    /// the plan was built, and dropped from the arguments of each call).
+    fed_args: Vec<bool>,
 }
 
 impl FunctionPlan {
-    /// Builds `f` as called by `caller`, computing only the caller's used outputs.
+    /// Builds `f` as called by `caller`, computing only the caller's used outputs. Arguments
+    /// whose value `known_args` gives (the caller passes a constant of its plan, such as a
+    /// captured variable) become constants of the body's plan, so that the body folds what
+    /// depends only on them, exactly as the main graph does; the others are fed per call.
     pub(crate) fn build(
         f: &Function,
         caller: &Node,
         ctx: &BuildCtx<'_>,
+        known_args: &[Option<&Value>],
     ) -> Result<FunctionPlan, Error> {
         if ctx.depth >= MAX_DEPTH {
             return Err(Error::TooDeep {
@@ -125,15 +132,22 @@ impl FunctionPlan {
             };
             fetches.push(o);
         }
-        let feeds: Vec<Output> = (0..f.arg_names.len())
-            .filter_map(|i| f.arg(i))
-            .map(|id| Output::new(id, 0))
-            .collect();
-        if feeds.len() != f.arg_names.len() {
-            return Err(node_error(
-                caller,
-                format!("function {:?} has malformed arguments", f.name),
-            ));
+        let mut feeds = Vec::with_capacity(f.arg_names.len());
+        let mut bound = Vec::new();
+        let mut fed_args = Vec::with_capacity(f.arg_names.len());
+        for i in 0..f.arg_names.len() {
+            let Some(id) = f.arg(i) else {
+                return Err(node_error(
+                    caller,
+                    format!("function {:?} has malformed arguments", f.name),
+                ));
+            };
+            let arg = Output::new(id, 0);
+            match known_args.get(i).copied().flatten() {
+                Some(value) => bound.push((arg, value.clone())),
+                None => feeds.push(arg),
+            }
+            fed_args.push(known_args.get(i).copied().flatten().is_none());
         }
         let rewrite = if ctx.inference {
             Rewrite::dropout(&f.body, ctx.model)
@@ -147,17 +161,34 @@ impl FunctionPlan {
             main_graph: false,
             fetches: &fetches,
             feeds: &feeds,
+            bound: &bound,
             inference: ctx.inference,
             rewrite: &rewrite,
             depth: ctx.depth + 1,
         })
         .map_err(|e| node_error(caller, format!("in function {:?}: {e}", f.name)))?;
-        Ok(FunctionPlan { plan, outputs })
+        Ok(FunctionPlan {
+            plan,
+            outputs,
+            fed_args,
+        })
     }
 
     /// Runs the body on `args`; returns `n_out` outputs, with placeholders where the caller
     /// reads nothing.
     pub(crate) fn call(&self, args: Vec<Value>, n_out: usize) -> Result<Vec<Value>, OpError> {
+        if args.len() != self.fed_args.len() {
+            return Err(OpError(format!(
+                "the function takes {} arguments, got {}",
+                self.fed_args.len(),
+                args.len()
+            )));
+        }
+        let args: Vec<Value> = args
+            .into_iter()
+            .zip(&self.fed_args)
+            .filter_map(|(v, &fed)| fed.then_some(v))
+            .collect();
         let values = self.plan.run(args).map_err(|e| OpError(e.to_string()))?;
         let mut out: Vec<Value> = (0..n_out).map(|_| unused_output()).collect();
         for (&i, v) in self.outputs.iter().zip(values) {
