@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use ckpt_bundle::{BundleWriter, Checkpoint, DType, ReadOptions, Tensor, TensorData};
 use ckpt_graph::Model;
-use ckpt_runtime::{SessionOptions, Value};
+use ckpt_runtime::{LoadedSavedModel, SessionOptions, Value};
 use numpy::ndarray::ArrayView1;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
@@ -409,27 +409,10 @@ impl Graph {
     ) -> PyResult<Vec<Raw<'py>>> {
         let py = slf.py();
         let this = slf.get();
-        let payloads: Vec<Payload<'_>> = feeds
-            .iter()
-            .map(|(name, _, _, p)| Payload::extract(name, p))
-            .collect::<PyResult<_>>()?;
-        let mut values = Vec::with_capacity(feeds.len());
-        for ((name, dtype, shape, _), payload) in feeds.iter().zip(&payloads) {
-            let tensor = tensor_from_py(name, dtype, shape.clone(), payload)?;
-            let value = Value::from_tensor(&tensor)
-                .map_err(|e| PyValueError::new_err(format!("feed {name:?}: {e}")))?;
-            values.push((name.clone(), value));
-        }
+        let values = feed_values(&feeds)?;
         let feed_names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
         let session = this.session(fetches, feed_names)?;
-        let outputs = py.detach(|| {
-            let refs: Vec<(&str, Value)> = values
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.clone()))
-                .collect();
-            session.run(&refs)
-        });
-        let outputs = outputs.map_err(runtime_error)?;
+        let outputs = run_session(py, &session, &values)?;
         let none = py.None().into_bound(py);
         outputs
             .iter()
@@ -471,11 +454,151 @@ impl Graph {
     }
 }
 
+/// A SavedModel's meta graph and variables, its signatures run as TF2's
+/// `loaded.signatures[key](**inputs)` does.
+#[pyclass(frozen, module = "ckpt._ckpt")]
+struct SavedModel {
+    loaded: LoadedSavedModel,
+    options: SessionOptions,
+    /// Sessions already planned, by (signature, inputs fed).
+    sessions: Mutex<HashMap<(String, Vec<String>), Arc<ckpt_runtime::Session>>>,
+}
+
+#[pymethods]
+impl SavedModel {
+    /// Loads the meta graph of the SavedModel at `path` whose tag set is `tags`, with its
+    /// variables.
+    #[new]
+    #[pyo3(signature = (path, tags, threads = None, inference = false))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        tags: Vec<String>,
+        threads: Option<usize>,
+        inference: bool,
+    ) -> PyResult<Self> {
+        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let loaded = py
+            .detach(|| LoadedSavedModel::load(&path, &tag_refs))
+            .map_err(|e| match e {
+                // The message names the path already.
+                ckpt_runtime::Error::Graph(ref g)
+                    if matches!(
+                        **g,
+                        ckpt_graph::Error::Io { .. } | ckpt_graph::Error::NotASavedModel { .. }
+                    ) =>
+                {
+                    PyFileNotFoundError::new_err(e.to_string())
+                }
+                e => PyValueError::new_err(e.to_string()),
+            })?;
+        Ok(SavedModel {
+            loaded,
+            options: SessionOptions { threads, inference },
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The signature keys, sorted.
+    fn signature_keys(&self) -> Vec<String> {
+        self.loaded.model().signatures.keys().cloned().collect()
+    }
+
+    /// `(input keys, output keys)` of signature `key`, each sorted.
+    fn signature_io(&self, key: &str) -> PyResult<(Vec<String>, Vec<String>)> {
+        let sig = self
+            .loaded
+            .model()
+            .signature(key)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok((
+            sig.inputs.iter().map(|t| t.key.clone()).collect(),
+            sig.outputs.iter().map(|t| t.key.clone()).collect(),
+        ))
+    }
+
+    /// Runs signature `key` on `feeds` (by input key): `[(output key, raw tensor)]`.
+    fn run<'py>(
+        slf: &Bound<'py, Self>,
+        key: String,
+        feeds: Vec<RawIn<'py>>,
+    ) -> PyResult<Vec<(String, Raw<'py>)>> {
+        let py = slf.py();
+        let this = slf.get();
+        let values = feed_values(&feeds)?;
+        let feed_names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
+        let session = {
+            let mut sessions = this
+                .sessions
+                .lock()
+                .map_err(|_| PyValueError::new_err("a previous run panicked"))?;
+            let cache_key = (key, feed_names);
+            match sessions.get(&cache_key) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    let inputs: Vec<&str> = cache_key.1.iter().map(String::as_str).collect();
+                    let session = this
+                        .loaded
+                        .session(&cache_key.0, &inputs, &[], this.options)
+                        .map_err(runtime_error)?;
+                    let session = Arc::new(session);
+                    sessions.insert(cache_key, Arc::clone(&session));
+                    session
+                }
+            }
+        };
+        let outputs = run_session(py, &session, &values)?;
+        let none = py.None().into_bound(py);
+        session
+            .fetch_names()
+            .iter()
+            .zip(&outputs)
+            .map(|(name, v)| {
+                let tensor = v.to_tensor().map_err(runtime_error)?;
+                Ok((name.clone(), tensor_to_py(&none, &tensor)?))
+            })
+            .collect()
+    }
+}
+
+/// Feeds as runtime values, by name.
+fn feed_values(feeds: &[RawIn<'_>]) -> PyResult<Vec<(String, Value)>> {
+    let payloads: Vec<Payload<'_>> = feeds
+        .iter()
+        .map(|(name, _, _, p)| Payload::extract(name, p))
+        .collect::<PyResult<_>>()?;
+    let mut values = Vec::with_capacity(feeds.len());
+    for ((name, dtype, shape, _), payload) in feeds.iter().zip(&payloads) {
+        let tensor = tensor_from_py(name, dtype, shape.clone(), payload)?;
+        let value = Value::from_tensor(&tensor)
+            .map_err(|e| PyValueError::new_err(format!("feed {name:?}: {e}")))?;
+        values.push((name.clone(), value));
+    }
+    Ok(values)
+}
+
+/// Runs `session` without the GIL.
+fn run_session(
+    py: Python<'_>,
+    session: &ckpt_runtime::Session,
+    values: &[(String, Value)],
+) -> PyResult<Vec<Value>> {
+    py.detach(|| {
+        let refs: Vec<(&str, Value)> = values
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        session.run(&refs)
+    })
+    .map_err(runtime_error)
+}
+
 /// The native module.
 #[pymodule]
 fn _ckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
     m.add_class::<Graph>()?;
+    m.add_class::<SavedModel>()?;
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(latest_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(supported_ops, m)?)?;

@@ -37,9 +37,11 @@ __all__ = [
     "DType",
     "NotFoundError",
     "Session",
+    "SavedModel",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
+    "load_saved_model",
     "load_variable",
     "save",
     "supported_ops",
@@ -354,3 +356,74 @@ class Session:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class ConcreteFunction:
+    """One signature of a :class:`SavedModel`, called as TF2's
+    ``loaded.signatures[key](**inputs)``: keyword arguments by input key, a dict of numpy
+    arrays by output key back."""
+
+    def __init__(self, model: Any, key: str):
+        self._model = model
+        self.name = key
+        inputs, outputs = model.signature_io(key)
+        #: The signature's input keys, sorted.
+        self.inputs: list = inputs
+        #: The signature's output keys, sorted.
+        self.outputs: list = outputs
+
+    def __call__(self, **inputs: Any) -> Dict[str, Any]:
+        """Runs the signature on ``inputs`` (numpy arrays or Python values, by input key).
+
+        Raises:
+            ValueError: an unknown or missing input, a value of the wrong shape or type.
+        """
+        convert = _numpy_side()
+        feeds = [convert.raw_tensor(k, v, "input") for k, v in inputs.items()]
+        return {k: convert.to_numpy(raw) for k, raw in self._model.run(self.name, feeds)}
+
+    def __repr__(self) -> str:
+        return f"<ckpt.ConcreteFunction {self.name}({', '.join(self.inputs)}) -> {self.outputs}>"
+
+
+class SavedModel:
+    """A SavedModel loaded by :func:`load_saved_model`; ``signatures`` maps each signature key
+    to a callable :class:`ConcreteFunction`."""
+
+    def __init__(
+        self,
+        export_dir: PathLike,
+        tags: Any = None,
+        threads: Optional[int] = None,
+        inference: bool = False,
+    ):
+        if tags is None:
+            tags = ["serve"]
+        elif isinstance(tags, str):
+            tags = [tags]
+        self._model = _ckpt.SavedModel(os.fspath(export_dir), list(tags), threads, inference)
+        self.signatures: Dict[str, ConcreteFunction] = {
+            key: ConcreteFunction(self._model, key) for key in self._model.signature_keys()
+        }
+
+
+def load_saved_model(
+    export_dir: PathLike,
+    tags: Any = None,
+    threads: Optional[int] = None,
+    inference: bool = False,
+) -> SavedModel:
+    """Loads a SavedModel (TF1 or TF2 export) to run its signatures, as ``tf.saved_model.load``.
+
+    Args:
+        export_dir: the SavedModel directory (or its ``saved_model.pb``).
+        tags: the meta graph's tag set (default ``["serve"]``).
+        threads: worker threads for the kernels (default: one per core).
+        inference: turn recognized dropout subgraphs into identities.
+
+    ``load_saved_model(d).signatures["serving_default"](x=batch)`` returns
+    ``{output key: numpy array}``. Raises ``FileNotFoundError`` when there is no SavedModel,
+    ``ValueError`` when a tag set is missing (the message lists those available) or the graph
+    cannot run.
+    """
+    return SavedModel(export_dir, tags, threads, inference)

@@ -57,3 +57,26 @@ class Session:
     def close(self) -> None: ...
     def __enter__(self) -> "Session": ...
     def __exit__(self, *exc: Any) -> None: ...
+
+class ConcreteFunction:
+    name: str
+    inputs: List[str]
+    outputs: List[str]
+    def __call__(self, **inputs: Any) -> Dict[str, Value]: ...
+
+class SavedModel:
+    signatures: Dict[str, ConcreteFunction]
+    def __init__(
+        self,
+        export_dir: PathLike,
+        tags: Union[None, str, List[str]] = None,
+        threads: Optional[int] = None,
+        inference: bool = False,
+    ) -> None: ...
+
+def load_saved_model(
+    export_dir: PathLike,
+    tags: Union[None, str, List[str]] = None,
+    threads: Optional[int] = None,
+    inference: bool = False,
+) -> SavedModel: ...
