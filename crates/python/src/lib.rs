@@ -118,6 +118,9 @@ fn graph_error(path: &Path, error: ckpt_graph::Error) -> PyErr {
 /// A read-only `uint8` array viewing `bytes` (borrowed from `owner`'s memory map) when they are
 /// aligned for elements of `element_size`, a numpy-owned copy otherwise. Returns the array and
 /// whether it is a view.
+// The `Cow` itself is the point: only `Borrowed` bytes lie in the memory map; `Owned` ones die
+// with the tensor and must be copied.
+#[allow(clippy::ptr_arg)]
 fn bytes_array<'py>(
     owner: &Bound<'py, PyAny>,
     bytes: &Cow<'_, [u8]>,
@@ -206,6 +209,9 @@ impl<'py> Payload<'py> {
         )))
     }
 }
+
+/// Runtime sessions already planned, by what they were planned for.
+type SessionCache<K> = Mutex<HashMap<K, Arc<ckpt_runtime::Session>>>;
 
 /// An open checkpoint (V1 or V2), read through `ckpt.CheckpointReader`.
 #[pyclass(frozen, module = "ckpt._ckpt")]
@@ -326,7 +332,7 @@ struct Graph {
     checkpoint: Option<Checkpoint>,
     options: SessionOptions,
     /// Sessions already planned, by (fetches, feeds).
-    sessions: Mutex<HashMap<(Vec<String>, Vec<String>), Arc<ckpt_runtime::Session>>>,
+    sessions: SessionCache<(Vec<String>, Vec<String>)>,
 }
 
 /// A graph file given as the path: a frozen `.pb`, a text graph, or a `.meta` file.
@@ -461,7 +467,7 @@ struct SavedModel {
     loaded: LoadedSavedModel,
     options: SessionOptions,
     /// Sessions already planned, by (signature, inputs fed).
-    sessions: Mutex<HashMap<(String, Vec<String>), Arc<ckpt_runtime::Session>>>,
+    sessions: SessionCache<(String, Vec<String>)>,
 }
 
 #[pymethods]
