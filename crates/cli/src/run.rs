@@ -47,8 +47,8 @@ pub struct RunArgs {
     /// Write each fetched tensor to DIR/NAME.npy (folders for `/` in names; `name:1` becomes `name_1.npy`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Worker threads for the kernels (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads for the kernels, 1 to 1024 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities, so training graphs with a fixed rate
     /// run deterministically.
@@ -74,6 +74,16 @@ pub struct RunArgs {
     /// outputs are fetched.
     #[arg(long, value_name = "KEY")]
     pub signature: Option<String>,
+    /// Stop a run with an error when one while loop's body has run N times (a loop that never
+    /// ends fails instead of hanging).
+    #[arg(long, value_name = "N", default_value_t = SessionOptions::DEFAULT_MAX_ITERATIONS)]
+    pub max_iterations: u64,
+    /// The most memory one op's output may take: bytes, or with a K, M, G or T suffix (powers
+    /// of 1024), e.g. 4G. A shape the graph computes past it (a Fill, Tile or Pad of a huge
+    /// size) is an error naming the node, before anything is allocated. Default: half of the
+    /// physical memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
@@ -224,6 +234,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.ops {
         return print_ops();
     }
+    ckpt_runtime::set_max_memory(args.max_memory);
     let Some(path) = &args.path else {
         bail!("give the checkpoint or graph to run (PATH)");
     };
@@ -256,6 +267,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        max_iterations: args.max_iterations,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
         .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
@@ -437,8 +449,68 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     Ok((name.to_string(), parsed))
 }
 
+/// `--max-memory SIZE`: bytes, or a number with a K, M, G or T suffix (powers of 1024,
+/// an optional trailing `B` or `iB`), at least 1.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{text:?}: the size suffix must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (bytes, or a number with K, M, G or T)"))?;
+    match n.checked_mul(1u64 << shift) {
+        Some(0) => Err(format!("{text:?}: the size must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
+/// `--threads N`: 1 to [`SessionOptions::MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a thread count"))?;
+    if n == 0 || n > SessionOptions::MAX_THREADS {
+        return Err(format!(
+            "{n} threads: the count must be 1 to {}",
+            SessionOptions::MAX_THREADS
+        ));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("64K"), Ok(64 << 10));
+        assert_eq!(super::parse_size("512M"), Ok(512 << 20));
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(super::parse_size("1t"), Ok(1 << 40));
+        assert!(super::parse_size("0").is_err());
+        assert!(super::parse_size("4X").is_err());
+        assert!(super::parse_size("lots").is_err());
+        assert!(super::parse_size("99999999T").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -47,6 +47,7 @@ pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        max_iterations: args.max_iterations,
     };
     let session = saved
         .session(key, &inputs, &outputs, options)

@@ -365,3 +365,24 @@ fn missing_ops_are_all_named_at_once_and_marked_by_describe() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_thread_count_past_the_limit_is_refused() -> Result<()> {
+    for bad in ["0", "1025", "100000000"] {
+        let (_out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--threads", bad])?;
+        ensure!(
+            run.code == Some(2) && run.stderr.contains("the count must be 1 to 1024"),
+            "--threads {bad}: {run:?}"
+        );
+    }
+    let (_out, run) = run_mlp(&[
+        "--feed",
+        "keep_prob=1.0",
+        "--fetch",
+        "pred",
+        "--threads",
+        "3",
+    ])?;
+    run.success()?;
+    Ok(())
+}

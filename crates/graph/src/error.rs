@@ -128,8 +128,11 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
-    /// The edges (data and control) of the walked part of the graph form a cycle.
-    #[error("the graph has a cycle through node {node:?} (TF1 while loops are not supported)")]
+    /// The edges (data and control) of the walked part of the graph form a cycle that is not a
+    /// while loop's (whose only back edges run from a `NextIteration` into a `Merge`).
+    #[error(
+        "the graph has a cycle through node {node:?} that is not a while loop (a loop's only back edge runs from a NextIteration into a Merge)"
+    )]
     Cycle {
         /// The node's name.
         node: String,

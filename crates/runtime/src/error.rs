@@ -230,6 +230,16 @@ pub enum Error {
     #[error("cannot build a thread pool: {0}")]
     ThreadPool(String),
 
+    /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for more than
+    /// [`SessionOptions::MAX_THREADS`](crate::SessionOptions::MAX_THREADS) threads.
+    #[error("{requested} threads asked for; at most {limit} are allowed")]
+    TooManyThreads {
+        /// The thread count asked for.
+        requested: usize,
+        /// [`SessionOptions::MAX_THREADS`](crate::SessionOptions::MAX_THREADS).
+        limit: usize,
+    },
+
     /// A broken invariant of the executor itself (a value read before it was computed, a
     /// plan run with the wrong number of feeds): a bug to report, not a problem with the
     /// graph or the inputs.
@@ -242,6 +252,25 @@ pub enum Error {
     UnsupportedDType {
         /// The tensor's dtype.
         dtype: DType,
+    },
+
+    /// A list or a TensorArray handle (`kind`) was asked for as a tensor, to be fetched or
+    /// written out: read its elements with the graph's own ops instead.
+    #[error("a {kind} is not a tensor: fetch a tensor read from it (such as TensorListStack's or TensorArrayGatherV3's output) instead")]
+    NotATensor {
+        /// `"TensorList"` or `"TensorArray"`.
+        kind: &'static str,
+    },
+
+    /// A while loop ran more than `limit` iterations
+    /// ([`SessionOptions::max_iterations`](crate::SessionOptions::max_iterations)): `frame`
+    /// names it, by its TF1 frame name (`while/while_context`) or its TF2 `While` node.
+    #[error("loop {frame:?} did not finish within {limit} iterations (the limit is SessionOptions::max_iterations, --max-iterations in ckpt-run)")]
+    IterationLimit {
+        /// The loop's frame name, or the `While` node's name.
+        frame: String,
+        /// The limit that was reached.
+        limit: u64,
     },
 }
 

@@ -53,33 +53,22 @@ pub(crate) struct Fusions {
     pub absorbed: HashSet<NodeId>,
     /// Outputs of absorbed nodes, mapped to their producer's output.
     pub alias: HashMap<Output, Output>,
-    /// Each producer's absorbed nodes, `BiasAdd` first.
-    pub chains: HashMap<NodeId, Vec<NodeId>>,
+    /// The producer that absorbed each absorbed `BiasAdd`.
+    pub producer_of_bias_add: HashMap<NodeId, NodeId>,
 }
 
 impl Fusions {
-    /// The nodes `producer` absorbed, `BiasAdd` first.
-    pub(crate) fn absorbed_by(&self, producer: NodeId) -> &[NodeId] {
-        self.chains.get(&producer).map_or(&[], Vec::as_slice)
-    }
-
-    /// `order` as the plan visits it: absorbed nodes left out, and each fused producer moved
-    /// to where its `BiasAdd` was, so that the bias is available when it is planned.
-    pub(crate) fn planning_order(&self, order: &[NodeId]) -> Vec<NodeId> {
-        let mut planned_at: HashMap<NodeId, NodeId> = HashMap::new();
-        for &producer in self.fused.keys() {
-            if let Some(&bias_add) = self.absorbed_by(producer).first() {
-                planned_at.insert(bias_add, producer);
-            }
+    /// The node the plan builds at `id`'s place in its order: `id` itself, the fused
+    /// producer where its `BiasAdd` was (so that the bias is available when it is planned),
+    /// or `None` for the other nodes of a fused chain.
+    pub(crate) fn planned_at(&self, id: NodeId) -> Option<NodeId> {
+        if let Some(&producer) = self.producer_of_bias_add.get(&id) {
+            return Some(producer);
         }
-        order
-            .iter()
-            .filter_map(|id| match planned_at.get(id) {
-                Some(&producer) => Some(producer),
-                None if self.absorbed.contains(id) || self.fused.contains_key(id) => None,
-                None => Some(*id),
-            })
-            .collect()
+        if self.absorbed.contains(&id) || self.fused.contains_key(&id) {
+            return None;
+        }
+        Some(id)
     }
 }
 
@@ -171,7 +160,7 @@ pub(crate) fn find(
             fusions.alias.insert(Output::new(n, 0), Output::new(id, 0));
         }
         fusions.fused.insert(id, fused);
-        fusions.chains.insert(id, absorbed);
+        fusions.producer_of_bias_add.insert(b, id);
     }
     Ok(fusions)
 }

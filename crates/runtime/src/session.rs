@@ -10,13 +10,37 @@ use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
 
 /// How a session is built.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionOptions {
-    /// Threads for the kernels; `None` uses rayon's global pool (one thread per core).
+    /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
+    /// [`Error::TooManyThreads`]); `None` uses rayon's global pool (one thread per core).
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
     pub inference: bool,
+    /// How many times the body of one while loop may run before the run fails with
+    /// [`Error::IterationLimit`] naming the loop, so that a loop that never ends does not hang
+    /// (default [`SessionOptions::DEFAULT_MAX_ITERATIONS`]). Each run of a nested loop counts
+    /// on its own.
+    pub max_iterations: u64,
+}
+
+impl SessionOptions {
+    /// The default of [`SessionOptions::max_iterations`]: ten million.
+    pub const DEFAULT_MAX_ITERATIONS: u64 = 10_000_000;
+    /// The most threads [`SessionOptions::threads`] may ask for: far above any useful count,
+    /// low enough that a typo cannot make the process start millions of threads.
+    pub const MAX_THREADS: usize = 1024;
+}
+
+impl Default for SessionOptions {
+    fn default() -> SessionOptions {
+        SessionOptions {
+            threads: None,
+            inference: false,
+            max_iterations: SessionOptions::DEFAULT_MAX_ITERATIONS,
+        }
+    }
 }
 
 /// A placeholder (or other fed tensor) the session expects.
@@ -209,9 +233,16 @@ impl Session {
                 inference: options.inference,
                 rewrite: &rewrite,
                 depth: 0,
+                max_iterations: options.max_iterations,
             })
         };
         let pool = match options.threads {
+            Some(n) if n > SessionOptions::MAX_THREADS => {
+                return Err(Error::TooManyThreads {
+                    requested: n,
+                    limit: SessionOptions::MAX_THREADS,
+                })
+            }
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n.max(1))

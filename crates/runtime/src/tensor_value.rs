@@ -49,7 +49,8 @@ impl Value {
     }
 
     /// This value as a checkpoint tensor of the same dtype and shape: bools as bytes 0 and 1,
-    /// strings as byte strings. What `ckpt-run --out` writes and `ckpt-run` prints.
+    /// strings as byte strings. What `ckpt-run --out` writes and `ckpt-run` prints. A list or
+    /// a TensorArray handle is no tensor: [`Error::NotATensor`].
     pub fn to_tensor(&self) -> Result<Tensor<'static>, Error> {
         let shape: Vec<u64> = self.shape().iter().map(|&d| d as u64).collect();
         let tensor = match self {
@@ -68,6 +69,9 @@ impl Value {
                 shape,
                 t.data().iter().map(|s| Cow::Owned(s.clone())).collect(),
             ),
+            Value::List(_) | Value::TensorArray(_) => {
+                return Err(Error::NotATensor { kind: self.kind() })
+            }
         };
         tensor.map_err(|e| Error::Internal(e.to_string()))
     }

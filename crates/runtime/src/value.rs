@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub use crate::list::{TensorArray, TensorList};
 use crate::{DType, Error};
 
 /// A dense row-major tensor of `T`: a shape and a shared element buffer.
@@ -131,11 +132,18 @@ pub enum Value {
     Bool(TensorBuf<bool>),
     /// Byte strings (TensorFlow strings need not be UTF-8).
     Str(TensorBuf<Vec<u8>>),
+    /// A list of tensors (a `DT_VARIANT` scalar holding a `TensorList` in TensorFlow), as
+    /// control flow v2 loops carry sequences. Its [`shape`](Value::shape) is `[]`.
+    List(TensorList),
+    /// A handle to a TensorArray (a `DT_RESOURCE` scalar in TensorFlow), as control flow v1
+    /// loops collect sequences. Its [`shape`](Value::shape) is `[]`.
+    TensorArray(TensorArray),
 }
 
-/// Runs `$body` with `$t` bound to the `TensorBuf` of any variant.
+/// Runs `$body` with `$t` bound to the `TensorBuf` of any tensor variant, or evaluates
+/// `$other` for the values that are no tensors (lists and TensorArray handles).
 macro_rules! map_any {
-    ($value:expr, $t:ident => $body:expr) => {
+    ($value:expr, $t:ident => $body:expr, else $other:expr) => {
         match $value {
             $crate::Value::F32($t) => $body,
             $crate::Value::F64($t) => $body,
@@ -144,6 +152,7 @@ macro_rules! map_any {
             $crate::Value::U8($t) => $body,
             $crate::Value::Bool($t) => $body,
             $crate::Value::Str($t) => $body,
+            $crate::Value::List(_) | $crate::Value::TensorArray(_) => $other,
         }
     };
 }
@@ -243,12 +252,14 @@ impl Value {
         T::wrap(TensorBuf::from_parts(Vec::new(), vec![x]))
     }
 
-    /// The dimensions; empty for a scalar.
+    /// The dimensions; empty for a scalar, a list or a TensorArray handle.
     pub fn shape(&self) -> &[usize] {
-        map_any!(self, t => t.shape())
+        map_any!(self, t => t.shape(), else &[])
     }
 
     /// The element type (one of the dtypes [`compute_dtype`](crate::compute_dtype) yields).
+    /// Lists and TensorArray handles are [`DType::Variant`]: [`DType`] is the checkpoint
+    /// formats' vocabulary, which has no resource type.
     pub fn dtype(&self) -> DType {
         match self {
             Value::F32(_) => DType::Float32,
@@ -258,12 +269,23 @@ impl Value {
             Value::U8(_) => DType::UInt8,
             Value::Bool(_) => DType::Bool,
             Value::Str(_) => DType::String,
+            Value::List(_) | Value::TensorArray(_) => DType::Variant,
         }
     }
 
-    /// Number of elements.
+    /// What kind of value this is, for messages: the dtype's name, `"TensorList"` or
+    /// `"TensorArray"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::List(_) => "TensorList",
+            Value::TensorArray(_) => "TensorArray",
+            other => other.dtype().name(),
+        }
+    }
+
+    /// Number of elements (1 for a list or a TensorArray handle, which are scalars).
     pub fn len(&self) -> usize {
-        map_any!(self, t => t.len())
+        map_any!(self, t => t.len(), else 1)
     }
 
     /// Whether there are no elements.
@@ -312,7 +334,8 @@ impl Value {
     }
 
     /// Converts elements to `dtype` with TensorFlow's `Cast` rules: float to integer
-    /// truncates toward zero (saturating), anything to bool is `!= 0`, bool to number is 0/1.
+    /// truncates toward zero (NaN and out-of-range values give the integer minimum, as on
+    /// x86-64), anything to bool is `!= 0`, bool to number is 0/1.
     /// Strings convert only to strings.
     pub fn cast(&self, dtype: DType) -> Result<Value, Error> {
         crate::ops::array::cast::cast_value(self, dtype).ok_or(Error::Cast {
@@ -323,20 +346,21 @@ impl Value {
 
     /// The same elements under `shape` (same element count).
     pub fn reshape(self, shape: Vec<usize>) -> Result<Value, Error> {
-        if checked_num_elements(&shape) != Some(self.len()) {
+        let tensor = !matches!(self, Value::List(_) | Value::TensorArray(_));
+        if checked_num_elements(&shape) != Some(self.len()) || !(tensor || shape.is_empty()) {
             return Err(Error::ShapeMismatch {
                 shape,
                 len: self.len(),
             });
         }
-        Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape))))
+        Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape)), else self))
     }
 
     /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
     pub fn get_f64(&self, i: usize) -> Option<f64> {
         dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {
             Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
-            Value::Str(_) => None,
+            Value::Str(_) | Value::List(_) | Value::TensorArray(_) => None,
         })
     }
 }
@@ -409,6 +433,11 @@ pub(crate) trait Num:
     const LOWEST: Self;
     /// Largest value, used as the identity of `Min` (`+inf` for floats).
     const HIGHEST: Self;
+    /// Eigen's `NumTraits::lowest()`, the most negative finite value (`-FLT_MAX` for
+    /// float32): where TensorFlow's `ArgMax` and `MaxPool` start, so that NaN never wins.
+    const LOWEST_FINITE: Self;
+    /// Eigen's `NumTraits::highest()` (`FLT_MAX` for float32): where `ArgMin` starts.
+    const HIGHEST_FINITE: Self;
     fn as_f64(self) -> f64;
     fn from_f64(x: f64) -> Self;
     fn from_usize(x: usize) -> Self;
@@ -427,6 +456,8 @@ macro_rules! num_float {
             const IS_FLOAT: bool = true;
             const LOWEST: Self = <$t>::NEG_INFINITY;
             const HIGHEST: Self = <$t>::INFINITY;
+            const LOWEST_FINITE: Self = <$t>::MIN;
+            const HIGHEST_FINITE: Self = <$t>::MAX;
             fn as_f64(self) -> f64 {
                 self as f64
             }
@@ -460,6 +491,8 @@ macro_rules! num_int {
             const IS_FLOAT: bool = false;
             const LOWEST: Self = <$t>::MIN;
             const HIGHEST: Self = <$t>::MAX;
+            const LOWEST_FINITE: Self = <$t>::MIN;
+            const HIGHEST_FINITE: Self = <$t>::MAX;
             fn as_f64(self) -> f64 {
                 self as f64
             }

@@ -243,3 +243,110 @@ fn single_thread_matches() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn while_loops_in_frames() -> TestResult {
+    check("loops_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn while_loops_over_functions() -> TestResult {
+    check("loops_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lstm_classifier_dynamic_rnn_in_frames() -> TestResult {
+    check("rnn_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lstm_classifier_dynamic_rnn_over_functions() -> TestResult {
+    check("rnn_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn large_lstm_classifier_50_steps() -> TestResult {
+    check("rnn_large", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn bidirectional_gru_tagger() -> TestResult {
+    check("bigru", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn keras_lstm_layer_in_a_compat_v1_graph() -> TestResult {
+    check("keras_lstm", SessionOptions::default())?;
+    Ok(())
+}
+
+/// Bit-for-bit equality, except that any NaN matches any NaN (TensorFlow's NaN payloads
+/// are not part of its contract).
+fn assert_bits(name: &str, got: &Value, want: &Value) -> TestResult {
+    if got.shape() != want.shape() || got.dtype() != want.dtype() {
+        return Err(format!(
+            "{name}: {} {:?}, TensorFlow has {} {:?}",
+            got.dtype(),
+            got.shape(),
+            want.dtype(),
+            want.shape()
+        )
+        .into());
+    }
+    let same = match (got, want) {
+        (Value::F32(g), Value::F32(w)) => g
+            .data()
+            .iter()
+            .zip(w.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+        (Value::F64(g), Value::F64(w)) => g
+            .data()
+            .iter()
+            .zip(w.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+        _ => got == want,
+    };
+    if !same {
+        return Err(format!("{name}: {got:?}, TensorFlow has {want:?}").into());
+    }
+    Ok(())
+}
+
+/// NaN, infinities, -0.0 and values past the integer limits through Relu, Relu6, LeakyRelu,
+/// Maximum, Minimum, Max/Min, ArgMax/ArgMin, MaxPool and casts, bit for bit as TensorFlow's
+/// CPU kernels give them (fixtures/numerics, recorded on x86-64).
+#[test]
+fn numerics_at_the_edges_as_tensorflow() -> TestResult {
+    let case = load_case("numerics")?;
+    let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+    let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+    let mut failures = Vec::new();
+    // One session per fetch, so that each op's failure is reported on its own.
+    for (fetch, file) in &case.fetches {
+        let session = Session::new(
+            &case.model,
+            None,
+            &[fetch.as_str()],
+            &feed_names,
+            SessionOptions::default(),
+        )?;
+        let feeds: Vec<(&str, Value)> = case
+            .feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let got = session.run(&feeds)?;
+        if let Err(e) = assert_bits(fetch, &got[0], &read_npy(file)?) {
+            failures.push(e.to_string());
+        }
+    }
+    assert_eq!(fetch_names.len(), 25, "the fixture's fetches changed");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}

@@ -812,7 +812,10 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     let err = Session::new(&m, None, &["big"], &[], SessionOptions::default())
         .err()
         .ok_or("expected an error")?;
-    assert!(err.to_string().contains("too large"), "{err}");
+    assert!(
+        err.to_string().contains("more than the memory budget"),
+        "{err}"
+    );
     // A constant whose tensor_content does not match its shape.
     let bad = TensorProto {
         dtype: DataType::DtFloat as i32,
@@ -1272,5 +1275,21 @@ fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult
         err.to_string(),
         "node \"emb\" (GatherV2): indices[0] = 3 is not in [0, 3) (params shape [3,2])"
     );
+    Ok(())
+}
+
+#[test]
+fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
+    let model = model(vec![const_f32("c", &[1], &[1.0], &[])])?;
+    let options = SessionOptions {
+        threads: Some(SessionOptions::MAX_THREADS + 1),
+        ..SessionOptions::default()
+    };
+    match Session::new(&model, None, &["c"], &[], options) {
+        Err(Error::TooManyThreads { requested, limit }) => {
+            assert_eq!((requested, limit), (1025, 1024));
+        }
+        other => panic!("expected TooManyThreads, got {:?}", other.err()),
+    }
     Ok(())
 }

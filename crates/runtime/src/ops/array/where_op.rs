@@ -21,7 +21,7 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
     }
     let truth: Vec<bool> = dispatch_numbers!(&x, |t| nonzero(t), else {
         Value::Bool(t) => t.data().to_vec(),
-        Value::Str(_) => op_bail!("unsupported dtype string"),
+        other => op_bail!("unsupported input: a {}", other.kind()),
     });
     Ok(vec![Value::I64(coordinates(x.shape(), &truth))])
 }

@@ -66,6 +66,9 @@ pub(crate) fn summarize(v: &Value, max_entries: usize) -> String {
         Value::Str(t) => summarize_with(t.shape(), t.data(), max_entries, |s| {
             String::from_utf8_lossy(s).into_owned()
         }),
+        // What a variant's DebugString gives.
+        Value::List(_) => "TensorList".to_string(),
+        Value::TensorArray(_) => "TensorArray".to_string(),
     }
 }
 

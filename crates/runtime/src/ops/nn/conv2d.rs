@@ -125,7 +125,7 @@ pub(crate) fn conv2d(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let total = crate::ops::output_len(&[n, oh, ow, co])?;
+    let total = crate::ops::output_len(&[n, oh, ow, co], 4)?;
     let rows = n * oh * ow;
     let k = kh * kw * c;
     let mut out = vec![0.0f32; total];

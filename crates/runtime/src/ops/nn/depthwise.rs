@@ -52,7 +52,7 @@ fn depthwise(
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
     let cm = c * m;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, cm])?];
+    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, cm], 4)?];
     let (xd, fd) = (x.data(), f.data());
     let [sh, sw] = window.strides;
     let [dh, dw] = window.dilations;

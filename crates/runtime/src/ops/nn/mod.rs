@@ -8,4 +8,5 @@ pub(crate) mod depthwise;
 pub(crate) mod pool;
 pub(crate) mod softmax;
 pub(crate) mod top_k;
+pub(crate) mod vmath;
 pub(crate) mod window;

@@ -51,7 +51,7 @@ fn pool(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c])?];
+    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c], 4)?];
     let xd = x.data();
     let [sh, sw] = window.strides;
     parallel::for_rows(&mut out, ow * c, ow * c * kh * kw, |row_index, row| {
@@ -67,7 +67,9 @@ fn pool(
                 x0.max(0) as usize,
                 ((x0 + kw as isize).min(w as isize)).max(0) as usize,
             );
-            o.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+            // Eigen's lowest finite value, as TensorFlow's MaxPool starts: NaN never wins, and
+            // a window of NaN (or -inf) alone gives -FLT_MAX.
+            o.fill(if max { f32::MIN } else { 0.0 });
             for iy in ylo..yhi {
                 for ix in xlo..xhi {
                     let src = ((b * h + iy) * w + ix) * c;
