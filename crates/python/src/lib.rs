@@ -401,7 +401,11 @@ impl Graph {
         Ok(Graph {
             model,
             checkpoint: ckpt,
-            options: SessionOptions { threads, inference },
+            options: SessionOptions {
+                threads,
+                inference,
+                ..SessionOptions::default()
+            },
             sessions: Mutex::new(HashMap::new()),
         })
     }
@@ -500,7 +504,11 @@ impl SavedModel {
             })?;
         Ok(SavedModel {
             loaded,
-            options: SessionOptions { threads, inference },
+            options: SessionOptions {
+                threads,
+                inference,
+                ..SessionOptions::default()
+            },
             sessions: Mutex::new(HashMap::new()),
         })
     }
