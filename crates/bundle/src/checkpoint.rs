@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, ShortPath};
 use crate::paths::{locate, meta_path, Location};
 use crate::reader::{BundleReader, ReadOptions, VerifyReport};
-use crate::tensor::{Tensor, TensorInfo};
+use crate::tensor::{Storage, Tensor, TensorInfo};
 use crate::tensor_slice::TensorSlice;
 use crate::v1::V1Reader;
 
@@ -188,6 +188,25 @@ impl Checkpoint {
         match self {
             Checkpoint::V2(r) => r.contains(name),
             Checkpoint::V1(r) => r.contains(name),
+        }
+    }
+
+    /// The number of data shards: a bundle's header count, or a V1 checkpoint's table files.
+    pub fn num_shards(&self) -> usize {
+        match self {
+            Checkpoint::V2(r) => r.num_shards(),
+            Checkpoint::V1(r) => r.files().count() + r.missing_files().len(),
+        }
+    }
+
+    /// How tensor `name` is stored: whole, or as the slices of a partitioned variable, with
+    /// the shard of each (see [`Storage`]).
+    ///
+    /// Errors: [`Error::TensorNotFound`](crate::Error::TensorNotFound).
+    pub fn storage(&self, name: &str) -> Result<Storage> {
+        match self {
+            Checkpoint::V2(r) => r.storage(name),
+            Checkpoint::V1(r) => r.storage(name),
         }
     }
 

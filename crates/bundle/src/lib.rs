@@ -3,8 +3,8 @@
 //!
 //! A V2 checkpoint is a prefix such as `train/model.ckpt-1000` naming an `.index` file (an
 //! SSTable of tensor entries, read with `ckpt-table`) and data shards
-//! `.data-NNNNN-of-NNNNN`. [`BundleReader`] validates the index once, memory-maps the shards
-//! lazily and hands out [`Tensor`]s whose bytes are borrowed from the map. [`BundleWriter`]
+//! `.data-NNNNN-of-NNNNN`. [`BundleReader`] validates the index once, memory-maps every shard
+//! as it opens (so it sees one version while a writer replaces the files) and hands out [`Tensor`]s whose bytes are borrowed from the map. [`BundleWriter`]
 //! writes bundles byte-identical to TensorFlow's `BundleWriter`, atomically. A V1 checkpoint
 //! (TF ≤ 0.11) is one table file per device holding tensor slices in protobuf lists;
 //! [`V1Reader`] reads it as TensorFlow's `TensorSliceReader` does. [`Checkpoint`] opens either
@@ -67,7 +67,7 @@ pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};
 pub use reader::{BundleReader, ReadOptions, VerifyReport};
-pub use tensor::{Tensor, TensorData, TensorInfo};
+pub use tensor::{Storage, StoredSlice, Tensor, TensorData, TensorInfo};
 pub use tensor_slice::{parse_shape_and_slice, Extent, ShapeAndSlice, TensorSlice};
 pub use v1::V1Reader;
 pub use writer::{BundleWriter, WriteOptions};

@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::index::Layout;
 use crate::reader::BundleReader;
+use crate::tensor::Storage;
 use crate::writer::BundleWriter;
 
 /// Which copy wins when a tensor appears in more than one input.
@@ -26,15 +27,16 @@ enum Plan {
 }
 
 /// Merges the bundles at `inputs` (any path form [`BundleReader::open`] takes) into one
-/// bundle at `output_prefix`, with a single data shard. Unlike TensorFlow's
-/// `MergeBundles`, the inputs are left untouched: every tensor's bytes are read (their
-/// checksums verified) and written anew, so the output is exactly what [`BundleWriter`]
-/// makes of them, written atomically.
+/// bundle at `output_prefix`. Unlike TensorFlow's `MergeBundles`, the inputs are left
+/// untouched: every tensor's bytes are read (their checksums verified) and written anew, so
+/// the output is exactly what [`BundleWriter`] makes of them, written atomically.
 ///
-/// Slices of one partitioned tensor spread over several inputs (a sharded save) are
-/// combined, as TensorFlow does. Any other name found in more than one input is an error,
-/// unless `prefer` picks the first or the last input's copy. Data is written input by
-/// input, tensors in name order.
+/// As in `MergeBundles`, each data shard of each input that has tensors becomes one shard
+/// of the output (so merging the parts of a sharded save gives its shard count), and
+/// partitioned tensors stay partitioned, with the same slices. Slices of one partitioned
+/// tensor spread over several inputs are combined, as TensorFlow does. Any other name found
+/// in more than one input is an error, unless `prefer` picks the first or the last input's
+/// copy. Data is written input by input, tensors in name order.
 pub fn merge_bundles(
     inputs: &[impl AsRef<Path>],
     output_prefix: impl AsRef<Path>,
@@ -85,8 +87,19 @@ pub fn merge_bundles(
         plans.insert(name, plan);
     }
 
-    let mut writer = BundleWriter::create(output)?;
+    // Input i's shard k becomes output shard first_shard[i] + k; inputs without tensors add
+    // none (TensorFlow's merge counts their shards but has no file for them, docs §3.9).
+    let mut first_shard = Vec::with_capacity(readers.len());
+    let mut num_shards = 0u32;
+    for r in &readers {
+        first_shard.push(num_shards);
+        if !r.tensors().is_empty() {
+            num_shards = num_shards.saturating_add(r.num_shards() as u32);
+        }
+    }
+    let mut writer = BundleWriter::create_sharded(output, num_shards.max(1), Default::default())?;
     for (i, reader) in readers.iter().enumerate() {
+        let first = first_shard.get(i).copied().unwrap_or(0);
         for (pos, info) in reader.tensors().iter().enumerate() {
             let take = match plans.get(info.name.as_str()) {
                 Some(Plan::From(k)) => *k == i,
@@ -96,15 +109,20 @@ pub fn merge_bundles(
             if !take {
                 continue;
             }
-            match reader.layout(pos) {
-                Some(Layout::Whole(_)) => writer.add(&info.name, &reader.read(&info.name)?)?,
-                Some(Layout::Sliced { pieces, .. }) => {
-                    for piece in pieces {
+            let storage = reader.storage(&info.name)?;
+            match (reader.layout(pos), storage) {
+                (Some(Layout::Whole(_)), Storage::Whole { shard }) => {
+                    writer.set_shard(first + shard)?;
+                    writer.add(&info.name, &reader.read(&info.name)?)?;
+                }
+                (Some(Layout::Sliced { pieces, .. }), Storage::Partitioned(stored)) => {
+                    for (piece, part) in pieces.iter().zip(&stored) {
                         let t = reader.read_piece(info, piece)?;
+                        writer.set_shard(first + part.shard)?;
                         writer.add_slice(&info.name, &info.shape, &piece.extents, &t)?;
                     }
                 }
-                None => {}
+                _ => {}
             }
         }
     }

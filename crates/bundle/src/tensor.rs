@@ -24,6 +24,30 @@ impl TensorInfo {
     }
 }
 
+/// How a tensor is stored: whole in one data shard, or as the slices of a partitioned
+/// variable (docs/format.md §3.8), each in its own shard. Writing the same parts back with
+/// [`BundleWriter::add_slice`](crate::BundleWriter::add_slice) keeps a variable partitioned
+/// as TensorFlow's saver left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// One run of bytes in data shard `shard` (for a V1 checkpoint, the table file's index).
+    Whole {
+        /// The shard (0-based).
+        shard: u32,
+    },
+    /// Stored slices, in the order the index lists them.
+    Partitioned(Vec<StoredSlice>),
+}
+
+/// One stored slice of a partitioned tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSlice {
+    /// `(start, length)` per dimension of the full shape.
+    pub extents: Vec<(u64, u64)>,
+    /// The data shard holding it (for a V1 checkpoint, the table file's index).
+    pub shard: u32,
+}
+
 /// The product of `shape`, or `None` on overflow.
 pub(crate) fn num_elements(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))

@@ -1,4 +1,5 @@
-//! `BundleWriter`: writes a bundle byte-identical to TensorFlow's `BundleWriter`, atomically.
+//! `BundleWriter`: writes a bundle byte-identical to TensorFlow's `BundleWriter`, atomically,
+//! in one data shard or several (as a sharded save leaves it after `MergeBundles`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,7 +14,7 @@ use crate::commit::commit;
 use crate::crc::{crc32c, crc32c_append, mask};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{Index, MAX_SHARDS};
 use crate::paths::{data_path, index_path};
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
@@ -55,6 +56,11 @@ impl DataSink {
 
     /// Appends bytes whose checksum the caller computes.
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // The buffer is allocated on first use: a shard that holds only large tensors, or
+        // none, costs no buffer.
+        if self.buf.capacity() == 0 && bytes.len() < BUFFER_SIZE {
+            self.buf.reserve_exact(BUFFER_SIZE);
+        }
         if bytes.len() >= BUFFER_SIZE {
             self.flush_buf()?;
             self.inner.write_all(bytes)?;
@@ -85,13 +91,28 @@ impl DataSink {
     }
 }
 
-/// Writes one bundle: `<prefix>.data-00000-of-00001` and `<prefix>.index`.
+/// One data file being written.
+struct Shard {
+    /// Its temporary name (`<data file>.tempstate-<pid>-<n>`).
+    tmp: PathBuf,
+    /// `None` once the writer has failed or finished.
+    sink: Option<DataSink>,
+    /// Another handle to the data file, for `fsync`.
+    file: Option<File>,
+}
+
+/// Writes one bundle: `<prefix>.index` and its data shards, `<prefix>.data-00000-of-00001`
+/// by default, or `<prefix>.data-0000k-of-0000N` for a writer made with
+/// [`create_sharded`](Self::create_sharded).
 ///
-/// Tensors go to the data file in the order they are added; the index is written sorted
-/// at [`finish`](Self::finish). For the same tensors in the same order, both files are
-/// byte-identical to what TensorFlow's `BundleWriter` (and so `tf.train.Saver`) writes.
+/// Tensors go to the current shard's data file in the order they are added; the index is
+/// written sorted at [`finish`](Self::finish). For the same tensors in the same order, both
+/// files are byte-identical to what TensorFlow's `BundleWriter` (and so `tf.train.Saver`)
+/// writes; a sharded bundle is laid out as `MergeBundles` leaves a sharded save (the header's
+/// `num_shards` is the shard count, each entry names its shard, and every shard's file exists,
+/// empty if no tensor went to it).
 ///
-/// Both files are first written under temporary names (`<file>.tempstate-<pid>-<n>`) and
+/// The files are first written under temporary names (`<file>.tempstate-<pid>-<n>`) and
 /// put in place by `finish` so that a crash at any moment leaves the complete old checkpoint,
 /// the complete new one, or no checkpoint with the old one kept whole under
 /// [`backup_prefix`](crate::backup_prefix) (see [`crate::commit`] for the steps); never the old
@@ -102,13 +123,13 @@ impl DataSink {
 /// leave the writer usable.
 pub struct BundleWriter {
     prefix: PathBuf,
-    data_tmp: PathBuf,
     index_tmp: PathBuf,
     options: WriteOptions,
-    /// `None` once the writer has failed or finished.
-    sink: Option<DataSink>,
-    /// Another handle to the data file, for `fsync`.
-    data_file: Option<File>,
+    shards: Vec<Shard>,
+    /// The shard that [`add`](Self::add) and the slice methods write to.
+    current: usize,
+    /// Set once the writer has failed or finished.
+    failed: bool,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
 }
 
@@ -116,9 +137,10 @@ impl std::fmt::Debug for BundleWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleWriter")
             .field("prefix", &self.prefix)
-            .field("data_tmp", &self.data_tmp)
+            .field("shards", &self.shards.len())
+            .field("current", &self.current)
             .field("entries", &self.entries.len())
-            .field("failed", &self.sink.is_none())
+            .field("failed", &self.failed)
             .finish()
     }
 }
@@ -131,20 +153,42 @@ impl BundleWriter {
 
     /// [`BundleWriter::create`] with options.
     pub fn create_with(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
-        Self::create_wrapped(prefix.as_ref(), options, |f| Box::new(f))
+        Self::create_wrapped(prefix.as_ref(), 1, options, |f| Box::new(f))
     }
 
-    /// Creates the writer, letting `wrap` stand between the buffer and the data file (tests
-    /// use it to simulate a disk that fills up).
+    /// Starts a bundle of `num_shards` data files, `<prefix>.data-0000k-of-0000N`, as a sharded
+    /// save leaves one after `MergeBundles` (docs/format.md §3.9). Tensors go to shard 0 until
+    /// [`set_shard`](Self::set_shard) picks another. Every shard's file is written, empty when
+    /// no tensor went to it.
+    ///
+    /// Errors: [`Error::InvalidTensor`] (naming no tensor) when `num_shards` is 0 or above
+    /// [`MAX_SHARDS`]; otherwise as [`create`](Self::create).
+    pub fn create_sharded(
+        prefix: impl AsRef<Path>,
+        num_shards: u32,
+        options: WriteOptions,
+    ) -> Result<Self> {
+        Self::create_wrapped(prefix.as_ref(), num_shards, options, |f| Box::new(f))
+    }
+
+    /// Creates the writer, letting `wrap` stand between each shard's buffer and its data file
+    /// (tests use it to simulate a disk that fills up).
     pub(crate) fn create_wrapped(
         prefix: &Path,
+        num_shards: u32,
         options: WriteOptions,
-        wrap: impl FnOnce(File) -> Box<dyn Write + Send>,
+        mut wrap: impl FnMut(File) -> Box<dyn Write + Send>,
     ) -> Result<Self> {
         if prefix.file_name().is_none() {
             return Err(Error::CheckpointNotFound {
                 path: prefix.to_path_buf(),
                 reason: "a checkpoint prefix needs a file name part".to_string(),
+            });
+        }
+        if num_shards == 0 || num_shards > MAX_SHARDS as u32 {
+            return Err(Error::InvalidTensor {
+                tensor: String::new(),
+                reason: format!("a bundle has 1 to {MAX_SHARDS} data shards, not {num_shards}"),
             });
         }
         if let Some(dir) = prefix.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -153,35 +197,63 @@ impl BundleWriter {
         // Leftovers of writers killed midway in this directory go first.
         let dir = prefix.parent().filter(|d| !d.as_os_str().is_empty());
         remove_stale_temp_files(dir.unwrap_or(Path::new(".")));
-        let data_tmp = temp_name(&data_path(prefix, 0, 1));
-        let index_tmp = temp_name(&index_path(prefix));
-        let file = File::create(&data_tmp).map_err(|e| Error::io(&data_tmp, e))?;
-        let sync_handle = match file.try_clone() {
-            Ok(h) => h,
-            Err(e) => {
-                drop(file);
-                let _ = std::fs::remove_file(&data_tmp);
-                return Err(Error::io(&data_tmp, e));
-            }
-        };
-        Ok(BundleWriter {
+        let mut writer = BundleWriter {
             prefix: prefix.to_path_buf(),
-            data_tmp,
-            index_tmp,
+            index_tmp: temp_name(&index_path(prefix)),
             options,
-            sink: Some(DataSink {
-                inner: wrap(file),
-                buf: Vec::with_capacity(BUFFER_SIZE),
-                pos: 0,
-            }),
-            data_file: Some(sync_handle),
+            shards: Vec::with_capacity(num_shards as usize),
+            current: 0,
+            failed: false,
             entries: BTreeMap::new(),
-        })
+        };
+        for k in 0..num_shards {
+            let tmp = temp_name(&data_path(prefix, k, num_shards));
+            // On error, dropping the writer removes the files made so far.
+            let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            let sync_handle = file.try_clone();
+            let inner = wrap(file);
+            writer.shards.push(Shard {
+                tmp: tmp.clone(),
+                sink: Some(DataSink {
+                    inner,
+                    buf: Vec::new(),
+                    pos: 0,
+                }),
+                file: None,
+            });
+            let handle = sync_handle.map_err(|e| Error::io(&tmp, e))?;
+            if let Some(shard) = writer.shards.last_mut() {
+                shard.file = Some(handle);
+            }
+        }
+        Ok(writer)
     }
 
     /// The prefix being written.
     pub fn prefix(&self) -> &Path {
         &self.prefix
+    }
+
+    /// The number of data shards being written.
+    pub fn num_shards(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    /// Sends the tensors added from now on to data shard `shard` (0-based).
+    ///
+    /// Errors: [`Error::InvalidTensor`] (naming no tensor) when the bundle has no such shard.
+    pub fn set_shard(&mut self, shard: u32) -> Result<()> {
+        if shard as usize >= self.shards.len() {
+            return Err(Error::InvalidTensor {
+                tensor: String::new(),
+                reason: format!(
+                    "shard {shard} does not exist: the bundle has {} data shards",
+                    self.shards.len()
+                ),
+            });
+        }
+        self.current = shard as usize;
+        Ok(())
     }
 
     /// Appends `tensor` under `name`.
@@ -346,16 +418,24 @@ impl BundleWriter {
     }
 
     fn finish_inner(&mut self) -> Result<()> {
-        let Some(mut sink) = self.sink.take() else {
+        if self.failed {
             return Err(self.failed());
-        };
-        sink.flush_buf()
-            .and_then(|()| sink.inner.flush())
-            .map_err(|e| Error::io(&self.data_tmp, e))?;
-        drop(sink);
-        if let Some(f) = self.data_file.take() {
-            if self.options.sync {
-                f.sync_all().map_err(|e| Error::io(&self.data_tmp, e))?;
+        }
+        self.failed = true;
+        for shard in &mut self.shards {
+            let Some(mut sink) = shard.sink.take() else {
+                return Err(Error::WriterFailed {
+                    prefix: self.prefix.clone(),
+                });
+            };
+            sink.flush_buf()
+                .and_then(|()| sink.inner.flush())
+                .map_err(|e| Error::io(&shard.tmp, e))?;
+            drop(sink);
+            if let Some(f) = shard.file.take() {
+                if self.options.sync {
+                    f.sync_all().map_err(|e| Error::io(&shard.tmp, e))?;
+                }
             }
         }
 
@@ -371,14 +451,18 @@ impl BundleWriter {
         }
         drop(f);
 
-        let data = [(self.data_tmp.clone(), data_path(&self.prefix, 0, 1))];
+        let n = self.num_shards();
+        let data: Vec<(PathBuf, PathBuf)> = (0..n)
+            .zip(&self.shards)
+            .map(|(k, shard)| (shard.tmp.clone(), data_path(&self.prefix, k, n)))
+            .collect();
         commit(&self.prefix, &data, &self.index_tmp, self.options.sync)
     }
 
     /// The `.index` table: the header under the empty key, then every entry, sorted.
     fn index_bytes(&self) -> Result<Vec<u8>> {
         let header = BundleHeaderProto {
-            num_shards: 1,
+            num_shards: self.num_shards() as i32,
             endianness: 0,
             version: Some(VersionDef {
                 producer: 1,
@@ -404,7 +488,7 @@ impl BundleWriter {
     }
 
     fn check_usable(&self) -> Result<()> {
-        if self.sink.is_none() {
+        if self.failed {
             return Err(self.failed());
         }
         Ok(())
@@ -423,17 +507,24 @@ impl BundleWriter {
         }
     }
 
-    /// Drops the data file and deletes both temporary files.
+    /// Drops the data files and deletes every temporary file.
     fn abandon(&mut self) {
-        self.sink = None;
-        self.data_file = None;
-        let _ = std::fs::remove_file(&self.data_tmp);
+        self.failed = true;
+        for shard in &mut self.shards {
+            shard.sink = None;
+            shard.file = None;
+            let _ = std::fs::remove_file(&shard.tmp);
+        }
         let _ = std::fs::remove_file(&self.index_tmp);
     }
 
     /// Appends a tensor's data and returns its entry (without slices).
     fn write_data(&mut self, tensor: &Tensor<'_>) -> Result<BundleEntryProto> {
-        let Some(sink) = self.sink.as_mut() else {
+        let current = self.current;
+        let Some(shard) = self.shards.get_mut(current) else {
+            return Err(self.failed());
+        };
+        let Some(sink) = shard.sink.as_mut() else {
             return Err(self.failed());
         };
         let offset = sink.pos;
@@ -459,7 +550,7 @@ impl BundleWriter {
         let crc = match result {
             Ok(crc) => crc,
             Err(e) => {
-                let err = Error::io(&self.data_tmp, e);
+                let err = Error::io(&shard.tmp, e);
                 self.abandon();
                 return Err(err);
             }
@@ -468,7 +559,7 @@ impl BundleWriter {
         Ok(BundleEntryProto {
             dtype: tensor.dtype.to_proto() as i32,
             shape: Some(shape_proto(&tensor.shape)),
-            shard_id: 0,
+            shard_id: current as i32,
             offset: offset as i64,
             size: size as i64,
             crc32c: mask(crc),
@@ -543,10 +634,10 @@ mod tests {
 
     fn full_disk_writer(prefix: &Path, limit: usize) -> Result<BundleWriter> {
         let written = Arc::new(AtomicUsize::new(0));
-        BundleWriter::create_wrapped(prefix, WriteOptions::default(), move |file| {
+        BundleWriter::create_wrapped(prefix, 1, WriteOptions::default(), move |file| {
             Box::new(FullDisk {
                 file,
-                written,
+                written: written.clone(),
                 limit,
             })
         })
@@ -589,6 +680,89 @@ mod tests {
             "{:?}",
             files_in(dir.path())
         );
+        Ok(())
+    }
+
+    #[test]
+    fn sharded_bundle_reads_back_with_each_tensor_in_its_shard() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let prefix = dir.path().join("m");
+        let mut w = BundleWriter::create_sharded(&prefix, 3, WriteOptions::default())?;
+        assert_eq!(w.num_shards(), 3);
+        w.set_shard(2)?;
+        w.add("b", &Tensor::from_slice(vec![2], &[1.5f32, 2.5])?)?;
+        w.set_shard(0)?;
+        w.add("a", &Tensor::from_slice(vec![], &[7i64])?)?;
+        w.set_shard(2)?;
+        w.add_slice(
+            "p",
+            &[4],
+            &[(0, 2)],
+            &Tensor::from_slice(vec![2], &[1i32, 2])?,
+        )?;
+        w.set_shard(0)?;
+        w.add_slice(
+            "p",
+            &[4],
+            &[(2, 2)],
+            &Tensor::from_slice(vec![2], &[3i32, 4])?,
+        )?;
+        assert!(matches!(w.set_shard(3), Err(Error::InvalidTensor { .. })));
+        w.finish()?;
+        // Shard 1 holds nothing and is written empty, as every shard's file exists.
+        assert_eq!(
+            files_in(dir.path()),
+            [
+                "m.data-00000-of-00003",
+                "m.data-00001-of-00003",
+                "m.data-00002-of-00003",
+                "m.index"
+            ]
+        );
+        let len = |k| {
+            std::fs::metadata(data_path(&prefix, k, 3))
+                .map(|m| m.len())
+                .ok()
+        };
+        assert_eq!((len(0), len(1), len(2)), (Some(16), Some(0), Some(16)));
+        let r = crate::BundleReader::open(&prefix)?;
+        assert_eq!(r.num_shards(), 3);
+        assert_eq!(r.storage("a")?, crate::Storage::Whole { shard: 0 });
+        assert_eq!(r.storage("b")?, crate::Storage::Whole { shard: 2 });
+        assert_eq!(
+            r.storage("p")?,
+            crate::Storage::Partitioned(vec![
+                crate::StoredSlice {
+                    extents: vec![(0, 2)],
+                    shard: 2
+                },
+                crate::StoredSlice {
+                    extents: vec![(2, 2)],
+                    shard: 0
+                },
+            ])
+        );
+        assert_eq!(&*r.read("p")?.as_slice::<i32>()?, &[1, 2, 3, 4]);
+        assert_eq!(&*r.read("b")?.as_slice::<f32>()?, &[1.5, 2.5]);
+        assert_eq!(r.verify()?.tensors, 3);
+        assert!(matches!(
+            BundleWriter::create_sharded(&prefix, 0, WriteOptions::default()),
+            Err(Error::InvalidTensor { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn rewriting_with_fewer_shards_removes_the_old_ones() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let prefix = dir.path().join("m");
+        let mut w = BundleWriter::create_sharded(&prefix, 2, WriteOptions::default())?;
+        w.add("a", &Tensor::from_slice(vec![], &[1i32])?)?;
+        w.finish()?;
+        let mut w = BundleWriter::create(&prefix)?;
+        w.add("a", &Tensor::from_slice(vec![], &[2i32])?)?;
+        w.finish()?;
+        assert_eq!(files_in(dir.path()), ["m.data-00000-of-00001", "m.index"]);
         Ok(())
     }
 

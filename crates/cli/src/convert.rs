@@ -130,7 +130,7 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
 
 /// Turns an npy array fed to `ckpt-run` into a value: as [`npy_to_tensor`], then integer types
 /// narrower than the executor holds widened exactly (int8, int16 and uint16 to int32, uint32
-/// to int64) and [`Value::from_tensor`]'s compute-dtype policy (float16 to float32). The
+/// to int64) and [`Value::from_tensor`]'s compute-dtype policy (float16 kept). The
 /// session then casts it to the placeholder's dtype, as `feed_dict` does.
 ///
 /// Errors name the feed's dtype when the executor cannot hold it (uint64, complex).
@@ -311,7 +311,10 @@ mod tests {
             shape: vec![1],
             data: vec![0x00, 0x3c],
         };
-        assert_eq!(npy_to_value("x", &npy)?.as_f32(), Some(&[1.0][..]));
+        // float16 stays float16 (the session casts it to the placeholder's dtype).
+        let half = npy_to_value("x", &npy)?;
+        assert_eq!(half.dtype(), DType::Float16);
+        assert_eq!(half.cast(DType::Float32)?.as_f32(), Some(&[1.0][..]));
         let npy = NpyArray {
             descr: "<u8".into(),
             shape: vec![1],

@@ -7,10 +7,16 @@ use std::process::ExitCode;
 
 pub mod commands;
 pub mod convert;
+pub mod copy;
 pub mod npy;
 pub mod npy_header;
+pub mod numeric;
+pub mod object_graph;
+pub mod optimizer;
 pub mod run;
+pub mod saved_model;
 pub mod summary;
+pub mod tools;
 
 /// Prints an error with its chain of causes, as `error: outer: inner`, and picks the exit code.
 ///

@@ -5,9 +5,21 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A closed stdout (`ckpt ... | head`) ends the process quietly by SIGPIPE, as other Unix
+    // tools do, instead of a panic or an error line.
+    sigpipe::reset();
     let cli = ckpt_cli::commands::Cli::parse();
+    // `diff` exits 1 when the checkpoints differ, so its errors exit 2, as diff(1)'s do.
+    let is_diff = matches!(cli.command, ckpt_cli::commands::Command::Diff { .. });
     match ckpt_cli::commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => ckpt_cli::report_error(&error),
+        Ok(code) => code,
+        Err(error) => {
+            let code = ckpt_cli::report_error(&error);
+            if is_diff {
+                ExitCode::from(2)
+            } else {
+                code
+            }
+        }
     }
 }

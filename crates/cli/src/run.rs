@@ -17,22 +17,28 @@ use crate::npy::{read_npy, write_npy};
 /// Loads PATH's `.meta` graph (or, without one, the `graph.pbtxt` an Estimator writes beside its
 /// checkpoints), restores its variables from the checkpoint, feeds the placeholders and prints or
 /// saves the fetched tensors. PATH may also be a graph file (a frozen `.pb`, a `graph.pbtxt`, a
-/// `.meta`), whose variables then come from `--checkpoint`.
+/// `.meta`), whose variables then come from `--checkpoint`. On a SavedModel directory it runs a
+/// signature, as `saved_model_cli run` does: feeds and fetches are the signature's input and
+/// output keys.
 ///
 /// Example: ckpt-run model.ckpt --feed x=img.npy --feed keep_prob=1.0 --fetch logits,pred --out results/
+///
+/// Example: ckpt-run export/1 --signature serving_default --feed x=x.npy
 #[derive(Debug, Parser)]
 #[command(name = "ckpt-run", version, about, long_about)]
 pub struct RunArgs {
     /// A checkpoint prefix (its `.meta`, else the directory's `graph.pbtxt`, holds the graph), a
     /// directory with a `checkpoint` state file, any of the checkpoint's files, or a graph file:
-    /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`.
+    /// a frozen GraphDef `.pb`, a text graph (`.pbtxt`), a `.meta`; or a SavedModel directory (or
+    /// its `saved_model.pb`).
     #[arg(required_unless_present = "ops")]
     pub path: Option<PathBuf>,
     /// Restore the variables from this checkpoint (a prefix, a directory with a `checkpoint`
     /// file, or any of its files) instead of the one PATH names; PATH then only gives the graph.
     #[arg(long, value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
-    /// Feed a placeholder: NAME=FILE.npy, NAME=NUMBER or NAME=true|false. Repeatable. The value is
+    /// Feed a placeholder: NAME=FILE.npy (numbers, bools, or S/U strings), NAME=NUMBER,
+    /// NAME=true|false, NAME="TEXT" (a string) or NAME=FILE.txt (one string per line). Repeatable. The value is
     /// cast to the placeholder's dtype and checked against its static shape, as feed_dict does.
     #[arg(long = "feed", value_name = "NAME=VALUE")]
     pub feeds: Vec<String>,
@@ -42,8 +48,8 @@ pub struct RunArgs {
     /// Write each fetched tensor to DIR/NAME.npy (folders for `/` in names; `name:1` becomes `name_1.npy`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Worker threads for the kernels (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads for the kernels, 1 to 1024 (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities, so training graphs with a fixed rate
     /// run deterministically.
@@ -62,12 +68,32 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
     /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
-    /// ops ckpt-run lacks) and signatures, then exit.
+    /// ops ckpt-run lacks) and signatures, then exit. For a SavedModel: its tag sets and
+    /// signatures, as `saved_model_cli show --all` does.
     #[arg(long)]
     pub describe: bool,
     /// Print every TensorFlow op ckpt-run supports, one per line, then exit (no PATH needed).
     #[arg(long)]
     pub ops: bool,
+    /// SavedModel only: the tag set of the meta graph to run, comma-separated or repeated; the
+    /// meta graph's tags must equal it (default: serve).
+    #[arg(long = "tag", value_name = "TAG[,TAG...]", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// SavedModel only: the signature to run (default: serving_default). Feeds and fetches are
+    /// its input and output keys (graph tensor names work too); without --fetch, all of its
+    /// outputs are fetched.
+    #[arg(long, value_name = "KEY")]
+    pub signature: Option<String>,
+    /// Stop a run with an error when one while loop's body has run N times (a loop that never
+    /// ends fails instead of hanging).
+    #[arg(long, value_name = "N", default_value_t = SessionOptions::DEFAULT_MAX_ITERATIONS)]
+    pub max_iterations: u64,
+    /// The most memory one op's output may take: bytes, or with a K, M, G or T suffix (powers
+    /// of 1024), e.g. 4G. A shape the graph computes past it (a Fill, Tile or Pad of a huge
+    /// size) is an error naming the node, before anything is allocated. Default: half of the
+    /// physical memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Prints the supported ops, one per line (`ckpt-run --ops`, `ckpt ops`).
@@ -218,9 +244,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.ops {
         return print_ops();
     }
+    ckpt_runtime::set_max_memory(args.max_memory);
     let Some(path) = &args.path else {
         bail!("give the checkpoint or graph to run (PATH)");
     };
+    if crate::saved_model::is_saved_model(path) {
+        return crate::saved_model::run(args, path);
+    }
+    if !args.tags.is_empty() || args.signature.is_some() {
+        bail!(
+            "{}: --tag and --signature apply to SavedModel directories (with a saved_model.pb)",
+            path.display()
+        );
+    }
     let (model, bundle, no_data) = match &args.checkpoint {
         Some(checkpoint) => load_with_checkpoint(path, checkpoint)?,
         None => load(path)?,
@@ -247,6 +283,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
+        max_iterations: args.max_iterations,
         unoptimized: args.no_optimize,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
@@ -257,9 +294,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
         return bench(&session, &feed_refs, runs.max(1));
     }
     let outputs = session.run(&feed_refs)?;
-    match &args.out {
+    emit(&fetch_names, &outputs, args.out.as_deref())
+}
+
+/// Prints each fetched tensor (dtype, shape, numpy-like values), or writes it to
+/// `out/NAME.npy`.
+pub(crate) fn emit(names: &[&str], outputs: &[Value], out: Option<&Path>) -> Result<()> {
+    match out {
         Some(dir) => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let file = output_path(dir, name);
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)
@@ -273,7 +316,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             }
         }
         None => {
-            for (name, value) in fetch_names.iter().zip(&outputs) {
+            for (name, value) in names.iter().zip(outputs) {
                 let tensor = value.to_tensor()?;
                 println!(
                     "{name}: {} {}",
@@ -288,7 +331,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 /// `--batch`: `value` repeated (or cut) along axis 0 to `batch` rows; scalars unchanged.
-fn tile_batch(value: &Value, batch: usize) -> Result<Value> {
+pub(crate) fn tile_batch(value: &Value, batch: usize) -> Result<Value> {
     if value.shape().first() == Some(&0) {
         bail!("it has no rows to repeat");
     }
@@ -326,7 +369,7 @@ impl BenchStats {
     }
 }
 
-fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
+pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
     let batch = feeds
         .iter()
         .filter_map(|(_, v)| v.shape().first().copied())
@@ -438,10 +481,11 @@ fn output_path(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// Parses `NAME=FILE.npy`, `NAME=NUMBER` or `NAME=true|false`.
-fn parse_feed(spec: &str) -> Result<(String, Value)> {
+/// Parses `NAME=FILE.npy`, `NAME=NUMBER`, `NAME=true|false`, `NAME="TEXT"` (a string scalar)
+/// or `NAME=FILE.txt` (a string vector, one element per line, without the line ends).
+pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let (name, value) = spec.split_once('=').ok_or_else(|| {
-        anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false")
+        anyhow!("--feed {spec:?}: expected NAME=FILE.npy, NAME=FILE.txt, NAME=NUMBER, NAME=true|false or NAME=\"TEXT\"")
     })?;
     if name.is_empty() {
         bail!("--feed {spec:?}: empty placeholder name");
@@ -449,6 +493,21 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
     let parsed = match value {
         "true" | "True" => Value::Bool(TensorBuf::new(vec![], vec![true])?),
         "false" | "False" => Value::Bool(TensorBuf::new(vec![], vec![false])?),
+        _ if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') => Value::Str(
+            TensorBuf::new(vec![], vec![value.as_bytes()[1..value.len() - 1].to_vec()])?,
+        ),
+        _ if value.ends_with(".txt") => {
+            let bytes = std::fs::read(value)
+                .with_context(|| format!("--feed {name}: cannot read {value}"))?;
+            let mut lines: Vec<Vec<u8>> = bytes
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+                .collect();
+            if lines.last().is_some_and(|l| l.is_empty()) {
+                lines.pop();
+            }
+            Value::Str(TensorBuf::new(vec![lines.len()], lines)?)
+        }
         _ if value.ends_with(".npy") || Path::new(value).is_file() => {
             let bytes = std::fs::read(value)
                 .with_context(|| format!("--feed {name}: cannot read {value}"))?;
@@ -468,6 +527,52 @@ fn parse_feed(spec: &str) -> Result<(String, Value)> {
     Ok((name.to_string(), parsed))
 }
 
+/// `--max-memory SIZE`: bytes, or a number with a K, M, G or T suffix (powers of 1024,
+/// an optional trailing `B` or `iB`), at least 1.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{text:?}: the size suffix must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (bytes, or a number with K, M, G or T)"))?;
+    match n.checked_mul(1u64 << shift) {
+        Some(0) => Err(format!("{text:?}: the size must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
+/// `--threads N`: 1 to [`SessionOptions::MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a thread count"))?;
+    if n == 0 || n > SessionOptions::MAX_THREADS {
+        return Err(format!(
+            "{n} threads: the count must be 1 to {}",
+            SessionOptions::MAX_THREADS
+        ));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -483,6 +588,20 @@ mod tests {
             })
         );
         assert_eq!(super::BenchStats::of(Vec::new()), None);
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("64K"), Ok(64 << 10));
+        assert_eq!(super::parse_size("512M"), Ok(512 << 20));
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(super::parse_size("1t"), Ok(1 << 40));
+        assert!(super::parse_size("0").is_err());
+        assert!(super::parse_size("4X").is_err());
+        assert!(super::parse_size("lots").is_err());
+        assert!(super::parse_size("99999999T").is_err());
     }
 
     use super::*;
@@ -504,11 +623,14 @@ mod tests {
         assert!(matches!(parse_feed("keep_prob=1.0")?.1, Value::F64(_)));
         assert!(matches!(parse_feed("k=3")?.1, Value::I64(_)));
         assert!(matches!(parse_feed("training=false")?.1, Value::Bool(_)));
+        let text = parse_feed("s=\"a b\"")?.1;
+        assert_eq!(text.as_strings(), Some(&[b"a b".to_vec()][..]));
+        assert_eq!(text.shape(), &[] as &[usize]);
         let message =
             |r: Result<(String, Value)>| r.err().map(|e| format!("{e:#}")).unwrap_or_default();
         assert_eq!(
             message(parse_feed("x")),
-            "--feed \"x\": expected NAME=FILE.npy, NAME=NUMBER or NAME=true|false"
+            "--feed \"x\": expected NAME=FILE.npy, NAME=FILE.txt, NAME=NUMBER, NAME=true|false or NAME=\"TEXT\""
         );
         assert_eq!(
             message(parse_feed("x=banana")),

@@ -365,3 +365,75 @@ fn missing_ops_are_all_named_at_once_and_marked_by_describe() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn text_model_takes_words_as_bytes_unicode_and_text() -> Result<()> {
+    let dir = fixture("text_lookup");
+    let model = dir.join("model.ckpt");
+    let want_label = npy(&dir.join("label.npy"))?;
+    let want_ids = npy(&dir.join("ids.npy"))?;
+    // numpy S and U arrays give the same words.
+    for words in ["words.npy", "words_unicode.npy"] {
+        let out = tempfile::tempdir()?;
+        ckpt([
+            "run".as_ref(),
+            model.as_os_str(),
+            "--feed".as_ref(),
+            format!("words={}", dir.join(words).display()).as_ref(),
+            "--fetch".as_ref(),
+            "label,ids".as_ref(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+        ])?
+        .success()?;
+        assert_eq!(npy(&out.path().join("label.npy"))?, want_label, "{words}");
+        assert_eq!(npy(&out.path().join("ids.npy"))?, want_ids, "{words}");
+    }
+    // A quoted string feeds a string scalar; a .txt file a vector of its lines.
+    let out = tempfile::tempdir()?;
+    let lines = out.path().join("words.txt");
+    std::fs::write(&lines, "cat\nzebra\n")?;
+    let run = ckpt([
+        "run".as_ref(),
+        model.as_os_str(),
+        "--feed".as_ref(),
+        "sentence=\"a b,c\"".as_ref(),
+        "--fetch".as_ref(),
+        "split_values".as_ref(),
+    ])?
+    .success()?;
+    assert_eq!(run.stdout, "split_values: string [3]\n[b'a' b'b' b'c']\n");
+    let run = ckpt([
+        "run".as_ref(),
+        model.as_os_str(),
+        "--feed".as_ref(),
+        format!("words={}", lines.display()).as_ref(),
+        "--fetch".as_ref(),
+        "buckets".as_ref(),
+    ])?;
+    // words is [None, None]: a vector does not fit, and the error says so.
+    ensure!(run.code == Some(1), "a rank-1 feed for [?,?] must fail");
+    ensure!(run.stderr.contains("feed \"words\""), "{}", run.stderr);
+    Ok(())
+}
+
+#[test]
+fn a_thread_count_past_the_limit_is_refused() -> Result<()> {
+    for bad in ["0", "1025", "100000000"] {
+        let (_out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--threads", bad])?;
+        ensure!(
+            run.code == Some(2) && run.stderr.contains("the count must be 1 to 1024"),
+            "--threads {bad}: {run:?}"
+        );
+    }
+    let (_out, run) = run_mlp(&[
+        "--feed",
+        "keep_prob=1.0",
+        "--fetch",
+        "pred",
+        "--threads",
+        "3",
+    ])?;
+    run.success()?;
+    Ok(())
+}

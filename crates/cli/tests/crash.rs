@@ -111,12 +111,12 @@ fn case(dir: &Path, name: &'static str, replace: bool) -> Result<Case> {
         "import" => {
             let npz = dir.join("new.npz");
             write_npz(&npz, &[("w", &new_w), ("global_step", &step)])?;
-            vec!["import".into(), npz, prefix.clone()]
+            vec!["import".into(), npz, prefix.clone(), "--force".into()]
         }
         "merge" => {
             let a = make_checkpoint(dir, "a", &[("w", &new_w)])?;
             let b = make_checkpoint(dir, "b", &[("global_step", &step)])?;
-            vec!["merge".into(), prefix.clone(), a, b]
+            vec!["merge".into(), prefix.clone(), a, b, "--force".into()]
         }
         "drop" => {
             let src = make_checkpoint(
@@ -124,7 +124,13 @@ fn case(dir: &Path, name: &'static str, replace: bool) -> Result<Case> {
                 "src",
                 &[("w", &new_w), ("global_step", &step), ("w/Adam", &new_w)],
             )?;
-            vec!["drop".into(), src, prefix.clone(), "--optimizer".into()]
+            vec![
+                "drop".into(),
+                src,
+                prefix.clone(),
+                "--optimizer".into(),
+                "--force".into(),
+            ]
         }
         other => bail!("no case {other}"),
     };

@@ -27,10 +27,29 @@ fn npz_round_trips_through_a_checkpoint() -> Result<()> {
 
     // bfloat16 came back as the float32 the npz held; every other dtype is kept.
     let c = expected("dtypes")?.checkpoints.remove(0);
+    // npz's fixed-width `S` arrays cannot end a string with NUL bytes (numpy strips them), so
+    // those bytes do not come back.
+    let (tensors, parameters, bytes) = c.total();
+    let trailing_nuls: u64 = c
+        .variables
+        .iter()
+        .flat_map(|v| v.strings.iter().flatten())
+        .map(|x| x.iter().rev().take_while(|&&b| b == 0).count() as u64)
+        .sum();
+    let bf16_elements: u64 = c
+        .variables
+        .iter()
+        .filter(|v| v.dtype == "bfloat16")
+        .map(|v| v.shape.iter().product::<u64>())
+        .sum();
     let want_listing: String = c
-        .listing()
+        .names_listing()
         .lines()
         .map(|line| format!("{}\n", line.replace("\tbfloat16\t", "\tfloat32\t")))
+        .chain(std::iter::once(format!(
+            "# total: {tensors} tensors, {parameters} parameters, {} bytes\n",
+            bytes + 2 * bf16_elements - trailing_nuls
+        )))
         .collect();
     let run = ckpt([Path::new("ls"), &prefix])?.success()?;
     assert_eq!(run.stdout, want_listing);
@@ -69,7 +88,8 @@ fn import_keeps_names_dtypes_and_values_of_hand_made_npz() -> Result<()> {
          global_step\tint64\t[]\n\
          half\tfloat16\t[2]\n\
          names\tstring\t[2]\n\
-         text\tstring\t[2]\n"
+         text\tstring\t[2]\n\
+         # total: 6 tensors, 16 parameters, 50 bytes\n"
     );
     assert_eq!(
         shown_values(&prefix, "dense/kernel")?,
@@ -115,7 +135,8 @@ fn safetensors_bfloat16_stays_bfloat16() -> Result<()> {
         "layer/h\tfloat16\t[2]\n\
          layer/w\tbfloat16\t[2,2]\n\
          mask\tbool\t[2]\n\
-         step\tint64\t[]\n"
+         step\tint64\t[]\n\
+         # total: 4 tensors, 9 parameters, 22 bytes\n"
     );
     assert_eq!(shown_values(&prefix, "layer/w")?, "[[1. -2.]\n [0.5 3.]]");
 
@@ -290,7 +311,12 @@ fn failed_import_leaves_an_existing_checkpoint_untouched() -> Result<()> {
             ("w", &npy("<f4", vec![3], vec![0; 4])),
         ],
     )?;
+    // Without --force the existing checkpoint is not even considered for replacement.
     ckpt([Path::new("import"), &bad, &prefix])?
+        .failure()?
+        .stderr_has(&["already holds a checkpoint", "--force"])?;
+    // With it, the bad input fails before anything replaces the old checkpoint.
+    ckpt([Path::new("import"), &bad, &prefix, Path::new("--force")])?
         .failure()?
         .stderr_has(&[
             &bad.display().to_string(),

@@ -106,7 +106,8 @@ fn ls_lists_partitioned_variables_once_with_their_full_shape() -> Result<()> {
         "part/embedding\tfloat32\t[7,3]\n\
          part/grid\tfloat32\t[4,6]\n\
          part/pv\tfloat32\t[6,2]\n\
-         plain\tfloat32\t[3]\n"
+         plain\tfloat32\t[3]\n\
+         # total: 4 tensors, 60 parameters, 240 bytes\n"
     );
     Ok(())
 }
@@ -119,9 +120,16 @@ fn ls_lists_both_shards_and_tf2_object_keys() -> Result<()> {
         "dev0/step\tint64\t[]\n\
          dev0/weights\tfloat32\t[3,4]\n\
          dev1/bias\tfloat64\t[2]\n\
-         dev1/weights\tfloat32\t[4,2]\n"
+         dev1/weights\tfloat32\t[4,2]\n\
+         # total: 4 tensors, 23 parameters, 104 bytes\n"
     );
     let run = ckpt([Path::new("ls"), &fixture("tf2_weights")])?.success()?;
+    let total = expected("tf2_weights")?.checkpoints[0]
+        .listing()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(
         run.stdout,
         "_CHECKPOINTABLE_OBJECT_GRAPH\tstring\t[]\n\
@@ -129,6 +137,9 @@ fn ls_lists_both_shards_and_tf2_object_keys() -> Result<()> {
          layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE\tfloat32\t[4,8]\n\
          layer_with_weights-1/bias/.ATTRIBUTES/VARIABLE_VALUE\tfloat32\t[3]\n\
          layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE\tfloat32\t[8,3]\n"
+            .to_string()
+            + &total
+            + "\n"
     );
     Ok(())
 }

@@ -72,7 +72,8 @@ fn merge_makes_the_union_and_refuses_duplicates_unless_told() -> Result<()> {
             "a/w\tfloat32\t[2,2]\n\
              b/s\tstring\t[2]\n\
              b/w\tfloat64\t[3]\n\
-             shared\tint64\t[]\n"
+             shared\tint64\t[]\n\
+             # total: 4 tensors, 10 parameters, 52 bytes\n"
         );
         assert_eq!(shown_values(&out, "shared")?, shared, "--prefer {prefer}");
         ckpt([Path::new("verify"), &out])?.success()?;
@@ -97,18 +98,59 @@ fn merge_of_tensorflow_checkpoints_keeps_slices_and_shards() -> Result<()> {
         &fixture("sharded"),
     ])?
     .success()?;
+    // One data shard from `partitioned`, two from `sharded`: the shard count is kept.
     assert_eq!(
         file_names(temp.path())?,
+        [
+            "merged.data-00000-of-00003",
+            "merged.data-00001-of-00003",
+            "merged.data-00002-of-00003",
+            "merged.index"
+        ]
+    );
+    // Asked for one shard, one it is.
+    let one = temp.path().join("one/merged");
+    ckpt([
+        Path::new("merge"),
+        &one,
+        &fixture("partitioned"),
+        &fixture("sharded"),
+        Path::new("--shards"),
+        Path::new("1"),
+    ])?
+    .success()?;
+    assert_eq!(
+        file_names(&temp.path().join("one"))?,
         ["merged.data-00000-of-00001", "merged.index"]
     );
-    let mut want = expected("partitioned")?.checkpoints.remove(0).variables;
-    want.extend(expected("sharded")?.checkpoints.remove(0).variables);
+    let a = expected("partitioned")?.checkpoints.remove(0);
+    let b = expected("sharded")?.checkpoints.remove(0);
+    let (ta, pa, ba) = a.total();
+    let (tb, pb, bb) = b.total();
+    let mut want = a.variables;
+    want.extend(b.variables);
     want.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     let listing: String = want
         .iter()
         .map(|v| format!("{}\t{}\t{}\n", v.name, v.dtype, shape_text(&v.shape)))
+        .chain(std::iter::once(format!(
+            "# total: {} tensors, {} parameters, {} bytes\n",
+            ta + tb,
+            pa + pb,
+            ba + bb
+        )))
         .collect();
     assert_eq!(ckpt([Path::new("ls"), &out])?.success()?.stdout, listing);
+    assert_eq!(ckpt([Path::new("ls"), &one])?.success()?.stdout, listing);
+    // The partitioned variables are still stored as their slices.
+    let merged = ckpt_bundle::Checkpoint::open(&out)?;
+    for name in ["part/embedding", "part/grid", "part/pv"] {
+        let stored = merged.storage(name)?;
+        assert!(
+            matches!(stored, ckpt_bundle::Storage::Partitioned(ref s) if s.len() > 1),
+            "{name}: {stored:?}"
+        );
+    }
     ckpt([Path::new("verify"), &out])?.success()?;
     let npz = temp.path().join("merged.npz");
     ckpt([Path::new("export"), &out, &npz])?.success()?;

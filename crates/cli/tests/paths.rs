@@ -194,7 +194,13 @@ fn a_saved_model_directory_reads_its_variables() -> Result<()> {
             Path::new("save_counter/.ATTRIBUTES/VARIABLE_VALUE"),
         ])?
         .success()?;
-        ckpt([Path::new("export"), &sm, &temp.path().join("vars.npz")])?.success()?;
+        ckpt([
+            Path::new("export"),
+            &sm,
+            &temp.path().join("vars.npz"),
+            Path::new("--force"),
+        ])?
+        .success()?;
     }
     // No variables: said so.
     let empty = temp.path().join("no_vars");

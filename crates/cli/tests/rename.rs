@@ -34,7 +34,8 @@ fn rename_rewrites_names_and_keeps_values() -> Result<()> {
          model/dense_kernel\tfloat32\t[4,3]\n\
          model/res_embedding\tfloat32\t[5,2]\n\
          model/res_flag\tbool\t[]\n\
-         model/res_scale\tfloat64\t[2]\n"
+         model/res_scale\tfloat64\t[2]\n\
+         # total: 7 tensors, 30 parameters, 129 bytes\n"
     );
     let c = expected("tf1_saver")?
         .checkpoint("model.ckpt-4000")?

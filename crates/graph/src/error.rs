@@ -4,6 +4,23 @@ use std::path::PathBuf;
 
 use ckpt_suggest::did_you_mean;
 
+/// `{serve}`, `{serve, gpu}`, `{}`: a tag set as error messages print it.
+fn tag_set(tags: &[String]) -> String {
+    format!("{{{}}}", tags.join(", "))
+}
+
+/// The tag sets of a SavedModel, or `none`.
+fn tag_sets(sets: &[Vec<String>]) -> String {
+    if sets.is_empty() {
+        "none".to_owned()
+    } else {
+        sets.iter()
+            .map(|t| tag_set(t))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Everything that can go wrong when importing or querying a graph.
 ///
 /// Messages are lower-case and name what they are about: the file, the node and its op,
@@ -111,8 +128,11 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
-    /// The edges (data and control) of the walked part of the graph form a cycle.
-    #[error("the graph has a cycle through node {node:?} (TF1 while loops are not supported)")]
+    /// The edges (data and control) of the walked part of the graph form a cycle that is not a
+    /// while loop's (whose only back edges run from a `NextIteration` into a `Merge`).
+    #[error(
+        "the graph has a cycle through node {node:?} that is not a while loop (a loop's only back edge runs from a NextIteration into a Merge)"
+    )]
     Cycle {
         /// The node's name.
         node: String,
@@ -215,6 +235,118 @@ pub enum Error {
     FunctionUnavailable {
         /// The function's name.
         function: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A path that is no SavedModel: a directory without `saved_model.pb` or
+    /// `saved_model.pbtxt`.
+    #[error("{}: not a SavedModel directory ({reason})", path.display())]
+    NotASavedModel {
+        /// The path given.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+
+    /// No meta graph of the SavedModel has exactly the requested tag set (TensorFlow's
+    /// loader wants the same set, not a superset).
+    #[error("{}: no meta graph has the tag set {}; its tag sets: {}", path.display(), tag_set(.tags), tag_sets(.available))]
+    NoMetaGraph {
+        /// The SavedModel file.
+        path: PathBuf,
+        /// The tags asked for, sorted.
+        tags: Vec<String>,
+        /// The tag set of each meta graph, in file order.
+        available: Vec<Vec<String>>,
+    },
+
+    /// An error in one meta graph of a SavedModel.
+    #[error("{} (tag set {}): {error}", path.display(), tag_set(.tags))]
+    InMetaGraph {
+        /// The SavedModel file.
+        path: PathBuf,
+        /// The meta graph's tags, sorted.
+        tags: Vec<String>,
+        /// The underlying error.
+        error: Box<Error>,
+    },
+
+    /// A signature key the model does not have.
+    #[error("no signature {name:?}{}; signatures: {}", did_you_mean(.suggestions), if available.is_empty() { "none".to_owned() } else { available.join(", ") })]
+    UnknownSignature {
+        /// The key asked for.
+        name: String,
+        /// The model's signature keys, sorted.
+        available: Vec<String>,
+        /// Keys close to the one given, best first.
+        suggestions: Vec<String>,
+    },
+
+    /// A signature input or output naming a tensor that cannot be used.
+    #[error("signature {signature:?}: {kind} {key:?}: {error}")]
+    SignatureTensor {
+        /// The signature's key.
+        signature: String,
+        /// `input` or `output`.
+        kind: &'static str,
+        /// The input or output key.
+        key: String,
+        /// The underlying error.
+        error: Box<Error>,
+    },
+
+    /// A signature input or output that is not a plain tensor (a sparse or composite
+    /// tensor), or another property that makes the signature unusable.
+    #[error("signature {signature:?}: {reason}")]
+    BadSignature {
+        /// The signature's key.
+        signature: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// An error found while checking the functions a signature calls.
+    #[error("signature {signature:?}: {error}")]
+    InSignature {
+        /// The signature's key.
+        signature: String,
+        /// The underlying error.
+        error: Box<Error>,
+    },
+
+    /// An error about one node (typically the function it calls).
+    #[error("node {node:?}: {error}")]
+    InNode {
+        /// The node's name.
+        node: String,
+        /// The underlying error.
+        error: Box<Error>,
+    },
+
+    /// A function that calls itself, directly or through others.
+    #[error("function {function:?} calls itself ({})", chain.join(" -> "))]
+    RecursiveFunction {
+        /// The function.
+        function: String,
+        /// The calls from `function` back to itself.
+        chain: Vec<String>,
+    },
+
+    /// A captured input of a TF2 signature's function call (`bound_inputs` of the
+    /// SavedModel's object graph) that could not be bound to a value.
+    #[error("signature {signature:?}: captured input {input} of node {node:?} (function {function:?}, object {object}): {reason}")]
+    Capture {
+        /// The signature's key.
+        signature: String,
+        /// The call node in the main graph.
+        node: String,
+        /// The function it calls.
+        function: String,
+        /// Which input of the call node.
+        input: usize,
+        /// The object-graph node the input is bound to.
+        object: i32,
         /// What is wrong.
         reason: String,
     },

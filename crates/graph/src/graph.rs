@@ -264,8 +264,12 @@ impl Graph {
     /// is itself fed needs nothing. A control edge from a fed `Placeholder` is satisfied by the
     /// feed (as in TensorFlow); a control edge from any other node needs that node.
     ///
-    /// A cycle among the needed nodes is an error naming a node on it (TF1 while loops, with
-    /// their `NextIteration` back edges, are out of scope and fail this way).
+    /// TF1 while loops are cycles by design: each loop variable's `Merge` reads the
+    /// `NextIteration` that carries the variable into the next iteration. Such an edge (a
+    /// [back edge](Graph::is_back_edge), as TensorFlow's `GraphConstructor` calls it) does not
+    /// order its two nodes: the `NextIteration` and what it needs are still needed, but they
+    /// come after the `Merge`. Any other cycle among the needed nodes is an error naming a
+    /// node on it.
     pub fn prune(&self, fetches: &[Output], feeds: &[Output]) -> Result<Vec<NodeId>, Error> {
         for o in fetches.iter().chain(feeds) {
             self.check_id(o.node)?;
@@ -276,10 +280,19 @@ impl Graph {
         self.depth_first(roots, &fed, &fed_nodes)
     }
 
-    /// All nodes in a topological order (inputs before users); a cycle is an error naming a
-    /// node on it.
+    /// All nodes in a topological order (inputs before users), back edges left out (see
+    /// [`Graph::prune`]); any other cycle is an error naming a node on it.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, Error> {
         self.depth_first(0..self.nodes.len(), &HashSet::new(), &HashSet::new())
+    }
+
+    /// Whether the edge from `src` into `dst` is the back edge of a TF1 while loop: a
+    /// `NextIteration` feeding a `Merge` (`RefNextIteration` and `RefMerge` too), the one
+    /// kind of cycle TensorFlow accepts (`graph_constructor.cc`).
+    pub fn is_back_edge(&self, src: NodeId, dst: NodeId) -> bool {
+        let op = |id: NodeId| self.nodes.get(id).map_or("", |n| n.op.as_str());
+        matches!(op(src), "NextIteration" | "RefNextIteration")
+            && matches!(op(dst), "Merge" | "RefMerge")
     }
 
     /// Iterative post-order depth-first walk from `roots` over the edges not cut by feeds.
@@ -296,7 +309,12 @@ impl Graph {
         let mut order = Vec::new();
         // (node, index of its next edge: data inputs first, then control inputs)
         let mut stack: Vec<(NodeId, usize)> = Vec::new();
-        for root in roots {
+        // The sources of back edges met on the way: walked once the current roots are done,
+        // so that they come after the `Merge` they feed.
+        let mut deferred: Vec<NodeId> = Vec::new();
+        let mut roots: Vec<NodeId> = roots.collect();
+        roots.reverse();
+        while let Some(root) = roots.pop().or_else(|| deferred.pop()) {
             if color.get(root).copied() != Some(WHITE) {
                 continue;
             }
@@ -310,6 +328,10 @@ impl Graph {
                 *next += 1;
                 let target = if let Some(input) = node.inputs.get(edge) {
                     if fed.contains(input) {
+                        continue;
+                    }
+                    if self.is_back_edge(input.node, *id) {
+                        deferred.push(input.node);
                         continue;
                     }
                     input.node

@@ -6,6 +6,9 @@
 //! addressed by [`NodeId`] and whose inputs are resolved to [`Output`]s and control edges,
 //! the library's functions as graphs of their own ([`Function`]), the saver and signatures,
 //! and each variable's checkpoint key (from the saver's restore op, else the op name).
+//! A SavedModel directory is read with [`SavedModel`]: the meta graph whose tag set equals the
+//! requested one becomes a `Model` whose signatures [`Model::signature`] resolves to graph
+//! tensors, with the captured inputs of TF2 signature functions bound to checkpoint keys.
 //! Attributes are read through typed accessors whose errors name the node, op and attribute.
 //! [`Graph::prune`] and [`Graph::topological_order`] never recurse, so graph depth is not
 //! limited by the stack. Graphs written before TensorFlow 1.0 keep their meaning: the model
@@ -54,6 +57,7 @@ mod graph;
 mod model;
 mod node;
 mod ops;
+mod saved_model;
 
 pub use error::Error;
 pub use function::{Function, ARG_OP};
@@ -63,3 +67,7 @@ pub use model::{
 };
 pub use node::Node;
 pub use ops::{op_outputs, OutArity};
+pub use saved_model::{
+    Capture, CaptureBinding, SavedModel, Signature, SignatureTensor, DEFAULT_SIGNATURE,
+    OBJECT_GRAPH_KEY, SAVED_MODEL_PB, SAVED_MODEL_PBTXT, SERVE_TAG,
+};

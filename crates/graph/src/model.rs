@@ -2,14 +2,14 @@
 //! Binary and text-format protobufs (`.meta`, frozen `.pb`, `graph.pbtxt`) are read.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ckpt_proto::attr_value::Value;
 use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef};
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::{Error, Graph, Node};
+use crate::{Capture, Error, Graph, Node};
 use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
@@ -58,6 +58,14 @@ pub struct Model {
     /// TensorFlow reads it. Old graphs give some attributes another meaning
     /// ([`Model::declared_shape`]).
     pub producer: i32,
+    /// The directory of the file [`Model::load`] read (the SavedModel directory for
+    /// [`SavedModel::model`](crate::SavedModel::model)), where the runtime looks for asset
+    /// files a graph names (a vocabulary for `InitializeTableFromTextFileV2`, in it or its
+    /// `assets/`); `None` for a model built from bytes.
+    pub dir: Option<PathBuf>,
+    /// The captured inputs of each TF2 signature's function calls, by signature key, as
+    /// [`SavedModel::model`](crate::SavedModel::model) bound them; empty for other models.
+    pub captures: BTreeMap<String, Vec<Capture>>,
 }
 
 /// Which message a file turned out to hold.
@@ -168,6 +176,15 @@ impl Model {
     /// other message is tried, and when both fail and the file is text (or UTF-8 with a text
     /// name), it is parsed as text. Errors name the file, and for text the line and column.
     pub fn load(path: &Path) -> Result<Model, Error> {
+        let mut model = Model::load_file(path)?;
+        model.dir = Some(match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+        Ok(model)
+    }
+
+    fn load_file(path: &Path) -> Result<Model, Error> {
         let bytes = std::fs::read(path).map_err(|error| Error::Io {
             path: path.to_owned(),
             error,
@@ -302,6 +319,8 @@ impl Model {
             variable_slices,
             op_defs,
             producer: graph_def.versions.as_ref().map_or(0, |v| v.producer),
+            dir: None,
+            captures: BTreeMap::new(),
         })
     }
 
@@ -573,7 +592,7 @@ fn restore_assignments(graph: &Graph, restore: NodeId) -> Vec<NodeId> {
 }
 
 /// Follows `Identity` nodes back to the tensor they forward.
-fn skip_identities(graph: &Graph, mut output: Output) -> Output {
+pub(crate) fn skip_identities(graph: &Graph, mut output: Output) -> Output {
     // Bounded by the node count, so a malformed Identity cycle cannot loop forever.
     for _ in 0..graph.len() {
         match graph.get(output.node) {

@@ -9,8 +9,10 @@ use ckpt_bundle::DType;
 use ckpt_proto::DataType;
 
 /// The dtypes a [`Value`](crate::Value) holds, one per variant.
-pub(crate) const HELD: [DType; 7] = [
+pub(crate) const HELD: [DType; 9] = [
     DType::Float32,
+    DType::Float16,
+    DType::BFloat16,
     DType::Float64,
     DType::Int32,
     DType::Int64,
@@ -28,9 +30,9 @@ const REF_OFFSET: i32 = 100;
 ///
 /// - Reference types (`DT_FLOAT_REF`, ..., as TF1 variables declare them) map to their base
 ///   type.
-/// - `half` and `bfloat16` are widened to float32 when they are loaded and computed in
-///   float32: there are no half-precision kernels (yet).
-/// - float32, float64, int32, int64, uint8, bool and string are held as they are.
+/// - float32, float16 (`half`), bfloat16, float64, int32, int64, uint8, bool and string are
+///   held as they are. Kernels compute float16 and bfloat16 in float32 and round their float
+///   outputs back to the narrow type (round to nearest even), as TensorFlow's CPU kernels do.
 /// - Everything else (int8, int16, wider unsigned integers, complex, quantized, float8,
 ///   variant, resource) is not supported.
 pub fn compute_dtype(stored: DataType) -> Option<DType> {
@@ -41,7 +43,6 @@ pub fn compute_dtype(stored: DataType) -> Option<DType> {
         raw
     };
     match DType::from_proto(base)? {
-        DType::Float16 | DType::BFloat16 => Some(DType::Float32),
         d if HELD.contains(&d) => Some(d),
         _ => None,
     }
@@ -63,15 +64,12 @@ mod tests {
     }
 
     #[test]
-    fn half_precision_computes_in_float32() {
-        for d in [
-            DataType::DtHalf,
-            DataType::DtHalfRef,
-            DataType::DtBfloat16,
-            DataType::DtBfloat16Ref,
-        ] {
-            assert_eq!(compute_dtype(d), Some(DType::Float32), "{d:?}");
-        }
+    fn half_precision_keeps_its_dtype() {
+        assert_eq!(compute_dtype(DataType::DtHalfRef), Some(DType::Float16));
+        assert_eq!(
+            compute_dtype(DataType::DtBfloat16Ref),
+            Some(DType::BFloat16)
+        );
     }
 
     #[test]

@@ -101,6 +101,22 @@ pub enum Error {
         hint: String,
     },
 
+    /// The outputs of signature `signature` need its input `key` (the placeholder `tensor`),
+    /// which was not among the inputs given to
+    /// [`Session::for_signature`](crate::Session::for_signature). `hint` gives its dtype and
+    /// shape.
+    #[error("signature {signature:?}: input {key:?} (tensor {tensor}) must be fed{hint}")]
+    UnfedSignatureInput {
+        /// The signature's key.
+        signature: String,
+        /// The input key.
+        key: String,
+        /// The tensor the input feeds.
+        tensor: String,
+        /// Its dtype and shape.
+        hint: String,
+    },
+
     /// [`Session::run`](crate::Session::run) was fed `name`, which is not among the feeds the
     /// session was built with (`expected`).
     #[error("feed {name:?} is not among the feeds the session was built with ({})", expected.join(", "))]
@@ -172,10 +188,68 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Planning the graph needed more than `limit` function bodies (each call site of a
+    /// function is planned on its own: functions that each call the next several times
+    /// multiply), found at node `node` when the plan is built.
+    #[error("more than {limit} function bodies to plan (at node {node:?}): the function library calls itself too many ways")]
+    TooManyFunctionPlans {
+        /// The calling node where the limit was reached.
+        node: String,
+        /// The most function bodies one session plans.
+        limit: usize,
+    },
+
+    /// A name given to [`Session::for_signature`](crate::Session::for_signature) that is
+    /// neither a key of the signature nor a tensor of the graph.
+    #[error(
+        "signature {signature:?} has no {kind} {name:?} and the graph no tensor of that name; its {kind}s: {}",
+        if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+    )]
+    UnknownSignatureTensor {
+        /// The signature's key.
+        signature: String,
+        /// `input` or `output`.
+        kind: &'static str,
+        /// The name as given.
+        name: String,
+        /// The signature's keys of that kind, sorted.
+        keys: Vec<String>,
+    },
+
+    /// A SavedModel's variables checkpoint could not be opened or its object graph
+    /// (`_CHECKPOINTABLE_OBJECT_GRAPH`) could not be read.
+    #[error("SavedModel variables {}: {error}", path.display())]
+    SavedModelVariables {
+        /// The checkpoint prefix (`<dir>/variables/variables`).
+        path: std::path::PathBuf,
+        /// The underlying error.
+        error: Box<ckpt_bundle::Error>,
+    },
+
+    /// A SavedModel's variables checkpoint holds a `_CHECKPOINTABLE_OBJECT_GRAPH` that is not
+    /// a serialized `TrackableObjectGraph` in a string scalar.
+    #[error("SavedModel variables {}: _CHECKPOINTABLE_OBJECT_GRAPH: {reason}", path.display())]
+    BadObjectGraph {
+        /// The checkpoint prefix (`<dir>/variables/variables`).
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for a thread pool
     /// that rayon could not build; the message is rayon's.
     #[error("cannot build a thread pool: {0}")]
     ThreadPool(String),
+
+    /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for more than
+    /// [`SessionOptions::MAX_THREADS`](crate::SessionOptions::MAX_THREADS) threads.
+    #[error("{requested} threads asked for; at most {limit} are allowed")]
+    TooManyThreads {
+        /// The thread count asked for.
+        requested: usize,
+        /// [`SessionOptions::MAX_THREADS`](crate::SessionOptions::MAX_THREADS).
+        limit: usize,
+    },
 
     /// A broken invariant of the executor itself (a value read before it was computed, a
     /// plan run with the wrong number of feeds): a bug to report, not a problem with the
@@ -189,6 +263,25 @@ pub enum Error {
     UnsupportedDType {
         /// The tensor's dtype.
         dtype: DType,
+    },
+
+    /// A list or a TensorArray handle (`kind`) was asked for as a tensor, to be fetched or
+    /// written out: read its elements with the graph's own ops instead.
+    #[error("a {kind} is not a tensor: fetch a tensor read from it (such as TensorListStack's or TensorArrayGatherV3's output) instead")]
+    NotATensor {
+        /// `"TensorList"` or `"TensorArray"`.
+        kind: &'static str,
+    },
+
+    /// A while loop ran more than `limit` iterations
+    /// ([`SessionOptions::max_iterations`](crate::SessionOptions::max_iterations)): `frame`
+    /// names it, by its TF1 frame name (`while/while_context`) or its TF2 `While` node.
+    #[error("loop {frame:?} did not finish within {limit} iterations (the limit is SessionOptions::max_iterations, --max-iterations in ckpt-run)")]
+    IterationLimit {
+        /// The loop's frame name, or the `While` node's name.
+        frame: String,
+        /// The limit that was reached.
+        limit: u64,
     },
 }
 

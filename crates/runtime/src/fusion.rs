@@ -83,33 +83,24 @@ pub(crate) struct Fusions {
     pub absorbed: HashSet<NodeId>,
     /// Outputs of absorbed nodes, mapped to their producer's output.
     pub alias: HashMap<Output, Output>,
-    /// Each producer's absorbed nodes, `BiasAdd` first.
-    pub chains: HashMap<NodeId, Vec<NodeId>>,
+    /// Each fused producer, by the last node of its chain (by itself when it absorbed only a
+    /// `Pad`).
+    pub producer_at: HashMap<NodeId, NodeId>,
 }
 
 impl Fusions {
-    /// The nodes `producer` absorbed, `BiasAdd` first.
-    pub(crate) fn absorbed_by(&self, producer: NodeId) -> &[NodeId] {
-        self.chains.get(&producer).map_or(&[], Vec::as_slice)
-    }
-
-    /// `order` as the plan visits it: absorbed nodes left out, and each fused producer moved
-    /// to where the last node of its chain was, so that the bias and batch-norm parameters
-    /// are available when it is planned.
-    pub(crate) fn planning_order(&self, order: &[NodeId]) -> Vec<NodeId> {
-        let mut planned_at: HashMap<NodeId, NodeId> = HashMap::new();
-        for &producer in self.fused.keys() {
-            let last = self.absorbed_by(producer).last().copied();
-            planned_at.insert(last.unwrap_or(producer), producer);
+    /// The node the plan builds at `id`'s place in its order: `id` itself, the fused
+    /// producer where the last node of its chain was (so that the bias and batch-norm
+    /// parameters are available when it is planned), or `None` for the other nodes of a fused
+    /// chain (and a folded `Pad`).
+    pub(crate) fn planned_at(&self, id: NodeId) -> Option<NodeId> {
+        if let Some(&producer) = self.producer_at.get(&id) {
+            return Some(producer);
         }
-        order
-            .iter()
-            .filter_map(|id| match planned_at.get(id) {
-                Some(&producer) => Some(producer),
-                None if self.absorbed.contains(id) || self.fused.contains_key(id) => None,
-                None => Some(*id),
-            })
-            .collect()
+        if self.absorbed.contains(&id) || self.fused.contains_key(&id) {
+            return None;
+        }
+        Some(id)
     }
 }
 
@@ -166,6 +157,17 @@ pub(crate) fn find(
         let Some(&(_, build, pads)) = PRODUCERS.iter().find(|(op, ..)| *op == node.op) else {
             continue;
         };
+        // The epilogue works on the NHWC product, and the batch norm and pad folds assume
+        // NHWC too: an NCHW producer (run by transposing around an NHWC kernel) is left alone.
+        if node.attr_string_or("data_format", "NHWC")? != "NHWC" {
+            continue;
+        }
+        // float16/bfloat16 products are rounded before the bias is added, as in TensorFlow:
+        // only float32 chains fuse.
+        if node.attr_dtype_or("T", ckpt_proto::DataType::DtFloat)? != ckpt_proto::DataType::DtFloat
+        {
+            continue;
+        }
         let mut fused = Fused {
             bias: None,
             batch_norm: None,
@@ -227,8 +229,10 @@ pub(crate) fn find(
                 .alias
                 .insert(Output::new(p, 0), resolve(graph.node(p).inputs[0]));
         }
+        fusions
+            .producer_at
+            .insert(absorbed.last().copied().unwrap_or(id), id);
         fusions.fused.insert(id, fused);
-        fusions.chains.insert(id, absorbed);
     }
     Ok(fusions)
 }

@@ -11,6 +11,8 @@
 //! TF1 control flow (`Switch`/`Merge`, with dead branches) and TF2's `If` over library
 //! functions both run, so every form of dropout TensorFlow emits evaluates at inference; with
 //! [`SessionOptions::inference`] recognized dropout subgraphs are removed altogether.
+//! A SavedModel's signatures run through [`LoadedSavedModel`] and [`Session::for_signature`]:
+//! variables are loaded once and passed into function bodies as constants of their plans.
 //!
 //! Dtypes are [`ckpt_bundle::DType`]s (re-exported here as [`DType`]); [`compute_dtype`] is
 //! the policy saying which of them the executor holds and which one a graph's or a
@@ -49,9 +51,13 @@ mod dtype;
 mod error;
 mod fusion;
 mod gemm;
+mod half_precision;
+mod list;
+mod memory;
 mod ops;
 mod plan;
 mod rewrite;
+mod saved_model;
 mod session;
 mod support;
 mod tensor_proto;
@@ -62,7 +68,9 @@ mod variable;
 pub use ckpt_bundle::DType;
 pub use dtype::compute_dtype;
 pub use error::Error;
+pub use memory::{default_max_memory, max_memory, set_max_memory};
 pub use ops::supported_ops;
+pub use saved_model::LoadedSavedModel;
 pub use session::{FeedInfo, Session, SessionOptions};
 pub use support::{unsupported_ops, MissingOp};
-pub use value::{checked_num_elements, Datum, TensorBuf, Value};
+pub use value::{checked_num_elements, Datum, TensorArray, TensorBuf, TensorList, Value};

@@ -1,7 +1,7 @@
 //! [`Session`]: a plan with its weights loaded, run with feeds.
 
 use ckpt_bundle::Checkpoint;
-use ckpt_graph::{Model, Node, Output, PLACEHOLDER_OPS};
+use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
@@ -10,17 +10,42 @@ use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
 
 /// How a session is built.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionOptions {
-    /// Threads for the kernels; `None` uses rayon's global pool (one thread per core).
+    /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
+    /// [`Error::TooManyThreads`]); `None` uses rayon's global pool (one thread per core).
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
     pub inference: bool,
+    /// How many times the body of one while loop may run before the run fails with
+    /// [`Error::IterationLimit`] naming the loop, so that a loop that never ends does not hang
+    /// (default [`SessionOptions::DEFAULT_MAX_ITERATIONS`]). Each run of a nested loop counts
+    /// on its own.
+    pub max_iterations: u64,
     /// Plan every node as its own kernel: no batch norm folded into convolutions, no `Pad`
     /// folded into their padding, no bias or activation fused (the plan the optimized one is
     /// tested against).
     pub unoptimized: bool,
+}
+
+impl SessionOptions {
+    /// The default of [`SessionOptions::max_iterations`]: ten million.
+    pub const DEFAULT_MAX_ITERATIONS: u64 = 10_000_000;
+    /// The most threads [`SessionOptions::threads`] may ask for: far above any useful count,
+    /// low enough that a typo cannot make the process start millions of threads.
+    pub const MAX_THREADS: usize = 1024;
+}
+
+impl Default for SessionOptions {
+    fn default() -> SessionOptions {
+        SessionOptions {
+            threads: None,
+            inference: false,
+            max_iterations: SessionOptions::DEFAULT_MAX_ITERATIONS,
+            unoptimized: false,
+        }
+    }
 }
 
 /// A placeholder (or other fed tensor) the session expects.
@@ -73,17 +98,109 @@ impl Session {
         options: SessionOptions,
     ) -> Result<Session, Error> {
         let graph = &model.graph;
-        let fetch_outputs: Vec<Output> = fetches
+        let fetches = fetches
             .iter()
-            .map(|f| graph.parse_output(f))
-            .collect::<Result<_, _>>()?;
-        let mut feed_infos: Vec<(Output, FeedInfo)> = Vec::with_capacity(feeds.len());
-        for &name in feeds {
-            let output = graph.parse_output(name)?;
-            if feed_infos.iter().any(|(o, _)| *o == output) {
-                return Err(Error::DuplicateFeed {
-                    name: name.to_string(),
+            .map(|&f| Ok((f.to_string(), graph.parse_output(f)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let feeds = feeds
+            .iter()
+            .map(|&f| Ok((f.to_string(), graph.parse_output(f)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Session::build(model, bundle, fetches, feeds, options)
+    }
+
+    /// Builds the plan running signature `key` of `model` (a SavedModel's, see
+    /// [`LoadedSavedModel`](crate::LoadedSavedModel)): `outputs` are output keys to fetch (all
+    /// of the signature's outputs, sorted by key, when empty) and `inputs` the input keys that
+    /// will be fed. [`Session::run`] then takes values by input key, and
+    /// [`Session::fetch_names`] gives the output keys. A name that is no key of the signature
+    /// may be a graph tensor name (`x:0`, or `x`), as in [`Session::new`].
+    ///
+    /// Errors: an unknown signature (with its keys listed), a signature that cannot run
+    /// (see [`Model::signature`]), an input or output that is neither a key nor a tensor, and
+    /// every error of [`Session::new`].
+    pub fn for_signature(
+        model: &Model,
+        bundle: Option<&Checkpoint>,
+        key: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let signature = model.signature(key)?;
+        let resolve = |kind: &'static str, name: &str, tensors: &[SignatureTensor]| {
+            let found = tensors
+                .iter()
+                .find(|t| t.key == name)
+                .or_else(|| match kind {
+                    "input" => signature.input(name),
+                    _ => signature.output(name),
                 });
+            match found {
+                Some(t) => Ok((name.to_string(), t.output)),
+                None => model
+                    .graph
+                    .parse_output(name)
+                    .map(|output| (name.to_string(), output))
+                    .map_err(|_| Error::UnknownSignatureTensor {
+                        signature: key.to_string(),
+                        kind,
+                        name: name.to_string(),
+                        keys: tensors.iter().map(|t| t.key.clone()).collect(),
+                    }),
+            }
+        };
+        let fetches = if outputs.is_empty() {
+            signature
+                .outputs
+                .iter()
+                .map(|t| (t.key.clone(), t.output))
+                .collect()
+        } else {
+            outputs
+                .iter()
+                .map(|&name| resolve("output", name, &signature.outputs))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let feeds = inputs
+            .iter()
+            .map(|&name| resolve("input", name, &signature.inputs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Session::build(model, bundle, fetches, feeds, options).map_err(|e| match e {
+            // Name the input key the user must feed, rather than its placeholder.
+            Error::UnfedPlaceholder { name, hint } => {
+                match signature
+                    .inputs
+                    .iter()
+                    .find(|t| model.graph.node(t.output.node).name == name)
+                {
+                    Some(t) => Error::UnfedSignatureInput {
+                        signature: key.to_string(),
+                        key: t.key.clone(),
+                        tensor: t.name.clone(),
+                        hint,
+                    },
+                    None => Error::UnfedPlaceholder { name, hint },
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// Builds the plan computing the named `fetches` from the named `feeds`.
+    fn build(
+        model: &Model,
+        bundle: Option<&Checkpoint>,
+        fetches: Vec<(String, Output)>,
+        feeds: Vec<(String, Output)>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let graph = &model.graph;
+        let fetch_outputs: Vec<Output> = fetches.iter().map(|(_, o)| *o).collect();
+        let mut feed_infos: Vec<(Output, FeedInfo)> = Vec::with_capacity(feeds.len());
+        for (name, output) in feeds {
+            if feed_infos.iter().any(|(o, _)| *o == output) {
+                return Err(Error::DuplicateFeed { name });
             }
             let node = graph.node(output.node);
             let is_placeholder = PLACEHOLDER_OPS.contains(&node.op.as_str());
@@ -101,14 +218,7 @@ impl Session {
             } else {
                 None
             };
-            feed_infos.push((
-                output,
-                FeedInfo {
-                    name: name.to_string(),
-                    dtype,
-                    shape,
-                },
-            ));
+            feed_infos.push((output, FeedInfo { name, dtype, shape }));
         }
         let feed_outputs: Vec<Output> = feed_infos.iter().map(|(o, _)| *o).collect();
         let rewrite = if options.inference {
@@ -116,6 +226,7 @@ impl Session {
         } else {
             Rewrite::default()
         };
+        let function_plans = std::sync::atomic::AtomicUsize::new(0);
         let build = || {
             Plan::build(&PlanInput {
                 model,
@@ -124,13 +235,22 @@ impl Session {
                 main_graph: true,
                 fetches: &fetch_outputs,
                 feeds: &feed_outputs,
+                bound: &[],
                 inference: options.inference,
                 optimize: !options.unoptimized,
                 rewrite: &rewrite,
                 depth: 0,
+                max_iterations: options.max_iterations,
+                function_plans: &function_plans,
             })
         };
         let pool = match options.threads {
+            Some(n) if n > SessionOptions::MAX_THREADS => {
+                return Err(Error::TooManyThreads {
+                    requested: n,
+                    limit: SessionOptions::MAX_THREADS,
+                })
+            }
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n.max(1))
@@ -147,7 +267,7 @@ impl Session {
         Ok(Session {
             plan,
             feeds: feed_infos,
-            fetch_names: fetches.iter().map(|s| s.to_string()).collect(),
+            fetch_names: fetches.into_iter().map(|(name, _)| name).collect(),
             pool,
         })
     }

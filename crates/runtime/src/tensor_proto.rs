@@ -1,8 +1,8 @@
 //! `TensorProto` -> [`Value`], following `Tensor::FromProto` (tensorflow/core/framework/tensor.cc):
 //! non-empty `tensor_content` is the raw little-endian data; otherwise the dtype's typed field
 //! holds the values, the last one repeated to fill the shape (zeros when the field is empty).
-//! Values come out in their [`compute_dtype`](crate::compute_dtype) (half and bfloat16 widen
-//! to float32).
+//! Values come out in their [`compute_dtype`](crate::compute_dtype) (half and bfloat16 are
+//! kept as such).
 
 use ckpt_proto::{DataType, TensorProto};
 use half::{bf16, f16};
@@ -63,23 +63,23 @@ pub(crate) fn decode(proto: &TensorProto) -> Result<Value, String> {
             })?)
         }
         DataType::DtHalf => {
-            let vals: Vec<f32> = proto
+            let vals: Vec<f16> = proto
                 .half_val
                 .iter()
-                .map(|&v| f16::from_bits(v as u16).to_f32())
+                .map(|&v| f16::from_bits(v as u16))
                 .collect();
-            Value::F32(typed(shape, n, content, &vals, |b: &[u8; 2]| {
-                f16::from_le_bytes(*b).to_f32()
+            Value::F16(typed(shape, n, content, &vals, |b: &[u8; 2]| {
+                f16::from_le_bytes(*b)
             })?)
         }
         DataType::DtBfloat16 => {
-            let vals: Vec<f32> = proto
+            let vals: Vec<bf16> = proto
                 .half_val
                 .iter()
-                .map(|&v| bf16::from_bits(v as u16).to_f32())
+                .map(|&v| bf16::from_bits(v as u16))
                 .collect();
-            Value::F32(typed(shape, n, content, &vals, |b: &[u8; 2]| {
-                bf16::from_le_bytes(*b).to_f32()
+            Value::BF16(typed(shape, n, content, &vals, |b: &[u8; 2]| {
+                bf16::from_le_bytes(*b)
             })?)
         }
         DataType::DtString => {
@@ -195,16 +195,25 @@ mod tests {
     }
 
     #[test]
-    fn half_and_bfloat16_widen_to_f32() -> Result<(), String> {
+    fn half_and_bfloat16_keep_their_dtype() -> Result<(), String> {
+        let widened = |v: Value| -> Vec<f32> {
+            crate::half_precision::widen(&v)
+                .and_then(|w| w.as_f32().map(<[f32]>::to_vec))
+                .unwrap_or_default()
+        };
         let mut p = proto(DataType::DtHalf, &[2]);
         p.half_val = vec![0x3c00, 0xc000]; // 1.0, -2.0
-        assert_eq!(decode(&p)?.as_f32(), Some(&[1.0, -2.0][..]));
+        let v = decode(&p)?;
+        assert_eq!(v.dtype(), crate::DType::Float16);
+        assert_eq!(widened(v), vec![1.0, -2.0]);
         let mut p = proto(DataType::DtBfloat16, &[1]);
         p.half_val = vec![0x3fc0]; // 1.5
-        assert_eq!(decode(&p)?.as_f32(), Some(&[1.5][..]));
+        let v = decode(&p)?;
+        assert_eq!(v.dtype(), crate::DType::BFloat16);
+        assert_eq!(widened(v), vec![1.5]);
         let mut p = proto(DataType::DtHalf, &[1]);
         p.tensor_content = vec![0x00, 0x3c];
-        assert_eq!(decode(&p)?.as_f32(), Some(&[1.0][..]));
+        assert_eq!(widened(decode(&p)?), vec![1.0]);
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use ckpt_bundle::Tensor;
 use crate::{DType, Error, Value};
 
 impl Value {
-    /// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): float16
-    /// and bfloat16 widen to float32 (exactly), bools are bytes `!= 0`, strings are copied;
+    /// A checkpoint tensor as a value of its [`compute_dtype`](crate::compute_dtype): bools are
+    /// bytes `!= 0`, strings are copied;
     /// the other held dtypes keep their elements. The elements are copied out of the tensor
     /// (which may borrow a memory map) into an owned, aligned buffer.
     ///
@@ -25,7 +25,14 @@ impl Value {
         let bundle = |e: ckpt_bundle::Error| Error::Internal(e.to_string());
         match t.dtype() {
             DType::Float32 => Value::new(shape, t.as_slice::<f32>().map_err(bundle)?.into_owned()),
-            DType::Float16 | DType::BFloat16 => Value::new(shape, t.to_f32_vec().map_err(bundle)?),
+            DType::Float16 => Value::new(
+                shape,
+                t.as_slice::<half::f16>().map_err(bundle)?.into_owned(),
+            ),
+            DType::BFloat16 => Value::new(
+                shape,
+                t.as_slice::<half::bf16>().map_err(bundle)?.into_owned(),
+            ),
             DType::Float64 => Value::new(shape, t.as_slice::<f64>().map_err(bundle)?.into_owned()),
             DType::Int32 => Value::new(shape, t.as_slice::<i32>().map_err(bundle)?.into_owned()),
             DType::Int64 => Value::new(shape, t.as_slice::<i64>().map_err(bundle)?.into_owned()),
@@ -49,12 +56,15 @@ impl Value {
     }
 
     /// This value as a checkpoint tensor of the same dtype and shape: bools as bytes 0 and 1,
-    /// strings as byte strings. What `ckpt-run --out` writes and `ckpt-run` prints.
+    /// strings as byte strings. What `ckpt-run --out` writes and `ckpt-run` prints. A list or
+    /// a TensorArray handle is no tensor: [`Error::NotATensor`].
     pub fn to_tensor(&self) -> Result<Tensor<'static>, Error> {
         let shape: Vec<u64> = self.shape().iter().map(|&d| d as u64).collect();
         let tensor = match self {
             Value::F32(t) => Tensor::from_vec(shape, t.data().to_vec()),
             Value::F64(t) => Tensor::from_vec(shape, t.data().to_vec()),
+            Value::F16(t) => Tensor::from_vec(shape, t.data().to_vec()),
+            Value::BF16(t) => Tensor::from_vec(shape, t.data().to_vec()),
             Value::I32(t) => Tensor::from_vec(shape, t.data().to_vec()),
             Value::I64(t) => Tensor::from_vec(shape, t.data().to_vec()),
             Value::U8(t) => Tensor::from_vec(shape, t.data().to_vec()),
@@ -68,6 +78,9 @@ impl Value {
                 shape,
                 t.data().iter().map(|s| Cow::Owned(s.clone())).collect(),
             ),
+            Value::List(_) | Value::TensorArray(_) => {
+                return Err(Error::NotATensor { kind: self.kind() })
+            }
         };
         tensor.map_err(|e| Error::Internal(e.to_string()))
     }
@@ -116,7 +129,11 @@ mod tests {
             assert_eq!(Some(v.dtype()), crate::compute_dtype(t.dtype().to_proto()));
         }
         let t = Tensor::from_vec(vec![2], half.to_vec())?;
-        assert_eq!(Value::from_tensor(&t)?.as_f32(), Some(&[1.5, -2.0][..]));
+        assert_eq!(
+            Value::from_tensor(&t)?.get::<half::f16>().map(|t| t.data()),
+            Some(&half[..])
+        );
+        assert_eq!(Value::from_tensor(&t)?.to_tensor()?, t);
         Ok(())
     }
 }

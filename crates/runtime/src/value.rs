@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub use crate::list::{TensorArray, TensorList};
 use crate::{DType, Error};
 
 /// A dense row-major tensor of `T`: a shape and a shared element buffer.
@@ -117,8 +118,14 @@ pub fn checked_num_elements(shape: &[usize]) -> Option<usize> {
 /// A tensor of any supported dtype.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// float32 (also what float16 and bfloat16 compute in).
+    /// float32 (also what float16 and bfloat16 kernels compute in).
     F32(TensorBuf<f32>),
+    /// float16 (IEEE half), kept as such between kernels; kernels compute in float32 and round
+    /// their outputs to it.
+    F16(TensorBuf<half::f16>),
+    /// bfloat16, kept as such between kernels; kernels compute in float32 and round their
+    /// outputs to it.
+    BF16(TensorBuf<half::bf16>),
     /// float64.
     F64(TensorBuf<f64>),
     /// int32.
@@ -131,19 +138,29 @@ pub enum Value {
     Bool(TensorBuf<bool>),
     /// Byte strings (TensorFlow strings need not be UTF-8).
     Str(TensorBuf<Vec<u8>>),
+    /// A list of tensors (a `DT_VARIANT` scalar holding a `TensorList` in TensorFlow), as
+    /// control flow v2 loops carry sequences. Its [`shape`](Value::shape) is `[]`.
+    List(TensorList),
+    /// A handle to a TensorArray (a `DT_RESOURCE` scalar in TensorFlow), as control flow v1
+    /// loops collect sequences. Its [`shape`](Value::shape) is `[]`.
+    TensorArray(TensorArray),
 }
 
-/// Runs `$body` with `$t` bound to the `TensorBuf` of any variant.
+/// Runs `$body` with `$t` bound to the `TensorBuf` of any tensor variant, or evaluates
+/// `$other` for the values that are no tensors (lists and TensorArray handles).
 macro_rules! map_any {
-    ($value:expr, $t:ident => $body:expr) => {
+    ($value:expr, $t:ident => $body:expr, else $other:expr) => {
         match $value {
             $crate::Value::F32($t) => $body,
+            $crate::Value::F16($t) => $body,
+            $crate::Value::BF16($t) => $body,
             $crate::Value::F64($t) => $body,
             $crate::Value::I32($t) => $body,
             $crate::Value::I64($t) => $body,
             $crate::Value::U8($t) => $body,
             $crate::Value::Bool($t) => $body,
             $crate::Value::Str($t) => $body,
+            $crate::Value::List(_) | $crate::Value::TensorArray(_) => $other,
         }
     };
 }
@@ -161,6 +178,14 @@ macro_rules! with_dtype {
             }
             $crate::DType::Float64 => {
                 type $T = f64;
+                $body
+            }
+            $crate::DType::Float16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::DType::BFloat16 => {
+                type $T = half::bf16;
                 $body
             }
             $crate::DType::Int32 => {
@@ -243,27 +268,42 @@ impl Value {
         T::wrap(TensorBuf::from_parts(Vec::new(), vec![x]))
     }
 
-    /// The dimensions; empty for a scalar.
+    /// The dimensions; empty for a scalar, a list or a TensorArray handle.
     pub fn shape(&self) -> &[usize] {
-        map_any!(self, t => t.shape())
+        map_any!(self, t => t.shape(), else &[])
     }
 
     /// The element type (one of the dtypes [`compute_dtype`](crate::compute_dtype) yields).
+    /// Lists and TensorArray handles are [`DType::Variant`]: [`DType`] is the checkpoint
+    /// formats' vocabulary, which has no resource type.
     pub fn dtype(&self) -> DType {
         match self {
             Value::F32(_) => DType::Float32,
+            Value::F16(_) => DType::Float16,
+            Value::BF16(_) => DType::BFloat16,
             Value::F64(_) => DType::Float64,
             Value::I32(_) => DType::Int32,
             Value::I64(_) => DType::Int64,
             Value::U8(_) => DType::UInt8,
             Value::Bool(_) => DType::Bool,
             Value::Str(_) => DType::String,
+            Value::List(_) | Value::TensorArray(_) => DType::Variant,
         }
     }
 
-    /// Number of elements.
+    /// What kind of value this is, for messages: the dtype's name, `"TensorList"` or
+    /// `"TensorArray"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::List(_) => "TensorList",
+            Value::TensorArray(_) => "TensorArray",
+            other => other.dtype().name(),
+        }
+    }
+
+    /// Number of elements (1 for a list or a TensorArray handle, which are scalars).
     pub fn len(&self) -> usize {
-        map_any!(self, t => t.len())
+        map_any!(self, t => t.len(), else 1)
     }
 
     /// Whether there are no elements.
@@ -312,7 +352,8 @@ impl Value {
     }
 
     /// Converts elements to `dtype` with TensorFlow's `Cast` rules: float to integer
-    /// truncates toward zero (saturating), anything to bool is `!= 0`, bool to number is 0/1.
+    /// truncates toward zero (NaN and out-of-range values give the integer minimum, as on
+    /// x86-64), anything to bool is `!= 0`, bool to number is 0/1.
     /// Strings convert only to strings.
     pub fn cast(&self, dtype: DType) -> Result<Value, Error> {
         crate::ops::array::cast::cast_value(self, dtype).ok_or(Error::Cast {
@@ -323,13 +364,14 @@ impl Value {
 
     /// The same elements under `shape` (same element count).
     pub fn reshape(self, shape: Vec<usize>) -> Result<Value, Error> {
-        if checked_num_elements(&shape) != Some(self.len()) {
+        let tensor = !matches!(self, Value::List(_) | Value::TensorArray(_));
+        if checked_num_elements(&shape) != Some(self.len()) || !(tensor || shape.is_empty()) {
             return Err(Error::ShapeMismatch {
                 shape,
                 len: self.len(),
             });
         }
-        Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape))))
+        Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape)), else self))
     }
 
     /// The rows (slices along axis 0) repeated in turn, or cut, to `rows` rows: `[a, b]` to 5
@@ -353,14 +395,16 @@ impl Value {
         Ok(map_any!(self, t => {
             let data: Vec<_> = t.data().chunks(per_row.max(1)).cycle().flatten().take(len).cloned().collect();
             Datum::wrap(TensorBuf::from_parts(shape, data))
-        }))
+        }, else self.clone()))
     }
 
     /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
     pub fn get_f64(&self, i: usize) -> Option<f64> {
         dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {
             Value::Bool(t) => t.data().get(i).map(|&x| if x { 1.0 } else { 0.0 }),
-            Value::Str(_) => None,
+            Value::F16(t) => t.data().get(i).map(|&x| f64::from(x.to_f32())),
+            Value::BF16(t) => t.data().get(i).map(|&x| f64::from(x.to_f32())),
+            Value::Str(_) | Value::List(_) | Value::TensorArray(_) => None,
         })
     }
 }
@@ -370,7 +414,8 @@ mod sealed {
 }
 
 /// An element type a [`Value`] can hold (tract's name for the idea). Sealed: implemented
-/// for `f32`, `f64`, `i32`, `i64`, `u8`, `bool` and `Vec<u8>` (strings).
+/// for `f32`, `half::f16`, `half::bf16`, `f64`, `i32`, `i64`, `u8`, `bool` and `Vec<u8>`
+/// (strings).
 ///
 /// Not to be confused with [`ckpt_bundle::Element`], the plain-old-data types whose bytes a
 /// bundle stores.
@@ -416,6 +461,8 @@ macro_rules! datum {
 
 datum!(f32, F32, Float32);
 datum!(f64, F64, Float64);
+datum!(half::f16, F16, Float16);
+datum!(half::bf16, BF16, BFloat16);
 datum!(i32, I32, Int32);
 datum!(i64, I64, Int64);
 datum!(u8, U8, UInt8);
@@ -433,6 +480,11 @@ pub(crate) trait Num:
     const LOWEST: Self;
     /// Largest value, used as the identity of `Min` (`+inf` for floats).
     const HIGHEST: Self;
+    /// Eigen's `NumTraits::lowest()`, the most negative finite value (`-FLT_MAX` for
+    /// float32): where TensorFlow's `ArgMax` and `MaxPool` start, so that NaN never wins.
+    const LOWEST_FINITE: Self;
+    /// Eigen's `NumTraits::highest()` (`FLT_MAX` for float32): where `ArgMin` starts.
+    const HIGHEST_FINITE: Self;
     fn as_f64(self) -> f64;
     fn from_f64(x: f64) -> Self;
     fn from_usize(x: usize) -> Self;
@@ -451,6 +503,8 @@ macro_rules! num_float {
             const IS_FLOAT: bool = true;
             const LOWEST: Self = <$t>::NEG_INFINITY;
             const HIGHEST: Self = <$t>::INFINITY;
+            const LOWEST_FINITE: Self = <$t>::MIN;
+            const HIGHEST_FINITE: Self = <$t>::MAX;
             fn as_f64(self) -> f64 {
                 self as f64
             }
@@ -484,6 +538,8 @@ macro_rules! num_int {
             const IS_FLOAT: bool = false;
             const LOWEST: Self = <$t>::MIN;
             const HIGHEST: Self = <$t>::MAX;
+            const LOWEST_FINITE: Self = <$t>::MIN;
+            const HIGHEST_FINITE: Self = <$t>::MAX;
             fn as_f64(self) -> f64 {
                 self as f64
             }
@@ -544,6 +600,8 @@ mod tests {
     fn datum_dtypes_are_the_held_dtypes() {
         let dtypes = [
             f32::DTYPE,
+            half::f16::DTYPE,
+            half::bf16::DTYPE,
             f64::DTYPE,
             i32::DTYPE,
             i64::DTYPE,

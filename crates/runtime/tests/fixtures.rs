@@ -281,6 +281,86 @@ fn bert_encoder_two_layers() -> TestResult {
 }
 
 #[test]
+fn nchw_layers_keep_the_graphs_layout() -> TestResult {
+    // TensorFlow's CPU kernels refuse this graph; its outputs are TF's for the NHWC form.
+    check("nchw", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn text_lookup_tables_fed_raw_words() -> TestResult {
+    // Tables from an asset file (the graph's absolute path is gone: found in assets/), from
+    // constants (InitializeTableV2, LookupTableImportV2) and from the checkpoint's -keys/-values.
+    check("text_lookup", SessionOptions::default())?;
+    Ok(())
+}
+
+/// The spacing of the narrow type's values at `x` (its unit in the last place).
+fn narrow_ulp(x: f32, bfloat16: bool) -> f32 {
+    let a = x.abs().max(f32::MIN_POSITIVE);
+    let exp = a.log2().floor();
+    exp.exp2()
+        * if bfloat16 {
+            2f32.powi(-7)
+        } else {
+            2f32.powi(-10)
+        }
+}
+
+#[test]
+fn half_precision_rounds_like_tensorflow() -> TestResult {
+    // TF's CPU kernels compute float16/bfloat16 ops through Eigen; ckpt computes each op in
+    // float32 and rounds its output. Every result must be a value of the narrow type, within one
+    // bfloat16 ulp of TF's, and within four float16 ulps (measured: TF's Eigen float16
+    // convolution and reductions accumulate differently, and the error of five chained ops
+    // reaches 4 float16 ulps, 0.28% relative, on logits_f16 and raw_f16).
+    let case = load_case("half_precision")?;
+    let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+    let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+    let session = Session::new(
+        &case.model,
+        case.bundle.as_ref(),
+        &fetch_names,
+        &feed_names,
+        SessionOptions::default(),
+    )?;
+    let feeds: Vec<(&str, Value)> = case
+        .feeds
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    let outputs = session.run(&feeds)?;
+    for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
+        let want = read_npy(file)?;
+        assert_eq!(got.dtype(), want.dtype(), "{fetch}");
+        assert_eq!(got.shape(), want.shape(), "{fetch}");
+        let bfloat16 = fetch.contains("bf16");
+        let as_f32 = |v: &Value| -> Vec<f32> {
+            match v {
+                Value::F16(t) => t.data().iter().map(|x| x.to_f32()).collect(),
+                other => other.as_f32().map(<[f32]>::to_vec).unwrap_or_default(),
+            }
+        };
+        let (g, w) = (as_f32(got), as_f32(&want));
+        assert_eq!(g.len(), want.len(), "{fetch}");
+        for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
+            let representable = if bfloat16 {
+                half::bf16::from_f32(a).to_f32() == a
+            } else {
+                half::f16::from_f32(a).to_f32() == a
+            };
+            assert!(representable, "{fetch}[{i}] = {a} is not a narrow value");
+            let ulps = if bfloat16 { 1.0 } else { 4.0 };
+            assert!(
+                (a - b).abs() <= ulps * narrow_ulp(b, bfloat16),
+                "{fetch}[{i}] = {a}, TensorFlow has {b}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn inference_mode_removes_dropout_and_keeps_outputs() -> TestResult {
     for name in [
         "mlp",
@@ -319,5 +399,112 @@ fn single_thread_matches() -> TestResult {
             },
         )?;
     }
+    Ok(())
+}
+
+#[test]
+fn while_loops_in_frames() -> TestResult {
+    check("loops_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn while_loops_over_functions() -> TestResult {
+    check("loops_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lstm_classifier_dynamic_rnn_in_frames() -> TestResult {
+    check("rnn_v1", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn lstm_classifier_dynamic_rnn_over_functions() -> TestResult {
+    check("rnn_v2", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn large_lstm_classifier_50_steps() -> TestResult {
+    check("rnn_large", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn bidirectional_gru_tagger() -> TestResult {
+    check("bigru", SessionOptions::default())?;
+    Ok(())
+}
+
+#[test]
+fn keras_lstm_layer_in_a_compat_v1_graph() -> TestResult {
+    check("keras_lstm", SessionOptions::default())?;
+    Ok(())
+}
+
+/// Bit-for-bit equality, except that any NaN matches any NaN (TensorFlow's NaN payloads
+/// are not part of its contract).
+fn assert_bits(name: &str, got: &Value, want: &Value) -> TestResult {
+    if got.shape() != want.shape() || got.dtype() != want.dtype() {
+        return Err(format!(
+            "{name}: {} {:?}, TensorFlow has {} {:?}",
+            got.dtype(),
+            got.shape(),
+            want.dtype(),
+            want.shape()
+        )
+        .into());
+    }
+    let same = match (got, want) {
+        (Value::F32(g), Value::F32(w)) => g
+            .data()
+            .iter()
+            .zip(w.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+        (Value::F64(g), Value::F64(w)) => g
+            .data()
+            .iter()
+            .zip(w.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+        _ => got == want,
+    };
+    if !same {
+        return Err(format!("{name}: {got:?}, TensorFlow has {want:?}").into());
+    }
+    Ok(())
+}
+
+/// NaN, infinities, -0.0 and values past the integer limits through Relu, Relu6, LeakyRelu,
+/// Maximum, Minimum, Max/Min, ArgMax/ArgMin, MaxPool and casts, bit for bit as TensorFlow's
+/// CPU kernels give them (fixtures/numerics, recorded on x86-64).
+#[test]
+fn numerics_at_the_edges_as_tensorflow() -> TestResult {
+    let case = load_case("numerics")?;
+    let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+    let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+    let mut failures = Vec::new();
+    // One session per fetch, so that each op's failure is reported on its own.
+    for (fetch, file) in &case.fetches {
+        let session = Session::new(
+            &case.model,
+            None,
+            &[fetch.as_str()],
+            &feed_names,
+            SessionOptions::default(),
+        )?;
+        let feeds: Vec<(&str, Value)> = case
+            .feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let got = session.run(&feeds)?;
+        if let Err(e) = assert_bits(fetch, &got[0], &read_npy(file)?) {
+            failures.push(e.to_string());
+        }
+    }
+    assert_eq!(fetch_names.len(), 25, "the fixture's fetches changed");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }

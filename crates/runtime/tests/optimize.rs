@@ -23,17 +23,21 @@ fn tensor(name: &str, dtype: &str, dims: &[usize], field: &str, values: &[f64]) 
 /// x -> Pad(1 row top, 1 column right) -> Conv2D 1x1 VALID -> FusedBatchNormV3 -> Relu6, with
 /// `channels` batch-norm parameters for the convolution's 2 output channels.
 fn graph(channels: usize) -> Result<Model, ckpt_graph::Error> {
+    graph_in(channels, "NHWC")
+}
+
+/// [`graph`] in `data_format` (`NHWC` or `NCHW`, for the Pad, the Conv2D and the batch norm).
+fn graph_in(channels: usize, data_format: &str) -> Result<Model, ckpt_graph::Error> {
+    let paddings: &[f64] = if data_format == "NCHW" {
+        &[0., 0., 0., 0., 1., 0., 0., 1.]
+    } else {
+        &[0., 0., 1., 0., 0., 1., 0., 0.]
+    };
     let f = |n: usize, base: f64| -> Vec<f64> { (0..n).map(|i| base + 0.25 * i as f64).collect() };
     let mut text = String::from(
         "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } }\n",
     );
-    text += &tensor(
-        "paddings",
-        "DT_INT32",
-        &[4, 2],
-        "int_val",
-        &[0., 0., 1., 0., 0., 1., 0., 0.],
-    );
+    text += &tensor("paddings", "DT_INT32", &[4, 2], "int_val", paddings);
     text += &tensor(
         "w",
         "DT_FLOAT",
@@ -69,15 +73,18 @@ fn graph(channels: usize) -> Result<Model, ckpt_graph::Error> {
         "float_val",
         &f(channels, 0.6),
     );
-    text += "node { name: \"pad\" op: \"Pad\" input: \"x\" input: \"paddings\" }\n\
-        node { name: \"conv\" op: \"Conv2D\" input: \"pad\" input: \"w\" \
-          attr { key: \"strides\" value { list { i: 1 i: 1 i: 1 i: 1 } } } \
-          attr { key: \"padding\" value { s: \"VALID\" } } }\n\
-        node { name: \"bn\" op: \"FusedBatchNormV3\" input: \"conv\" input: \"scale\" \
+    let format = format!("attr {{ key: \"data_format\" value {{ s: \"{data_format}\" }} }}");
+    text += &format!(
+        "node {{ name: \"pad\" op: \"Pad\" input: \"x\" input: \"paddings\" }}\n\
+        node {{ name: \"conv\" op: \"Conv2D\" input: \"pad\" input: \"w\" \
+          attr {{ key: \"strides\" value {{ list {{ i: 1 i: 1 i: 1 i: 1 }} }} }} \
+          attr {{ key: \"padding\" value {{ s: \"VALID\" }} }} {format} }}\n\
+        node {{ name: \"bn\" op: \"FusedBatchNormV3\" input: \"conv\" input: \"scale\" \
           input: \"offset\" input: \"mean\" input: \"var\" \
-          attr { key: \"is_training\" value { b: false } } \
-          attr { key: \"epsilon\" value { f: 0.001 } } }\n\
-        node { name: \"act\" op: \"Relu6\" input: \"bn\" }\n";
+          attr {{ key: \"is_training\" value {{ b: false }} }} \
+          attr {{ key: \"epsilon\" value {{ f: 0.001 }} }} {format} }}\n\
+        node {{ name: \"act\" op: \"Relu6\" input: \"bn\" }}\n"
+    );
     Model::from_text(&text)
 }
 
@@ -116,6 +123,23 @@ fn folded_chain_matches_the_unoptimized_plan_in_one_step() -> TestResult {
     let s = 0.5 / (0.6f32 + 0.001).sqrt();
     let corner = (-0.1f32 - 0.2 * s).clamp(0.0, 6.0);
     assert!((got[0].as_f32().ok_or("dtype")?[0] - corner).abs() < 1e-6);
+    Ok(())
+}
+
+#[test]
+fn nchw_chains_are_left_unfused_and_match() -> TestResult {
+    // The folds and the epilogue assume NHWC: an NCHW convolution (transposed around the NHWC
+    // kernel) keeps its Pad, batch norm and activation as steps of their own.
+    let model = graph_in(2, "NCHW")?;
+    let (fast, plain) = (session(&model, false)?, session(&model, true)?);
+    assert_eq!(fast.num_steps(), 4);
+    let n = 2 * 3 * 4 * 3;
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7) % 11) as f32 * 0.5 - 2.0).collect();
+    let x = Value::new(vec![2, 3, 3, 4], data)?;
+    let want = plain.run(&[("x", x.clone())])?;
+    let got = fast.run(&[("x", x)])?;
+    assert_eq!(got[0].shape(), &[2, 2, 4, 5]);
+    assert_within("act", &got[0], &want[0], 0.0, 0.0)?;
     Ok(())
 }
 

@@ -812,7 +812,10 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     let err = Session::new(&m, None, &["big"], &[], SessionOptions::default())
         .err()
         .ok_or("expected an error")?;
-    assert!(err.to_string().contains("too large"), "{err}");
+    assert!(
+        err.to_string().contains("more than the memory budget"),
+        "{err}"
+    );
     // A constant whose tensor_content does not match its shape.
     let bad = TensorProto {
         dtype: DataType::DtFloat as i32,
@@ -836,6 +839,187 @@ fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
         err.to_string().contains("tensor_content has 7 bytes"),
         "{err}"
     );
+    Ok(())
+}
+
+/// A TF2-style call chain: the main graph passes a variable's handle to `outer`, which passes
+/// it on to `inner`, which reads it with `ReadVariableOp`. The variable is read from the
+/// checkpoint once, bound into both function plans as a constant, and everything computed
+/// from it alone (the read, the `Square`) is folded when the plan is built: only the `Mul`
+/// with the fed input runs.
+#[test]
+fn resource_arguments_flow_into_nested_functions() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let prefix = dir.path().join("vars");
+    let mut writer = ckpt_bundle::BundleWriter::create(&prefix)?;
+    writer.add(
+        "w",
+        &ckpt_bundle::Tensor::from_vec(vec![3], vec![1.0f32, 2.0, 3.0])?,
+    )?;
+    writer.finish()?;
+    let bundle = Checkpoint::open(&prefix)?;
+
+    let resource = ArgDef {
+        name: "h".into(),
+        r#type: DataType::DtResource as i32,
+        ..Default::default()
+    };
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let two_args = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x"), resource.clone()],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            two_args(
+                "outer",
+                vec![node(
+                    "inner_call",
+                    "StatefulPartitionedCall",
+                    &["x", "h"],
+                    &[("f", func("inner"))],
+                )],
+                "inner_call:0",
+            ),
+            two_args(
+                "inner",
+                vec![
+                    node("read", "ReadVariableOp", &["h"], &[("dtype", float())]),
+                    node("sq", "Square", &["read:value:0"], &[("T", float())]),
+                    node("mul", "Mul", &["x", "sq:y:0"], &[("T", float())]),
+                ],
+                "mul:z:0",
+            ),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[3])),
+            node(
+                "w",
+                "VarHandleOp",
+                &[],
+                &[
+                    ("dtype", float()),
+                    ("shape", attr(Attr::Shape(shape(&[3])))),
+                ],
+            ),
+            node(
+                "call",
+                "StatefulPartitionedCall",
+                &["x", "w"],
+                &[("f", func("outer"))],
+            ),
+        ],
+        library: Some(library),
+        ..Default::default()
+    })?;
+    let s = Session::new(
+        &m,
+        Some(&bundle),
+        &["call"],
+        &["x"],
+        SessionOptions::default(),
+    )?;
+    let out = s.run(&[("x", Value::new(vec![3], vec![1.0f32, 1.0, 2.0])?)])?;
+    assert_eq!(f32s(&out[0])?, vec![1.0, 4.0, 18.0]);
+    // Only the call runs in the main graph; inside, only the Mul is left.
+    assert_eq!(s.num_steps(), 1);
+    let plan = format!("{s:?}");
+    assert!(plan.contains("op: \"Mul\""), "{plan}");
+    for folded in ["Square", "ReadVariableOp"] {
+        assert!(
+            !plan.contains(&format!("op: \"{folded}\"")),
+            "{folded}: {plan}"
+        );
+    }
+    Ok(())
+}
+
+/// An `If` whose branches take a constant of the caller's plan (a variable, here a `Const`)
+/// gets it bound into both branch plans: what depends on it alone is folded.
+#[test]
+fn if_branches_fold_constant_arguments() -> TestResult {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let branch = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
+        signature: Some(OpDef {
+            name: name.into(),
+            input_arg: vec![arg("x"), arg("w")],
+            output_arg: vec![arg("out")],
+            ..Default::default()
+        }),
+        node_def: body,
+        ret: BTreeMap::from([("out".to_string(), ret.to_string())]),
+        ..Default::default()
+    };
+    let library = FunctionDefLibrary {
+        function: vec![
+            branch(
+                "then_fn",
+                vec![
+                    node("sq", "Square", &["w"], &[("T", float())]),
+                    node("mul", "Mul", &["x", "sq:y:0"], &[("T", float())]),
+                ],
+                "mul:z:0",
+            ),
+            branch(
+                "else_fn",
+                vec![node("neg", "Neg", &["w"], &[("T", float())])],
+                "neg:y:0",
+            ),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[2])),
+            placeholder("p", DataType::DtBool, Some(&[])),
+            const_f32("w", &[2], &[3.0, -1.0], &[]),
+            node(
+                "cond",
+                "If",
+                &["p", "x", "w"],
+                &[
+                    ("then_branch", func("then_fn")),
+                    ("else_branch", func("else_fn")),
+                ],
+            ),
+        ],
+        library: Some(library),
+        ..Default::default()
+    })?;
+    let s = Session::new(&m, None, &["cond"], &["x", "p"], SessionOptions::default())?;
+    let x = Value::new(vec![2], vec![2.0f32, 5.0])?;
+    let out = s.run(&[("x", x.clone()), ("p", Value::scalar(true))])?;
+    assert_eq!(f32s(&out[0])?, vec![18.0, 5.0]);
+    let out = s.run(&[("x", x), ("p", Value::scalar(false))])?;
+    assert_eq!(f32s(&out[0])?, vec![-3.0, 1.0]);
+    let plan = format!("{s:?}");
+    assert!(plan.contains("op: \"Mul\""), "{plan}");
+    for folded in ["Square", "Neg"] {
+        assert!(
+            !plan.contains(&format!("op: \"{folded}\"")),
+            "{folded}: {plan}"
+        );
+    }
     Ok(())
 }
 
@@ -1090,6 +1274,226 @@ fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult
     assert_eq!(
         err.to_string(),
         "node \"emb\" (GatherV2): indices[0] = 3 is not in [0, 3) (params shape [3,2])"
+    );
+    Ok(())
+}
+
+fn const_strings(name: &str, values: &[&str]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtString as i32,
+        tensor_shape: Some(shape(&[values.len() as i64])),
+        string_val: values.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    };
+    node(
+        name,
+        "Const",
+        &[],
+        &[
+            ("dtype", attr(Attr::Type(DataType::DtString as i32))),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+fn const_i64(name: &str, dims: &[i64], values: &[i64]) -> NodeDef {
+    let t = TensorProto {
+        dtype: DataType::DtInt64 as i32,
+        tensor_shape: Some(shape(dims)),
+        int64_val: values.to_vec(),
+        ..Default::default()
+    };
+    node(
+        name,
+        "Const",
+        &[],
+        &[
+            ("dtype", attr(Attr::Type(DataType::DtInt64 as i32))),
+            ("value", attr(Attr::Tensor(Box::new(t)))),
+        ],
+    )
+}
+
+/// A string -> int64 HashTableV2 "vocab" filled by InitializeTableV2 from `keys`/`values`, and
+/// a `LookupTableFindV2` "find" of the fed "words" with default -1.
+fn vocab_graph(keys: &[&str], values: &[i64], words: DataType) -> Result<Model, ckpt_graph::Error> {
+    let table_attrs = [
+        ("key_dtype", attr(Attr::Type(DataType::DtString as i32))),
+        ("value_dtype", attr(Attr::Type(DataType::DtInt64 as i32))),
+    ];
+    model(vec![
+        node("vocab", "HashTableV2", &[], &table_attrs),
+        const_strings("keys", keys),
+        const_i64("values", &[values.len() as i64], values),
+        node(
+            "init",
+            "InitializeTableV2",
+            &["vocab", "keys", "values"],
+            &[],
+        ),
+        const_i64("default", &[], &[-1]),
+        placeholder("words", words, None),
+        node(
+            "find",
+            "LookupTableFindV2",
+            &["vocab", "words", "default"],
+            &[],
+        ),
+        node("size", "LookupTableSizeV2", &["vocab"], &[]),
+    ])
+}
+
+#[test]
+fn tables_are_built_when_the_graph_is_loaded_and_looked_up() -> TestResult {
+    let m = vocab_graph(&["the", "cat", "the"], &[0, 1, 0], DataType::DtString)?;
+    let s = Session::new(
+        &m,
+        None,
+        &["find", "size"],
+        &["words"],
+        SessionOptions::default(),
+    )?;
+    let words = Value::new(
+        vec![2, 2],
+        vec![b"cat".to_vec(), b"dog".to_vec(), b"the".to_vec(), vec![]],
+    )?;
+    let out = s.run(&[("words", words)])?;
+    assert_eq!(out[0].shape(), &[2, 2]);
+    assert_eq!(out[0].as_i64(), Some(&[1, -1, 0, -1][..]));
+    assert_eq!(out[1].as_i64(), Some(&[2][..]));
+    Ok(())
+}
+
+#[test]
+fn lookup_key_dtype_mismatch_names_the_node_and_both_dtypes() -> TestResult {
+    let m = vocab_graph(&["the"], &[0], DataType::DtInt64)?;
+    let s = Session::new(&m, None, &["find"], &["words"], SessionOptions::default())?;
+    let err = s
+        .run(&[("words", Value::new(vec![1], vec![3i64])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"find\" (LookupTableFindV2): keys have dtype int64, table \"vocab\" has key dtype string"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_key_with_two_values_is_refused_when_the_graph_is_loaded() -> TestResult {
+    let m = vocab_graph(&["the", "the"], &[0, 1], DataType::DtString)?;
+    let err = Session::new(&m, None, &["find"], &["words"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?;
+    assert_eq!(
+        err.to_string(),
+        "node \"vocab\" (HashTableV2): key \"the\" is given two different values \
+         (TensorFlow: HashTable has different value for same key)"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_string_fed_where_a_number_is_expected_names_the_feed_and_both_dtypes() -> TestResult {
+    let m = model(vec![
+        placeholder("x", DataType::DtFloat, None),
+        node("y", "Neg", &["x"], &[("T", float())]),
+    ])?;
+    let s = Session::new(&m, None, &["y"], &["x"], SessionOptions::default())?;
+    let err = s
+        .run(&[("x", Value::new(vec![1], vec![b"1.5".to_vec()])?)])
+        .err()
+        .ok_or("expected an error")?;
+    assert!(matches!(err, Error::FeedDtype { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "feed \"x\": cannot convert string to the placeholder's dtype float32"
+    );
+    Ok(())
+}
+
+#[test]
+fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
+    let model = model(vec![const_f32("c", &[1], &[1.0], &[])])?;
+    let options = SessionOptions {
+        threads: Some(SessionOptions::MAX_THREADS + 1),
+        ..SessionOptions::default()
+    };
+    match Session::new(&model, None, &["c"], &[], options) {
+        Err(Error::TooManyThreads { requested, limit }) => {
+            assert_eq!((requested, limit), (1025, 1024));
+        }
+        other => panic!("expected TooManyThreads, got {:?}", other.err()),
+    }
+    Ok(())
+}
+
+/// A 6 KB library where each function calls the next four times, 15 levels deep: each call
+/// site is planned on its own, so planning it all would take 4^15 function plans. The
+/// session stops at 10,000 function plans with an error naming the calling nodes.
+#[test]
+fn a_library_that_multiplies_its_calls_is_refused() -> TestResult {
+    let func = |n: &str| {
+        attr(Attr::Func(NameAttrList {
+            name: n.into(),
+            attr: BTreeMap::new(),
+        }))
+    };
+    let floats = || {
+        attr(Attr::List(ListValue {
+            r#type: vec![DataType::DtFloat as i32],
+            ..Default::default()
+        }))
+    };
+    let depth = 15;
+    let mut functions = Vec::new();
+    for level in 0..depth {
+        let callee = format!("f{}", level + 1);
+        let mut body = Vec::new();
+        let mut input = "x".to_string();
+        for k in 0..4 {
+            let name = format!("c{k}");
+            body.push(node(
+                &name,
+                "PartitionedCall",
+                &[&input],
+                &[("f", func(&callee)), ("Tin", floats()), ("Tout", floats())],
+            ));
+            input = format!("{name}:output:0");
+        }
+        functions.push(function(&format!("f{level}"), body, &input));
+    }
+    functions.push(function(
+        &format!("f{depth}"),
+        vec![node("id", "Identity", &["x"], &[("T", float())])],
+        "id:output:0",
+    ));
+    let m = Model::from_graph_def(&GraphDef {
+        node: vec![
+            placeholder("x", DataType::DtFloat, Some(&[1])),
+            node(
+                "call",
+                "PartitionedCall",
+                &["x"],
+                &[("f", func("f0")), ("Tin", floats()), ("Tout", floats())],
+            ),
+        ],
+        library: Some(FunctionDefLibrary {
+            function: functions,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })?;
+    // The error comes back through every calling node, each naming its function.
+    let err = Session::new(&m, None, &["call"], &["x"], SessionOptions::default())
+        .err()
+        .ok_or("expected an error")?
+        .to_string();
+    assert!(
+        err.starts_with(r#"node "call" (PartitionedCall): in function "f0": node "c0""#)
+            && err.contains("more than 10000 function bodies to plan")
+            && err.ends_with("the function library calls itself too many ways"),
+        "{err}"
     );
     Ok(())
 }

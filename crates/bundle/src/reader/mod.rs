@@ -44,7 +44,9 @@ struct Shard {
 }
 
 /// An open checkpoint (tensor bundle). Cheap to open: the index is parsed and validated
-/// once; data shards are memory-mapped on first use. `Send + Sync`: read from many threads.
+/// once and every data shard present is memory-mapped right away (nothing is read until a
+/// tensor is), so one reader sees one version of a checkpoint even while a writer replaces
+/// it. `Send + Sync`: read from many threads.
 ///
 /// Follows TensorFlow's `BundleReader` (`tensorflow/core/util/tensor_bundle/tensor_bundle.cc`);
 /// the layout is described in docs/format.md §3.
@@ -179,6 +181,26 @@ impl BundleReader {
         }
     }
 
+    /// How tensor `name` is stored: whole in one shard, or as slices (each with its shard).
+    ///
+    /// Errors: [`Error::TensorNotFound`].
+    pub fn storage(&self, name: &str) -> Result<crate::Storage> {
+        let (_, layout) = self.entry(name)?;
+        let shard = |d: &DataRef| self.shards.get(d.slot).map_or(0, |s| s.id);
+        Ok(match layout {
+            Layout::Whole(d) => crate::Storage::Whole { shard: shard(d) },
+            Layout::Sliced { pieces, .. } => crate::Storage::Partitioned(
+                pieces
+                    .iter()
+                    .map(|p| crate::StoredSlice {
+                        extents: p.extents.clone(),
+                        shard: shard(&p.data),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
     /// The tensor and layout of `name`.
     fn entry(&self, name: &str) -> Result<(&TensorInfo, &Layout)> {
         let i = self.position(name)?;
@@ -225,7 +247,7 @@ impl BundleReader {
         }
     }
 
-    /// The mapped bytes of a shard, mapping it on first use.
+    /// The mapped bytes of a shard (mapped at open; a shard missing then is tried again).
     fn shard_bytes(&self, slot: usize) -> Result<&[u8]> {
         let shard = self.shards.get(slot).ok_or_else(|| Error::Header {
             path: self.index_path.clone(),
@@ -409,6 +431,12 @@ impl BundleReader {
                         tensor: String::new(),
                     })?;
                 let _ = shard.bytes.set(FileBytes::Owned(data));
+            } else if let Ok(mapped) = map_file(&shard.path) {
+                // Every present shard is mapped now, with the index just read, so that a
+                // rewrite renaming new files over these names while the reader is in use
+                // cannot mix two versions in one reader. A shard that cannot be opened is
+                // reported when a tensor stored in it is read (listing needs only the index).
+                let _ = shard.bytes.set(mapped);
             }
             shards.push(shard);
         }

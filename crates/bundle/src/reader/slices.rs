@@ -74,9 +74,14 @@ impl BundleReader {
         }
         let shape: Vec<u64> = region.iter().map(|r| r.1).collect();
         let count = num_elements(&shape).ok_or_else(|| slices_error("size overflows".into()))?;
+        let boxes = layout.boxes(&info.shape);
+        // A stored slice read as it is (a copy keeping the partitioning) is borrowed, not copied.
+        if let Some((_, data)) = boxes.iter().find(|(b, _)| b.as_slice() == region) {
+            return self.read_whole(info, &shape, data);
+        }
         // The stored runs overlapping the region, read and checked.
         let mut parts = Vec::new();
-        for (stored_box, data) in layout.boxes(&info.shape) {
+        for (stored_box, data) in boxes {
             if let Some(common) = intersect(&stored_box, region) {
                 let stored_shape: Vec<u64> = stored_box.iter().map(|r| r.1).collect();
                 let tensor = self.read_whole(info, &stored_shape, data)?;

@@ -182,6 +182,32 @@ impl V1Reader {
         self.position(name).is_ok()
     }
 
+    /// How tensor `name` is stored: whole, when one slice covers it, or as its slices; the
+    /// shard of each is the index of its table file among [`files`](Self::files).
+    ///
+    /// Errors: [`Error::TensorNotFound`].
+    pub fn storage(&self, name: &str) -> Result<crate::Storage> {
+        let i = self.position(name)?;
+        let (Some(info), Some(slices)) = (self.tensors.get(i), self.slices.get(i)) else {
+            return Err(self.not_found(name));
+        };
+        let whole = |s: &StoredSlice| s.ranges.iter().zip(&info.shape).all(|(r, &n)| *r == (0, n));
+        Ok(match slices.as_slice() {
+            [one] if whole(one) => crate::Storage::Whole {
+                shard: one.file as u32,
+            },
+            _ => crate::Storage::Partitioned(
+                slices
+                    .iter()
+                    .map(|s| crate::StoredSlice {
+                        extents: s.ranges.clone(),
+                        shard: s.file as u32,
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
     /// Reads a whole tensor, assembled from its slices (TensorFlow's `RestoreV2` with the
     /// spec `""` on a V1 checkpoint).
     ///

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A closed stdout (`ckpt ... | head`) ends the process quietly by SIGPIPE, as other Unix
+    // tools do, instead of a panic or an error line.
+    sigpipe::reset();
     let args = ckpt_cli::run::RunArgs::parse();
     match ckpt_cli::run::run(&args) {
         Ok(()) => ExitCode::SUCCESS,

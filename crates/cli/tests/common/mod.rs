@@ -100,12 +100,13 @@ where
     })
 }
 
-/// The names of `ckpt ls PATH`, one per line.
+/// The names of `ckpt ls PATH`, one per line (the `# total` line left out).
 pub fn listed_names(path: &Path) -> Result<Vec<String>> {
     let run = ckpt([Path::new("ls"), path])?.success()?;
     Ok(run
         .stdout
         .lines()
+        .filter(|line| !line.starts_with("# total: "))
         .map(|line| line.split('\t').next().unwrap_or_default().to_string())
         .collect())
 }
@@ -158,6 +159,9 @@ pub const CHECKPOINT_FIXTURES: &[&str] = &[
     "tf2",
     "tf2_newopt",
     "tf2_weights",
+    "tf1_adam",
+    "keras_opt/adam",
+    "keras_opt/legacy_momentum",
 ];
 
 /// Fixture directories holding V1 checkpoints (no `.index`; one table file per shard).
@@ -207,13 +211,39 @@ impl Checkpoint {
             .ok_or_else(|| anyhow!("{}: no variable {name:?} in expected.json", self.prefix))
     }
 
-    /// `ckpt ls` output TensorFlow's readings call for: sorted bytewise, shapes as `[a,b]`.
+    /// `ckpt ls` output TensorFlow's readings call for: sorted bytewise, shapes as `[a,b]`,
+    /// then the total line.
     pub fn listing(&self) -> String {
+        let (tensors, parameters, bytes) = self.total();
+        format!(
+            "{}# total: {tensors} tensors, {parameters} parameters, {bytes} bytes\n",
+            self.names_listing()
+        )
+    }
+
+    /// The tensor lines of `ckpt ls`, without the total line.
+    pub fn names_listing(&self) -> String {
         let mut vars: Vec<&Variable> = self.variables.iter().collect();
         vars.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         vars.iter()
             .map(|v| format!("{}\t{}\t{}\n", v.name, v.dtype, shape_text(&v.shape)))
             .collect()
+    }
+
+    /// Tensors, elements and data bytes (a string tensor: the bytes of its elements), as
+    /// inspect_checkpoint's total counts them, from TensorFlow's readings.
+    pub fn total(&self) -> (usize, u64, u64) {
+        let mut parameters = 0;
+        let mut bytes = 0;
+        for v in &self.variables {
+            let n: u64 = v.shape.iter().product();
+            parameters += n;
+            bytes += match &v.strings {
+                Some(s) => s.iter().map(|x| x.len() as u64).sum(),
+                None => n * dtype_size(&v.dtype),
+            };
+        }
+        (self.variables.len(), parameters, bytes)
     }
 
     /// The bytes `ckpt verify` checksums: every stored run of data.
@@ -254,6 +284,18 @@ impl Expected {
             (None, [only]) => Ok(only),
             (None, _) => bail!("several checkpoints and no `checkpoint` file"),
         }
+    }
+}
+
+/// The size in bytes of one element of a dtype named as `ckpt ls` names it (0 for strings).
+pub fn dtype_size(dtype: &str) -> u64 {
+    match dtype {
+        "bool" | "int8" | "uint8" | "qint8" | "quint8" => 1,
+        "float16" | "bfloat16" | "int16" | "uint16" | "qint16" | "quint16" => 2,
+        "float32" | "int32" | "uint32" | "qint32" => 4,
+        "float64" | "int64" | "uint64" | "complex64" => 8,
+        "complex128" => 16,
+        _ => 0,
     }
 }
 

@@ -18,6 +18,9 @@ pub(crate) mod control;
 pub(crate) mod math;
 pub(crate) mod nn;
 pub(crate) mod parallel;
+pub(crate) mod tensor_array;
+pub(crate) mod tensor_list;
+pub(crate) mod text;
 
 /// A kernel failure; the executor adds the node's name and op.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +75,11 @@ pub(crate) enum Built {
     },
     /// `Merge`: forwards its first live input and that input's index.
     Merge,
+    /// A lookup table, built from its initializers or the checkpoint when the graph is
+    /// loaded ([`text::table`]).
+    Table,
+    /// `While` / `StatelessWhile`: runs its body function while its cond function holds.
+    While(Box<control::while_op::WhileLoop>),
 }
 
 pub(crate) fn kernel(k: impl Kernel + 'static) -> Result<Built, Error> {
@@ -85,15 +93,38 @@ pub(crate) struct BuildCtx<'a> {
     pub model: &'a Model,
     /// Rewrite recognized dropout to identity (`SessionOptions::inference`).
     pub inference: bool,
+    /// Fuse and fold in the plans of function bodies (not `SessionOptions::unoptimized`).
+    pub optimize: bool,
     /// For each output index up to the highest one read, whether the plan reads it.
     pub used_outputs: &'a [bool],
     /// Inference mode routes this `Switch` to its false output whatever the predicate.
     pub force_false: bool,
     /// Nesting depth of function bodies (0 for the main graph).
     pub depth: usize,
+    /// For a `LookupTable*` op, the table its first input holds, when it is one the plan
+    /// built.
+    pub table: Option<std::sync::Arc<text::table::Table>>,
+    /// For each data input, its value when it is a constant of the plan (a `Const`, a
+    /// variable, a folded result); `None` when it is computed at run time.
+    pub const_inputs: &'a [Option<&'a Value>],
+    /// Iterations a while loop may run ([`crate::SessionOptions::max_iterations`]).
+    pub max_iterations: u64,
+    /// Function bodies planned so far for this session.
+    pub function_plans: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl BuildCtx<'_> {
+    /// The table `node` (a `LookupTable*` op) reads, or an error when its first input is not a
+    /// table node of the main graph.
+    pub(crate) fn table(&self, node: &Node) -> Result<std::sync::Arc<text::table::Table>, Error> {
+        self.table.clone().ok_or_else(|| {
+            node_error(
+                node,
+                "its table input is not a HashTableV2 or MutableHashTableV2 node of the main graph",
+            )
+        })
+    }
+
     /// The library function `name`, called by `node`.
     pub(crate) fn function(&self, node: &Node, name: &str) -> Result<&Function, Error> {
         self.model
@@ -108,13 +139,45 @@ pub(crate) type Builder = fn(&Node, &BuildCtx<'_>) -> Result<Built, Error>;
 static OPS: &[(&str, Builder)] = &[
     // control flow
     ("Assert", control::assert::build),
+    ("Enter", control::enter::build),
+    ("Exit", control::exit::build),
     ("If", control::if_op::build),
+    ("LoopCond", control::loop_cond::build),
     ("Merge", control::merge::build),
+    ("NextIteration", control::next_iteration::build),
     ("NoOp", control::noop::build),
-    ("StatelessIf", control::if_op::build),
-    ("Switch", control::switch::build),
     ("PartitionedCall", control::call::build),
+    ("RefEnter", control::enter::build),
+    ("RefExit", control::exit::build),
+    ("RefMerge", control::merge::build),
+    ("RefNextIteration", control::next_iteration::build),
+    ("RefSwitch", control::switch::build),
     ("StatefulPartitionedCall", control::call::build),
+    ("StatelessIf", control::if_op::build),
+    ("StatelessWhile", control::while_op::build),
+    ("Switch", control::switch::build),
+    ("While", control::while_op::build),
+    // TensorArray (control flow v1)
+    ("TensorArrayCloseV3", tensor_array::close::build),
+    ("TensorArrayConcatV3", tensor_array::concat::build),
+    ("TensorArrayGatherV3", tensor_array::gather::build),
+    ("TensorArrayReadV3", tensor_array::read::build),
+    ("TensorArrayScatterV3", tensor_array::scatter::build),
+    ("TensorArraySizeV3", tensor_array::size::build),
+    ("TensorArraySplitV3", tensor_array::split::build),
+    ("TensorArrayV3", tensor_array::create::build),
+    ("TensorArrayWriteV3", tensor_array::write::build),
+    // TensorList (control flow v2)
+    ("EmptyTensorList", tensor_list::empty::build),
+    ("TensorListElementShape", tensor_list::element_shape::build),
+    ("TensorListFromTensor", tensor_list::from_tensor::build),
+    ("TensorListGetItem", tensor_list::get_item::build),
+    ("TensorListLength", tensor_list::length::build),
+    ("TensorListPopBack", tensor_list::pop_back::build),
+    ("TensorListPushBack", tensor_list::push_back::build),
+    ("TensorListReserve", tensor_list::reserve::build),
+    ("TensorListSetItem", tensor_list::set_item::build),
+    ("TensorListStack", tensor_list::stack::build),
     // arrays, shapes, variables
     ("BroadcastTo", array::tile::build_broadcast_to),
     ("Cast", array::cast::build),
@@ -146,6 +209,7 @@ static OPS: &[(&str, Builder)] = &[
     ("ReadVariableOp", array::variable::build_read),
     ("ResourceGather", array::gather::build_resource),
     ("Reshape", array::reshape::build),
+    ("ReverseSequence", array::reverse_sequence::build),
     ("Shape", array::shape::build),
     ("ShapeN", array::shape::build_shape_n),
     ("Size", array::shape::build_size),
@@ -241,6 +305,26 @@ static OPS: &[(&str, Builder)] = &[
     ("SquaredDifference", math::binary::build),
     ("Sub", math::binary::build),
     ("Sum", math::reduce::build),
+    // strings and lookup tables
+    ("HashTable", text::table::build),
+    ("HashTableV2", text::table::build),
+    ("InitializeTable", text::table_init::build),
+    ("InitializeTableFromTextFile", text::table_init::build),
+    ("InitializeTableFromTextFileV2", text::table_init::build),
+    ("InitializeTableV2", text::table_init::build),
+    ("LookupTableFind", text::lookup_find::build),
+    ("LookupTableFindV2", text::lookup_find::build),
+    ("LookupTableImportV2", text::table_init::build),
+    ("LookupTableSize", text::lookup_size::build),
+    ("LookupTableSizeV2", text::lookup_size::build),
+    ("MutableHashTable", text::table::build),
+    ("MutableHashTableV2", text::table::build),
+    ("RegexReplace", text::regex_replace::build),
+    ("StaticRegexReplace", text::regex_replace::build_static),
+    ("StringJoin", text::string_join::build),
+    ("StringSplit", text::string_split::build),
+    ("StringSplitV2", text::string_split::build_v2),
+    ("StringToHashBucketFast", text::hash_bucket::build),
     // nn
     ("ArgMax", nn::arg_minmax::build),
     ("ArgMin", nn::arg_minmax::build),
@@ -249,6 +333,7 @@ static OPS: &[(&str, Builder)] = &[
     ("DepthwiseConv2dNative", nn::depthwise::build),
     ("Elu", nn::activation::build),
     ("FusedBatchNorm", nn::batch_norm::build),
+    ("FusedBatchNormV2", nn::batch_norm::build),
     ("FusedBatchNormV3", nn::batch_norm::build),
     ("LeakyRelu", nn::activation::build),
     ("LogSoftmax", nn::softmax::build),
@@ -389,23 +474,67 @@ pub(crate) fn num_elements(shape: &[usize]) -> Result<usize, OpError> {
         .ok_or_else(|| OpError(format!("shape {shape:?} is too large")))
 }
 
-/// The most elements a kernel allocates for one output: shapes computed from a graph's
-/// attributes (paddings, fills, ranges) are checked against it before any allocation.
-pub(crate) const MAX_ELEMENTS: usize = 1 << 32;
+pub(crate) use crate::memory::output_len;
 
-/// Element count of an output of `shape`, refused above [`MAX_ELEMENTS`].
-pub(crate) fn output_len(shape: &[usize]) -> Result<usize, OpError> {
-    let n = num_elements(shape)?;
-    if n > MAX_ELEMENTS {
-        op_bail!("output shape {shape:?} is too large ({n} elements)");
-    }
-    Ok(n)
+/// Bytes one element of `dtype` takes in a [`Value`] (a string's `Vec<u8>` header for
+/// strings, whose contents come on top), for [`output_len`].
+pub(crate) fn element_bytes(dtype: DType) -> usize {
+    dtype
+        .element_size()
+        .unwrap_or(std::mem::size_of::<Vec<u8>>())
 }
 
 /// `[a,b,c]`, the way error messages print shapes.
 pub(crate) fn fmt_shape(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", dims.join(","))
+}
+
+/// What kernel tests build nodes with.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use ckpt_graph::ckpt_proto::{GraphDef, NodeDef};
+    use ckpt_graph::{Model, Node};
+
+    use super::{BuildCtx, Built, Kernel};
+    use crate::Error;
+
+    /// A model of one `NoOp`, for the build context.
+    pub(crate) fn empty_model() -> Result<Model, Error> {
+        let def = GraphDef {
+            node: vec![NodeDef {
+                name: "noop".into(),
+                op: "NoOp".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Ok(Model::from_graph_def(&def)?)
+    }
+
+    /// Builds `node` with `builder`, expecting a kernel.
+    pub(crate) fn build_kernel(
+        builder: super::Builder,
+        node: &Node,
+    ) -> Result<Box<dyn Kernel>, Error> {
+        let model = empty_model()?;
+        let ctx = BuildCtx {
+            model: &model,
+            inference: false,
+            optimize: true,
+            used_outputs: &[true],
+            force_false: false,
+            depth: 0,
+            max_iterations: 1000,
+            const_inputs: &[],
+            function_plans: &std::sync::atomic::AtomicUsize::new(0),
+            table: None,
+        };
+        match builder(node, &ctx)? {
+            Built::Kernel(k) => Ok(k),
+            other => Err(Error::Internal(format!("expected a kernel, got {other:?}"))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
 //! Building a [`Plan`] from a graph, its fetches and its feeds, in named steps: the nodes
 //! the fetches need, the ops among them the executor lacks (all reported at once), the
-//! outputs read, the fused chains, then each node planned in order (its
-//! kernel built, its inputs located, its outputs placed in constants or slots, constant
-//! inputs folded), the fetches located, and each slot's last read marked.
+//! outputs read, the fused chains, the frames of TF1 while loops, then each node planned in
+//! order (its kernel built, its inputs located, its outputs placed in constants or slots,
+//! constant inputs folded) with each loop planned as a plan of its own, the fetches located,
+//! and each slot's last read marked.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Graph, Model, Node, NodeId, Output};
 
-use super::{Action, Input, Plan, Source, Step};
+use super::frames::{Frames, Unit, ROOT};
+use super::{Action, Input, LoopPlan, LoopVar, Plan, Source, Step};
 use crate::fusion::{Fused, Fusions};
 use crate::ops::control::if_op::unused_output;
 use crate::ops::nn::fold_batch_norm;
@@ -43,11 +47,28 @@ pub(crate) struct PlanInput<'a> {
     pub main_graph: bool,
     pub fetches: &'a [Output],
     pub feeds: &'a [Output],
+    /// Outputs whose values are known when the plan is built (a function's arguments that
+    /// the caller passes constants to, such as captured variables): constants of the plan.
+    pub bound: &'a [(Output, Value)],
     pub inference: bool,
     /// Fuse and fold (see [`crate::fusion`]); otherwise every node is its own step.
     pub optimize: bool,
     pub rewrite: &'a Rewrite,
     pub depth: usize,
+    /// Iterations a while loop may run before the run fails.
+    pub max_iterations: u64,
+    /// Function bodies planned so far for this session, all levels counted
+    /// ([`crate::plan::MAX_FUNCTION_PLANS`] at most).
+    pub function_plans: &'a AtomicUsize,
+}
+
+/// What every region (the graph, and each loop's frame) of one plan build shares.
+struct Shared<'a> {
+    input: &'a PlanInput<'a>,
+    fusions: Fusions,
+    frames: Frames,
+    /// For each needed node, which of its outputs are read.
+    used: HashMap<NodeId, Vec<bool>>,
 }
 
 impl Plan {
@@ -62,14 +83,25 @@ impl Plan {
         missing.visit(input.model, input.graph, &order, &roots, None);
         missing.into_result()?;
         let fusions = find_fusions(input, &order, &fed)?;
-        let mut planner = Planner::new(input, fed, fusions);
-        for id in planner.fusions.planning_order(&order) {
-            planner.plan_node(id, used.get(&id).map_or(&[], Vec::as_slice))?;
-        }
+        let fed_outputs: HashSet<Output> = fed.keys().copied().collect();
+        let frames = Frames::analyze(input.graph, &order, &fed_outputs, rewritten)?;
+        let shared = Shared {
+            input,
+            fusions,
+            frames,
+            used,
+        };
+        let mut planner = Planner::new(&shared, fed, input.feeds.len());
+        planner.bind(input.bound)?;
+        planner.plan_units(ROOT)?;
         planner.report_unloaded_variables()?;
-        let mut plan = planner.locate_fetches()?;
-        plan.mark_last_reads();
-        Ok(plan)
+        let fetch_names = input
+            .fetches
+            .iter()
+            .map(|&o| input.graph.tensor_name(o))
+            .collect();
+        let fetches: Vec<Output> = input.fetches.iter().map(|&f| planner.resolve(f)).collect();
+        planner.finish(&fetches, fetch_names)
     }
 
     /// Keeps `values` among the constants every run reads.
@@ -108,8 +140,17 @@ impl Plan {
         Location::Step { step, out, n_out }
     }
 
-    /// Marks each slot's last read as a take, and lists outputs nobody reads.
+    /// Marks each slot's last read as a take, lists outputs nobody reads, and lets each fetch
+    /// move its value out unless a later fetch reads the same slot.
     fn mark_last_reads(&mut self) {
+        self.fetch_takes = self
+            .fetches
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                matches!(f, Source::Slot(_)) && !self.fetches.iter().skip(i + 1).any(|g| g == f)
+            })
+            .collect();
         let pinned: HashSet<usize> = self
             .fetches
             .iter()
@@ -167,21 +208,30 @@ fn needed_nodes(
         }
     }
     let fed_nodes: HashSet<NodeId> = feeds.iter().map(|o| o.node).collect();
-    for &id in candidates.iter().rev() {
-        if !needed[id] {
-            continue;
-        }
-        let node = graph.node(id);
-        for &i in &node.inputs {
-            let i = resolve(i);
-            if !fed.contains_key(&i) {
-                needed[i.node] = true;
+    // One pass in reverse order suffices, except that a loop's NextIteration comes after the
+    // Merge that needs it: passes repeat until nothing more is needed.
+    let mut visited = vec![false; graph.nodes.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &id in candidates.iter().rev() {
+            if !needed[id] || visited[id] {
+                continue;
             }
-        }
-        for &c in &node.control_inputs {
-            // A control edge from a fed placeholder is satisfied by the feed.
-            if !(fed_nodes.contains(&c) && is_placeholder(graph.node(c))) {
-                needed[c] = true;
+            visited[id] = true;
+            let node = graph.node(id);
+            for &i in &node.inputs {
+                let i = resolve(i);
+                if !fed.contains_key(&i) && !needed[i.node] {
+                    needed[i.node] = true;
+                    changed |= graph.is_back_edge(i.node, id);
+                }
+            }
+            for &c in &node.control_inputs {
+                // A control edge from a fed placeholder is satisfied by the feed.
+                if !(fed_nodes.contains(&c) && is_placeholder(graph.node(c))) {
+                    needed[c] = true;
+                }
             }
         }
     }
@@ -231,12 +281,14 @@ fn find_fusions(
     crate::fusion::find(input.graph, order, &fetched, &fed_outputs, resolve)
 }
 
-/// A plan being built, node by node, and what building it keeps track of.
+/// A plan being built, node by node, and what building it keeps track of: the graph's plan
+/// or a loop body's.
 struct Planner<'a> {
+    shared: &'a Shared<'a>,
     input: &'a PlanInput<'a>,
+    fusions: &'a Fusions,
     /// Each fed output's position among the feeds.
     fed: HashMap<Output, usize>,
-    fusions: Fusions,
     plan: Plan,
     /// Where each planned node's outputs are.
     location: HashMap<NodeId, Location>,
@@ -246,33 +298,177 @@ struct Planner<'a> {
     missing_variables: Vec<String>,
     /// Variables that were not loaded because no checkpoint was given.
     unloaded_variables: Vec<String>,
+    /// The lookup tables built so far, by table node.
+    tables: HashMap<NodeId, Arc<ops::text::table::Table>>,
 }
 
 impl<'a> Planner<'a> {
-    fn new(input: &'a PlanInput<'a>, fed: HashMap<Output, usize>, fusions: Fusions) -> Self {
+    fn new(shared: &'a Shared<'a>, fed: HashMap<Output, usize>, n_feeds: usize) -> Self {
         let plan = Plan {
             steps: Vec::new(),
             consts: Vec::new(),
-            n_slots: input.feeds.len(),
-            feeds: (0..input.feeds.len()).collect(),
+            n_slots: n_feeds,
+            feeds: (0..n_feeds).collect(),
             fetches: Vec::new(),
-            fetch_names: input
-                .fetches
-                .iter()
-                .map(|&o| input.graph.tensor_name(o))
-                .collect(),
+            fetch_names: Vec::new(),
+            fetch_takes: Vec::new(),
             tracks_dead: false,
         };
         Planner {
-            input,
+            shared,
+            input: shared.input,
+            fusions: &shared.fusions,
             fed,
-            fusions,
             plan,
             location: HashMap::new(),
             poisoned: HashSet::new(),
             missing_variables: Vec::new(),
             unloaded_variables: Vec::new(),
+            tables: HashMap::new(),
         }
+    }
+
+    /// Makes the bound outputs constants of the plan.
+    fn bind(&mut self, bound: &[(Output, Value)]) -> Result<(), Error> {
+        for (o, value) in bound {
+            if o.index != 0 || self.location.contains_key(&o.node) {
+                return Err(Error::Internal(format!(
+                    "bound output {} is not the single output of a node",
+                    self.input.graph.tensor_name(*o)
+                )));
+            }
+            let location = self.plan.add_consts(vec![value.clone()]);
+            self.location.insert(o.node, location);
+        }
+        Ok(())
+    }
+
+    /// Plans the nodes of frame `frame`, and each loop nested in it as one step.
+    fn plan_units(&mut self, frame: usize) -> Result<(), Error> {
+        let graph = self.input.graph;
+        let units = self.shared.frames.units(graph, frame)?;
+        // A loop body's Merges are fed the loop variables.
+        let fed_merges: HashSet<NodeId> = self.shared.frames.frames[frame]
+            .merges
+            .iter()
+            .map(|m| m.merge)
+            .collect();
+        for unit in units {
+            match unit {
+                Unit::Frame(g) => self.plan_loop(g)?,
+                Unit::Node(id) => {
+                    let Some(id) = self.fusions.planned_at(id) else {
+                        continue;
+                    };
+                    if fed_merges.contains(&id) {
+                        continue;
+                    }
+                    let used = self.shared.used.get(&id).map_or(&[][..], Vec::as_slice);
+                    self.plan_node(id, used)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans the loop of frame `g` as one step: its body becomes a plan of its own, fed the
+    /// loop invariants and the loop variables' values of one iteration.
+    fn plan_loop(&mut self, g: usize) -> Result<(), Error> {
+        let graph = self.input.graph;
+        let frame = &self.shared.frames.frames[g];
+        let mut inputs: Vec<Source> = Vec::new();
+        let mut body_fed: HashMap<Output, usize> = HashMap::new();
+        // Invariants that are constants of this plan become constants of the body.
+        let mut body_consts: Vec<(NodeId, Value)> = Vec::new();
+        let mut control: Vec<usize> = Vec::new();
+        for &e in &frame.enters {
+            let enter = graph.node(e);
+            control.extend(self.control_steps(enter));
+            if !enter.attr_bool_or("is_constant", false)? {
+                continue;
+            }
+            let [input] = enter.inputs.as_slice() else {
+                return Err(node_error(enter, "Enter takes exactly one input"));
+            };
+            match self.source(self.resolve(*input))? {
+                Source::Const(c) if !self.poisoned.contains(&c) => {
+                    let value = self.plan.consts.get(c).cloned().ok_or_else(|| {
+                        Error::Internal(format!("constant {c} of {:?}", enter.name))
+                    })?;
+                    body_consts.push((e, value));
+                }
+                src => {
+                    body_fed.insert(Output::new(e, 0), inputs.len());
+                    inputs.push(src);
+                }
+            }
+        }
+        let n_invariants = inputs.len();
+        let mut vars = Vec::with_capacity(frame.merges.len());
+        for m in &frame.merges {
+            let enter = graph.node(m.enter);
+            let [input] = enter.inputs.as_slice() else {
+                return Err(node_error(enter, "Enter takes exactly one input"));
+            };
+            inputs.push(self.source(self.resolve(*input))?);
+            body_fed.insert(Output::new(m.merge, 0), body_fed.len());
+            let index = self
+                .shared
+                .used
+                .get(&m.merge)
+                .is_some_and(|u| u.get(1).copied().unwrap_or(false));
+            if index {
+                body_fed.insert(Output::new(m.merge, 1), body_fed.len());
+            }
+            vars.push((m.next, index));
+        }
+        let mut body = Planner::new(self.shared, body_fed.clone(), body_fed.len());
+        for (e, value) in body_consts {
+            let location = body.plan.add_consts(vec![value]);
+            body.location.insert(e, location);
+        }
+        body.plan_units(g)?;
+        let mut fetches: Vec<Output> = vars.iter().map(|&(next, _)| Output::new(next, 0)).collect();
+        fetches.extend(frame.exits.iter().map(|&x| Output::new(x, 0)));
+        let fetch_names = fetches.iter().map(|&o| graph.tensor_name(o)).collect();
+        let mut body = body.finish(&fetches, fetch_names)?;
+        body.tracks_dead = true;
+        let plan = LoopPlan {
+            frame: frame.name.clone(),
+            body,
+            n_invariants,
+            vars: vars
+                .iter()
+                .enumerate()
+                .map(|(k, &(_, index))| LoopVar { next: k, index })
+                .collect(),
+            exits: (vars.len()..vars.len() + frame.exits.len()).collect(),
+            max_iterations: self.input.max_iterations,
+        };
+        self.plan.tracks_dead = true;
+        let first =
+            graph.node(
+                frame.enters.first().copied().ok_or_else(|| {
+                    Error::Internal(format!("frame {:?} has no Enter", frame.name))
+                })?,
+            );
+        let n_out = frame.exits.len();
+        let location =
+            self.plan
+                .add_step(first, Action::Loop(Box::new(plan)), inputs, control, n_out);
+        if let Location::Step { step, out, .. } = location {
+            for (k, &x) in frame.exits.iter().enumerate() {
+                self.location.insert(
+                    x,
+                    Location::Step {
+                        step,
+                        out: out + k,
+                        n_out: 1,
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The output `o` is read from, after the rewrite's aliases and the fusions.
@@ -290,11 +486,22 @@ impl<'a> Planner<'a> {
 
     /// Plans node `id`, whose outputs up to the last one in `used_outputs` are read.
     fn plan_node(&mut self, id: NodeId, used_outputs: &[bool]) -> Result<(), Error> {
+        if self.location.contains_key(&id) {
+            // A bound argument, already a constant.
+            return Ok(());
+        }
         let node = self.input.graph.node(id);
-        let built = self.build_node(id, node, used_outputs)?;
-        let sources = match self.fusions.fused.get(&id).copied() {
-            Some(fused) => self.fused_sources(node, &fused)?,
-            None => self.sources(node)?,
+        // A fused producer's kernel is built first, so that its errors name it before those
+        // of a batch norm folded into it.
+        let (built, sources) = match self.fusions.fused.get(&id).copied() {
+            Some(fused) => {
+                let built = self.build_node(id, node, used_outputs, &[])?;
+                (built, self.fused_sources(node, &fused)?)
+            }
+            None => {
+                let sources = self.sources(node)?;
+                (self.build_node(id, node, used_outputs, &sources)?, sources)
+            }
         };
         let control = self.control_steps(node);
         let n_out = used_outputs.len();
@@ -319,22 +526,75 @@ impl<'a> Planner<'a> {
             Built::Merge => self
                 .plan
                 .add_step(node, Action::Merge, sources, control, n_out),
+            Built::Table => self.load_table(id, node)?,
+            Built::While(w) => self
+                .plan
+                .add_step(node, Action::While(w), sources, control, n_out),
         };
         self.location.insert(id, location);
         Ok(())
     }
 
-    /// What the op table (or the fusion, or the function library) makes of `node`.
-    fn build_node(&self, id: NodeId, node: &Node, used_outputs: &[bool]) -> Result<Built, Error> {
+    /// What the op table (or the fusion, or the function library) makes of `node`; kernels
+    /// other than `Cast` and function calls compute float16/bfloat16 inputs in float32
+    /// ([`crate::half_precision`]).
+    fn build_node(
+        &self,
+        id: NodeId,
+        node: &Node,
+        used_outputs: &[bool],
+        sources: &[Source],
+    ) -> Result<Built, Error> {
+        let built = self.build_node_kernel(id, node, used_outputs, sources)?;
+        Ok(match built {
+            Built::Kernel(k)
+                if !KEEPS_NARROW_INPUTS.contains(&node.op.as_str())
+                    && ops::builder(&node.op).is_some() =>
+            {
+                let narrowed = crate::half_precision::narrowed_outputs(&node.op);
+                Built::Kernel(Box::new(crate::half_precision::Widening(k, narrowed)))
+            }
+            other => other,
+        })
+    }
+
+    fn build_node_kernel(
+        &self,
+        id: NodeId,
+        node: &Node,
+        used_outputs: &[bool],
+        sources: &[Source],
+    ) -> Result<Built, Error> {
         if let Some(fused) = self.fusions.fused.get(&id) {
             return fused.build(node);
         }
+        // Constants standing in for missing variables are never computed with.
+        let const_inputs: Vec<Option<&Value>> = sources
+            .iter()
+            .take(node.inputs.len())
+            .map(|s| match s {
+                Source::Const(c) if !self.poisoned.contains(c) => self.plan.consts.get(*c),
+                _ => None,
+            })
+            .collect();
         let ctx = BuildCtx {
             model: self.input.model,
             inference: self.input.inference,
+            optimize: self.input.optimize,
             used_outputs,
             force_false: self.input.rewrite.force_false.contains(&id),
             depth: self.input.depth,
+            table: if node.op.starts_with("LookupTable") {
+                node.inputs.first().and_then(|&i| {
+                    let source = ops::text::table::source_node(self.input.graph, self.resolve(i));
+                    self.tables.get(&source).cloned()
+                })
+            } else {
+                None
+            },
+            const_inputs: &const_inputs,
+            max_iterations: self.input.max_iterations,
+            function_plans: self.input.function_plans,
         };
         match ops::builder(&node.op) {
             Some(build) => build(node, &ctx),
@@ -456,6 +716,27 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// A lookup table, built now (see [`ops::text::table`]); its output, TensorFlow's resource
+    /// handle, is a scalar string holding the node's name.
+    fn load_table(&mut self, id: NodeId, node: &Node) -> Result<Location, Error> {
+        if !self.input.main_graph {
+            return Err(node_error(
+                node,
+                "tables inside functions are not supported",
+            ));
+        }
+        let table = ops::text::table::load(
+            self.input.model,
+            self.input.graph,
+            self.input.bundle,
+            id,
+            node,
+        )?;
+        self.tables.insert(id, table);
+        let handle = Value::scalar(node.name.as_bytes().to_vec());
+        Ok(self.plan.add_consts(vec![handle]))
+    }
+
     /// A constant standing in for a variable that could not be loaded.
     fn add_stand_in(&mut self) -> Location {
         self.poisoned.insert(self.plan.consts.len());
@@ -507,18 +788,27 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// The plan, with where each fetch is read.
-    fn locate_fetches(mut self) -> Result<Plan, Error> {
-        let fetches = self
-            .input
-            .fetches
+    /// The plan, with where each of `fetches` (resolved outputs) is read.
+    fn finish(mut self, fetches: &[Output], names: Vec<String>) -> Result<Plan, Error> {
+        self.plan.fetches = fetches
             .iter()
-            .map(|&f| self.source(self.resolve(f)))
+            .map(|&f| self.source(f))
             .collect::<Result<_, _>>()?;
-        self.plan.fetches = fetches;
+        self.plan.fetch_names = names;
+        self.plan.mark_last_reads();
         Ok(self.plan)
     }
 }
+
+/// Kernels that take float16/bfloat16 inputs as they are: `Cast` converts them itself, and
+/// function calls hand them to bodies whose own kernels widen them.
+const KEEPS_NARROW_INPUTS: &[&str] = &[
+    "Cast",
+    "If",
+    "StatelessIf",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+];
 
 fn is_placeholder(node: &Node) -> bool {
     ckpt_graph::PLACEHOLDER_OPS.contains(&node.op.as_str())

@@ -8,21 +8,34 @@
 //! ([`execute`]) only fills slots: all per-run state lives in [`Plan::run`]'s locals.
 //!
 //! A library function called by the graph is compiled the same way, as a [`FunctionPlan`].
+//!
+//! TF1 while loops ([`frames`]) are compiled loop by loop: the nodes of a loop's frame become
+//! a plan of their own that computes one iteration ([`LoopPlan`]), and the whole loop is one
+//! step of the plan around it, so nested loops nest plans. TF2's `While` runs its `cond` and
+//! `body` functions as [`FunctionPlan`]s.
 
 mod build;
 mod execute;
+mod frames;
 
 use ckpt_graph::{Function, Node, Output};
 
 pub(crate) use build::PlanInput;
+pub(crate) use execute::RunState;
 
 use crate::ops::control::if_op::unused_output;
+use crate::ops::control::while_op::WhileLoop;
 use crate::ops::{node_error, BuildCtx, Kernel, OpError};
 use crate::rewrite::Rewrite;
 use crate::{Error, Value};
 
 /// How deep functions may call functions.
 const MAX_DEPTH: usize = 16;
+
+/// The most function bodies one session plans (each call site of a function is planned on
+/// its own, so a library whose functions each call the next several times would otherwise
+/// take time and memory exponential in its depth): [`Error::TooManyFunctionPlans`] past it.
+pub(crate) const MAX_FUNCTION_PLANS: usize = 10_000;
 
 /// Where a step reads a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,8 +54,45 @@ struct Input {
 #[derive(Debug)]
 enum Action {
     Kernel(Box<dyn Kernel>),
-    Switch { force_false: bool },
+    Switch {
+        force_false: bool,
+    },
     Merge,
+    /// A TF1 while loop: inputs are what its `Enter`s read, outputs what its `Exit`s give.
+    Loop(Box<LoopPlan>),
+    /// A TF2 `While` / `StatelessWhile`.
+    While(Box<WhileLoop>),
+}
+
+/// A TF1 while loop compiled from its frame: `body` computes one iteration.
+///
+/// The loop step's inputs are the loop invariants (what its constant `Enter`s read, unless it
+/// is a constant of the outer plan, which the body keeps as its own) first, then the initial
+/// value of each loop variable. `body`'s feeds are the invariants, then for each
+/// loop variable its `Merge`'s value (and its `value_index`, when read); its fetches are each
+/// variable's `NextIteration` value and each `Exit`'s value. An iteration follows another as
+/// long as some `NextIteration` value is live, that is until `LoopCond` turns false and the
+/// `Switch`es send the variables to the `Exit`s.
+#[derive(Debug)]
+pub(crate) struct LoopPlan {
+    /// The frame's name, for errors.
+    frame: String,
+    body: Plan,
+    /// How many of the step's inputs are loop invariants (the rest are loop variables).
+    n_invariants: usize,
+    vars: Vec<LoopVar>,
+    /// The fetch of `body` giving each of the step's outputs.
+    exits: Vec<usize>,
+    max_iterations: u64,
+}
+
+/// One loop variable of a [`LoopPlan`].
+#[derive(Debug)]
+struct LoopVar {
+    /// The fetch of the body giving its next value.
+    next: usize,
+    /// Whether the body reads the `Merge`'s `value_index` (fed after the value).
+    index: bool,
 }
 
 #[derive(Debug)]
@@ -71,7 +121,10 @@ pub(crate) struct Plan {
     fetches: Vec<Source>,
     /// Names of the fetched tensors, for errors.
     fetch_names: Vec<String>,
-    /// Whether any step can produce a dead value (the plan has a `Switch`).
+    /// Whether fetch `i` may move its value out of its slot (no later fetch reads the slot).
+    fetch_takes: Vec<bool>,
+    /// Whether any value can be dead (the plan has a `Switch` or a loop, or is a loop body
+    /// whose feeds may be dead).
     tracks_dead: bool,
 }
 
@@ -89,14 +142,21 @@ pub(crate) struct FunctionPlan {
     plan: Plan,
     /// Output index of each fetch.
     outputs: Vec<usize>,
+    /// For each argument, whether it is fed at run time (`false`: bound to a constant when
+    /// the plan was built, and dropped from the arguments of each call).
+    fed_args: Vec<bool>,
 }
 
 impl FunctionPlan {
-    /// Builds `f` as called by `caller`, computing only the caller's used outputs.
+    /// Builds `f` as called by `caller`, computing only the caller's used outputs. Arguments
+    /// whose value `known_args` gives (the caller passes a constant of its plan, such as a
+    /// captured variable) become constants of the body's plan, so that the body folds what
+    /// depends only on them, exactly as the main graph does; the others are fed per call.
     pub(crate) fn build(
         f: &Function,
         caller: &Node,
         ctx: &BuildCtx<'_>,
+        known_args: &[Option<&Value>],
     ) -> Result<FunctionPlan, Error> {
         if ctx.depth >= MAX_DEPTH {
             return Err(Error::TooDeep {
@@ -111,6 +171,34 @@ impl FunctionPlan {
             .filter(|(_, &u)| u)
             .map(|(i, _)| i)
             .collect();
+        FunctionPlan::build_outputs(f, caller, ctx, outputs, known_args)
+    }
+
+    /// Builds `f` as called by `caller`, computing its outputs `outputs`, with the arguments
+    /// `known_args` gives bound as constants (see [`FunctionPlan::build`]; a loop passes none,
+    /// since its arguments change from one iteration to the next).
+    pub(crate) fn build_outputs(
+        f: &Function,
+        caller: &Node,
+        ctx: &BuildCtx<'_>,
+        outputs: Vec<usize>,
+        known_args: &[Option<&Value>],
+    ) -> Result<FunctionPlan, Error> {
+        if ctx.depth >= MAX_DEPTH {
+            return Err(Error::TooDeep {
+                node: caller.name.clone(),
+                limit: MAX_DEPTH,
+            });
+        }
+        let planned = ctx
+            .function_plans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if planned >= MAX_FUNCTION_PLANS {
+            return Err(Error::TooManyFunctionPlans {
+                node: caller.name.clone(),
+                limit: MAX_FUNCTION_PLANS,
+            });
+        }
         let mut fetches = Vec::with_capacity(outputs.len());
         for &i in &outputs {
             let Some(&o) = f.outputs.get(i) else {
@@ -125,15 +213,22 @@ impl FunctionPlan {
             };
             fetches.push(o);
         }
-        let feeds: Vec<Output> = (0..f.arg_names.len())
-            .filter_map(|i| f.arg(i))
-            .map(|id| Output::new(id, 0))
-            .collect();
-        if feeds.len() != f.arg_names.len() {
-            return Err(node_error(
-                caller,
-                format!("function {:?} has malformed arguments", f.name),
-            ));
+        let mut feeds = Vec::with_capacity(f.arg_names.len());
+        let mut bound = Vec::new();
+        let mut fed_args = Vec::with_capacity(f.arg_names.len());
+        for i in 0..f.arg_names.len() {
+            let Some(id) = f.arg(i) else {
+                return Err(node_error(
+                    caller,
+                    format!("function {:?} has malformed arguments", f.name),
+                ));
+            };
+            let arg = Output::new(id, 0);
+            match known_args.get(i).copied().flatten() {
+                Some(value) => bound.push((arg, value.clone())),
+                None => feeds.push(arg),
+            }
+            fed_args.push(known_args.get(i).copied().flatten().is_none());
         }
         let rewrite = if ctx.inference {
             Rewrite::dropout(&f.body, ctx.model)
@@ -147,19 +242,51 @@ impl FunctionPlan {
             main_graph: false,
             fetches: &fetches,
             feeds: &feeds,
+            bound: &bound,
             inference: ctx.inference,
-            optimize: true,
+            optimize: ctx.optimize,
             rewrite: &rewrite,
             depth: ctx.depth + 1,
+            max_iterations: ctx.max_iterations,
+            function_plans: ctx.function_plans,
         })
         .map_err(|e| node_error(caller, format!("in function {:?}: {e}", f.name)))?;
-        Ok(FunctionPlan { plan, outputs })
+        Ok(FunctionPlan {
+            plan,
+            outputs,
+            fed_args,
+        })
     }
 
     /// Runs the body on `args`; returns `n_out` outputs, with placeholders where the caller
     /// reads nothing.
     pub(crate) fn call(&self, args: Vec<Value>, n_out: usize) -> Result<Vec<Value>, OpError> {
-        let values = self.plan.run(args).map_err(|e| OpError(e.to_string()))?;
+        let mut state = RunState::default();
+        self.call_in(&mut state, args, n_out)
+            .map_err(|e| OpError(e.to_string()))
+    }
+
+    /// [`FunctionPlan::call`], reusing `state` (a loop calls its body many times). Arguments
+    /// bound at plan time (constants the caller passed) are dropped from `args` here.
+    pub(crate) fn call_in(
+        &self,
+        state: &mut RunState,
+        args: Vec<Value>,
+        n_out: usize,
+    ) -> Result<Vec<Value>, Error> {
+        if args.len() != self.fed_args.len() {
+            return Err(Error::Internal(format!(
+                "the function takes {} arguments, got {}",
+                self.fed_args.len(),
+                args.len()
+            )));
+        }
+        let args: Vec<Value> = args
+            .into_iter()
+            .zip(&self.fed_args)
+            .filter_map(|(v, &fed)| fed.then_some(v))
+            .collect();
+        let values = self.plan.run_in(state, args)?;
         let mut out: Vec<Value> = (0..n_out).map(|_| unused_output()).collect();
         for (&i, v) in self.outputs.iter().zip(values) {
             if let Some(slot) = out.get_mut(i) {

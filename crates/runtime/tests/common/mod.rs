@@ -73,8 +73,43 @@ pub fn read_npy(path: &Path) -> TestResult<Value> {
                 .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
                 .collect::<Vec<_>>(),
         )?,
+        "<f2" => Value::new(
+            shape,
+            data.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>(),
+        )?,
         "|u1" => Value::new(shape, data.to_vec())?,
         "|b1" => Value::new(shape, data.iter().map(|&b| b != 0).collect::<Vec<_>>())?,
+        d if d.starts_with("|S") || d.starts_with("<U") => {
+            // Fixed-width bytes (trailing NULs dropped, as numpy does) or UTF-32 code points.
+            let width: usize = d[2..].parse()?;
+            let item = if d.starts_with("<U") {
+                width * 4
+            } else {
+                width
+            };
+            let n: usize = shape.iter().product();
+            let mut strings = Vec::with_capacity(n);
+            for i in 0..n {
+                let raw = data
+                    .get(i * item..(i + 1) * item)
+                    .ok_or("npy data too short")?;
+                let s: Vec<u8> = if d.starts_with("<U") {
+                    raw.chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .take_while(|&c| c != 0)
+                        .filter_map(char::from_u32)
+                        .collect::<String>()
+                        .into_bytes()
+                } else {
+                    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                    raw[..end].to_vec()
+                };
+                strings.push(s);
+            }
+            Value::new(shape, strings)?
+        }
         other => return Err(format!("{}: unsupported npy dtype {other}", path.display()).into()),
     };
     Ok(value)

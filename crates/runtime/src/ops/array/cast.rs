@@ -28,8 +28,14 @@ impl Kernel for Cast {
     }
 }
 
-/// Element conversions: `as` for numbers (float to integer truncates toward zero and
-/// saturates), `!= 0` to bool, 0/1 from bool.
+/// Element conversions as TensorFlow's CPU kernels do them on x86-64 (a C++
+/// `static_cast`, compiled to `cvttss2si`/`cvttsd2si`): a float to an integer truncates
+/// toward zero, and NaN, infinities and values out of the integer's range become its
+/// minimum (`INT_MIN`, the "integer indefinite" value), not a saturated bound; to uint8, a
+/// value goes through int32 and then a float32 keeps the low byte (`-3.7` gives 253, 300
+/// gives 44) while a float64 saturates to 0..=255 (-7.4 gives 0, 600 gives 255), the two
+/// vectorized paths Eigen takes; integers narrow by keeping their low bits; `!= 0` to bool (NaN is true); 0/1 from bool.
+/// (tensorflow/core/kernels/cast_op_impl.h, the `CastFunctor` of Eigen's `scalar_cast_op`.)
 trait CastTo: Copy + Sync {
     fn to_f32(self) -> f32;
     fn to_f64(self) -> f64;
@@ -38,6 +44,47 @@ trait CastTo: Copy + Sync {
     fn to_u8(self) -> u8;
     fn to_bool(self) -> bool;
 }
+
+/// `x` truncated toward zero, or `min` when it is NaN or outside `[min, max]` after
+/// truncation (x86's integer-indefinite result).
+fn truncate_x86(x: f64, min: f64, max_exclusive: f64) -> Option<f64> {
+    let t = x.trunc();
+    (t >= min && t < max_exclusive).then_some(t)
+}
+
+macro_rules! cast_float {
+    ($t:ty, to_u8: $to_u8:expr) => {
+        impl CastTo for $t {
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i32(self) -> i32 {
+                truncate_x86(f64::from(self), -2_147_483_648.0, 2_147_483_648.0)
+                    .map_or(i32::MIN, |t| t as i32)
+            }
+            fn to_i64(self) -> i64 {
+                truncate_x86(
+                    f64::from(self),
+                    -9_223_372_036_854_775_808.0,
+                    9_223_372_036_854_775_808.0,
+                )
+                .map_or(i64::MIN, |t| t as i64)
+            }
+            fn to_u8(self) -> u8 {
+                $to_u8(self.to_i32())
+            }
+            fn to_bool(self) -> bool {
+                self != 0.0
+            }
+        }
+    };
+}
+
+cast_float!(f32, to_u8: |i: i32| i as u8);
+cast_float!(f64, to_u8: |i: i32| i.clamp(0, 255) as u8);
 
 macro_rules! cast_num {
     ($t:ty, $zero:expr) => {
@@ -64,8 +111,6 @@ macro_rules! cast_num {
     };
 }
 
-cast_num!(f32, 0.0);
-cast_num!(f64, 0.0);
 cast_num!(i32, 0);
 cast_num!(i64, 0);
 cast_num!(u8, 0);
@@ -107,13 +152,24 @@ fn convert<T: CastTo>(t: &TensorBuf<T>, to: DType) -> Option<Value> {
 }
 
 /// `v` converted to `to`; `None` when one side is a string and the other is not.
+///
+/// float16 and bfloat16 convert through float32, as Eigen's `half` and `bfloat16` do: a
+/// narrow input widens exactly, and a narrow result is the float32 conversion rounded to
+/// nearest even (so float64 and int64 sources are rounded twice, as in TensorFlow).
 pub(crate) fn cast_value(v: &Value, to: DType) -> Option<Value> {
     if v.dtype() == to {
         return Some(v.clone());
     }
+    if let Some(wide) = crate::half_precision::widen(v) {
+        return cast_value(&wide, to);
+    }
+    if matches!(to, DType::Float16 | DType::BFloat16) {
+        let wide = cast_value(v, DType::Float32)?;
+        return Some(crate::half_precision::narrow(wide, to));
+    }
     dispatch_numbers!(v, |t| convert(t, to), else {
         Value::Bool(t) => convert(t, to),
-        Value::Str(_) => None,
+        Value::Str(_) | Value::F16(_) | Value::BF16(_) | Value::List(_) | Value::TensorArray(_) => None,
     })
 }
 
@@ -126,12 +182,26 @@ mod tests {
         let x = Value::new(vec![5], vec![-1.7f32, -0.5, 0.0, 2.9, 1e10])?;
         assert_eq!(
             x.cast(DType::Int32)?.as_i32(),
-            Some(&[-1, 0, 0, 2, i32::MAX][..])
+            Some(&[-1, 0, 0, 2, i32::MIN][..])
         );
         assert_eq!(
             x.cast(DType::Bool)?.as_bool(),
             Some(&[true, true, false, true, true][..])
         );
+        // To bfloat16 rounds to nearest even (1 + 2^-8 is halfway: 1); back is exact.
+        let f = Value::new(vec![3], vec![1.0f32 + 2f32.powi(-8), 3.0e38, -0.0])?;
+        let bf = f.cast(DType::BFloat16)?;
+        assert_eq!(bf.dtype(), DType::BFloat16);
+        assert_eq!(
+            bf.cast(DType::Float32)?.as_f32(),
+            Some(&[1.0, half::bf16::from_f32(3.0e38).to_f32(), -0.0][..])
+        );
+        let h = Value::new(vec![2], vec![70000.0f64, 0.1])?.cast(DType::Float16)?;
+        assert_eq!(
+            h.cast(DType::Float64)?.as_f64(),
+            Some(&[f64::INFINITY, f64::from(half::f16::from_f32(0.1).to_f32())][..])
+        );
+        assert_eq!(bf.cast(DType::Int32)?.as_i32(), Some(&[1, i32::MIN, 0][..]));
         let b = Value::new(vec![2], vec![true, false])?;
         assert_eq!(b.cast(DType::Float32)?.as_f32(), Some(&[1.0, 0.0][..]));
         let i = Value::new(vec![2], vec![300i64, -1])?;

@@ -45,11 +45,11 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
 /// A tensor of `shape` with every element equal to the one element of `v`.
 #[allow(clippy::clone_on_copy)] // generic over numbers and strings
 fn broadcast_scalar(v: &Value, shape: Vec<usize>) -> Result<Value, OpError> {
-    let n = crate::ops::output_len(&shape)?;
+    let n = crate::ops::output_len(&shape, crate::ops::element_bytes(v.dtype()))?;
     map_any!(v, t => {
         let Some(x) = t.data().first() else { op_bail!("empty fill value") };
         Ok(Datum::wrap(TensorBuf::from_parts(shape, vec![x.clone(); n])))
-    })
+    }, else op_bail!("cannot fill with a {}", v.kind()))
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ impl GatherSpec {
         let mut out_shape = params[..a].to_vec();
         out_shape.extend_from_slice(&indices[b..]);
         out_shape.extend_from_slice(&params[a + 1..]);
-        output_len(&out_shape)?;
+        output_len(&out_shape, 8)?;
         Ok(GatherSpec {
             batch: params[..b].iter().product(),
             outer: params[b..a].iter().product(),
@@ -153,7 +153,7 @@ fn gather<T: Datum>(
         ..
     } = *spec;
     let src = params.data();
-    let mut data = Vec::with_capacity(output_len(&spec.out_shape)?);
+    let mut data = Vec::with_capacity(output_len(&spec.out_shape, std::mem::size_of::<T>())?);
     for b in 0..batch {
         let batch_idx = &idx[b * per_batch..(b + 1) * per_batch];
         for o in 0..outer {
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn huge_outputs_are_refused_before_allocating() {
         let spec = GatherSpec::new(&[2, 1 << 20], &[1 << 20, 1 << 12], Some(0), 0);
-        assert!(matches!(spec, Err(OpError(m)) if m.contains("too large")));
+        assert!(matches!(spec, Err(OpError(m)) if m.contains("memory budget")));
     }
 
     #[test]

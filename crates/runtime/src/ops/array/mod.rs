@@ -14,6 +14,7 @@ pub(crate) mod placeholder;
 pub(crate) mod random;
 pub(crate) mod range;
 pub(crate) mod reshape;
+pub(crate) mod reverse_sequence;
 pub(crate) mod shape;
 pub(crate) mod split;
 pub(crate) mod squeeze;

@@ -64,13 +64,13 @@ impl Kernel for OneHot {
         }
         let mut out_shape = shape.to_vec();
         out_shape.insert(axis, depth);
-        output_len(&out_shape)?;
+        output_len(&out_shape, crate::ops::element_bytes(on.dtype()))?;
         let outer: usize = shape[..axis].iter().product();
         let inner: usize = shape[axis..].iter().product();
         let out = map_any!(on, t => {
             let off = <_ as Datum>::take(off).map_err(|v| OpError(format!("off_value has dtype {}", v.dtype())))?;
             Datum::wrap(one_hot(&idx, outer, inner, depth, &t.data()[0], &off.data()[0], out_shape))
-        });
+        }, else op_bail!("on_value must be a tensor, got a {}", on.kind()));
         Ok(vec![out])
     }
 }
@@ -166,7 +166,7 @@ mod tests {
             Value::scalar(0.0f32),
         )
         .err();
-        assert!(matches!(err, Some(OpError(m)) if m.contains("too large")));
+        assert!(matches!(err, Some(OpError(m)) if m.contains("memory budget")));
         Ok(())
     }
 }

@@ -119,6 +119,12 @@ fn pad<T: Datum + Default>(
             .checked_add(n)
             .and_then(|x| x.checked_add(after))
             .ok_or_else(|| OpError("padded size overflows".into()))?;
+        // The index map of this dimension, and the output so far, within the memory budget
+        // before either is allocated (paddings of 2^40 are refused here).
+        crate::ops::output_len(&[len], std::mem::size_of::<Option<usize>>())?;
+        let mut so_far = out_shape.clone();
+        so_far.push(len);
+        crate::ops::output_len(&so_far, std::mem::size_of::<T>())?;
         let map = (0..len)
             .map(|o| {
                 let i = o as i64 - before as i64;
@@ -146,7 +152,7 @@ fn pad<T: Datum + Default>(
         maps.push(map);
         out_shape.push(len);
     }
-    let total = crate::ops::output_len(&out_shape)?;
+    let total = crate::ops::output_len(&out_shape, std::mem::size_of::<T>())?;
     let mut out = vec![fill.clone(); total];
     if total > 0 {
         let inner_len = out_shape.last().copied().unwrap_or(1);

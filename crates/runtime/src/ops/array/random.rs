@@ -57,7 +57,7 @@ impl Kernel for RandomUniform {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [shape] = take_inputs(inputs)?;
         let shape = dims_from(&int_values(&shape, "shape")?, "shape")?;
-        let n = crate::ops::output_len(&shape)?;
+        let n = crate::ops::output_len(&shape, crate::ops::element_bytes(self.dtype))?;
         let mut state = self.seed;
         let out = match self.dtype {
             DType::Float64 => Value::F64(TensorBuf::from_parts(

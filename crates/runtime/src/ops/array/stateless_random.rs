@@ -160,7 +160,7 @@ fn fill(
     shape: Vec<usize>,
     bounds: Option<(i64, i64)>,
 ) -> Result<Value, OpError> {
-    let n = output_len(&shape)?;
+    let n = output_len(&shape, crate::ops::element_bytes(dtype))?;
     let mut gen = gen;
     Ok(match (dist, dtype) {
         (Distribution::Uniform, DType::Float32) => {

@@ -56,7 +56,7 @@ fn repeat<T: Datum + Default>(
     x: &TensorBuf<T>,
     out_shape: Vec<usize>,
 ) -> Result<TensorBuf<T>, OpError> {
-    let total = crate::ops::output_len(&out_shape)?;
+    let total = crate::ops::output_len(&out_shape, std::mem::size_of::<T>())?;
     let rank = out_shape.len();
     let in_shape: Vec<usize> = {
         let offset = rank - x.shape().len();

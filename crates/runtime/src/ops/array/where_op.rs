@@ -21,7 +21,9 @@ fn run(inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
     }
     let truth: Vec<bool> = dispatch_numbers!(&x, |t| nonzero(t), else {
         Value::Bool(t) => t.data().to_vec(),
-        Value::Str(_) => op_bail!("unsupported dtype string"),
+        Value::F16(t) => t.data().iter().map(|v| v.to_f32() != 0.0).collect(),
+        Value::BF16(t) => t.data().iter().map(|v| v.to_f32() != 0.0).collect(),
+        other => op_bail!("unsupported input: a {}", other.kind()),
     });
     Ok(vec![Value::I64(coordinates(x.shape(), &truth))])
 }

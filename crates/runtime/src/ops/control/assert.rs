@@ -57,6 +57,12 @@ pub(crate) fn summarize(v: &Value, max_entries: usize) -> String {
     match v {
         Value::F32(t) => summarize_with(t.shape(), t.data(), max_entries, |x| float_text(*x)),
         Value::F64(t) => summarize_with(t.shape(), t.data(), max_entries, |x| double_text(*x)),
+        Value::F16(t) => {
+            summarize_with(t.shape(), t.data(), max_entries, |x| float_text(x.to_f32()))
+        }
+        Value::BF16(t) => {
+            summarize_with(t.shape(), t.data(), max_entries, |x| float_text(x.to_f32()))
+        }
         Value::I32(t) => summarize_with(t.shape(), t.data(), max_entries, i32::to_string),
         Value::I64(t) => summarize_with(t.shape(), t.data(), max_entries, i64::to_string),
         Value::U8(t) => summarize_with(t.shape(), t.data(), max_entries, u8::to_string),
@@ -66,6 +72,9 @@ pub(crate) fn summarize(v: &Value, max_entries: usize) -> String {
         Value::Str(t) => summarize_with(t.shape(), t.data(), max_entries, |s| {
             String::from_utf8_lossy(s).into_owned()
         }),
+        // What a variant's DebugString gives.
+        Value::List(_) => "TensorList".to_string(),
+        Value::TensorArray(_) => "TensorArray".to_string(),
     }
 }
 

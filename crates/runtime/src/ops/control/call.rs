@@ -24,7 +24,7 @@ pub(crate) fn build_named(node: &Node, ctx: &BuildCtx<'_>, name: &str) -> Result
             ),
         ));
     }
-    let plan = FunctionPlan::build(f, node, ctx)?;
+    let plan = FunctionPlan::build(f, node, ctx, ctx.const_inputs)?;
     kernel(Call {
         plan,
         n_out: ctx.used_outputs.len(),

@@ -35,12 +35,15 @@ pub(crate) fn build(node: &Node, ctx: &BuildCtx<'_>) -> Result<Built, Error> {
         }
     }
     let force_else = ctx.inference && draws_random(then_fn) && !draws_random(else_fn);
+    // The branches' arguments that are constants of the caller's plan (variables, mostly)
+    // become constants of the branch plans.
+    let known_args = ctx.const_inputs.get(1..).unwrap_or(&[]);
     let then_plan = if force_else {
         None
     } else {
-        Some(FunctionPlan::build(then_fn, node, ctx)?)
+        Some(FunctionPlan::build(then_fn, node, ctx, known_args)?)
     };
-    let else_plan = FunctionPlan::build(else_fn, node, ctx)?;
+    let else_plan = FunctionPlan::build(else_fn, node, ctx, known_args)?;
     kernel(If {
         then_plan,
         else_plan,

@@ -109,7 +109,7 @@ impl BatchMatMul {
         };
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
-        output_len(&out_shape)?;
+        output_len(&out_shape, 8)?;
         let count: usize = batch.iter().product();
         let pairs = (0..count)
             .map(|i| {
@@ -131,7 +131,7 @@ impl BatchMatMul {
     fn f32(&self, x: &TensorBuf<f32>, y: &TensorBuf<f32>) -> Result<TensorBuf<f32>, OpError> {
         let g = self.geometry(x.shape(), y.shape())?;
         let (m, k, n) = (g.m, g.k, g.n);
-        let mut out = vec![0.0f32; output_len(&g.out_shape)?];
+        let mut out = vec![0.0f32; output_len(&g.out_shape, 4)?];
         if out.is_empty() {
             return Ok(TensorBuf::from_parts(g.out_shape, out));
         }
@@ -173,7 +173,7 @@ impl BatchMatMul {
     fn generic<T: Num>(&self, x: &TensorBuf<T>, y: &TensorBuf<T>) -> Result<TensorBuf<T>, OpError> {
         let g = self.geometry(x.shape(), y.shape())?;
         let (m, k, n) = (g.m, g.k, g.n);
-        let mut out = vec![T::ZERO; output_len(&g.out_shape)?];
+        let mut out = vec![T::ZERO; output_len(&g.out_shape, std::mem::size_of::<T>())?];
         let (xd, yd) = (x.data(), y.data());
         for (o, &(xi, yi)) in out.chunks_mut((m * n).max(1)).zip(&g.pairs) {
             let (xm, ym) = (&xd[xi * m * k..], &yd[yi * k * n..]);
@@ -407,7 +407,7 @@ mod tests {
         );
         assert!(matches!(
             v1.geometry(&[1 << 20, 1 << 20, 1], &[1 << 20, 1, 1 << 20]),
-            Err(OpError(m)) if m.contains("too large")
+            Err(OpError(m)) if m.contains("memory budget")
         ));
     }
 

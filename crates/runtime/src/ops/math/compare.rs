@@ -60,6 +60,15 @@ impl Kernel for Compare {
             (Value::Bool(a), Value::Bool(b)) if matches!(self.cmp, Cmp::Equal | Cmp::NotEqual) => {
                 compare(self.cmp, a, b)?
             }
+            (Value::Str(a), Value::Str(b)) if matches!(self.cmp, Cmp::Equal | Cmp::NotEqual) => {
+                // Compare positions, so that the broadcasting works on Copy elements.
+                let positions = |t: &TensorBuf<Vec<u8>>| {
+                    TensorBuf::from_parts(t.shape().to_vec(), (0..t.len()).collect::<Vec<usize>>())
+                };
+                let (ad, bd) = (a.data(), b.data());
+                let equal = matches!(self.cmp, Cmp::Equal);
+                zip2(&positions(a), &positions(b), |i, j| (ad[i] == bd[j]) == equal)?
+            }
             (a, b) => op_bail!("cannot compare {} with {}", a.dtype(), b.dtype()),
         });
         Ok(vec![Value::Bool(out)])

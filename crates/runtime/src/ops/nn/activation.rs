@@ -1,8 +1,13 @@
 //! Elementwise activations: `Relu`, `Relu6`, `LeakyRelu`, `Elu`, `Sigmoid`, `Tanh`.
-//! Computed in place when the input buffer is not shared.
+//! `Relu` is `max(x, 0)` and `Relu6` `min(max(x, 0), 6)` with NaN propagated, as TensorFlow's
+//! kernels (`cwiseMax<PropagateNaN>`, tensorflow/core/kernels/relu_op_functor.h): NaN stays
+//! NaN and -0.0 becomes +0.0.
+//! Computed in place when the input buffer is not shared; float32 `Sigmoid` and `Tanh` with
+//! the vectorizable approximations of [`vmath`], as TensorFlow's Eigen kernels do.
 
 use ckpt_graph::Node;
 
+use super::vmath;
 use crate::ops::math::unary::map_reuse;
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
@@ -53,17 +58,24 @@ macro_rules! softplus {
 }
 
 macro_rules! activate {
-    ($act:expr, $t:expr, $f:ty) => {
+    ($act:expr, $t:expr, $f:ty, sigmoid: $sigmoid:expr, tanh: $tanh:expr) => {
         match $act {
-            Activation::Relu => map_reuse($t, |x: $f| if x > 0.0 { x } else { 0.0 }),
-            Activation::Relu6 => map_reuse($t, |x: $f| x.clamp(0.0, 6.0)),
+            Activation::Relu => map_reuse($t, |x: $f| if x.is_nan() || x > 0.0 { x } else { 0.0 }),
+            Activation::Relu6 => map_reuse($t, |x: $f| {
+                let r = if x.is_nan() || x > 0.0 { x } else { 0.0 };
+                if r > 6.0 {
+                    6.0
+                } else {
+                    r
+                }
+            }),
             Activation::LeakyRelu(alpha) => {
                 let alpha = alpha as $f;
                 map_reuse($t, move |x: $f| if x > 0.0 { x } else { x * alpha })
             }
             Activation::Elu => map_reuse($t, |x: $f| if x < 0.0 { x.exp_m1() } else { x }),
-            Activation::Sigmoid => map_reuse($t, |x: $f| 1.0 / (1.0 + (-x).exp())),
-            Activation::Tanh => map_reuse($t, |x: $f| x.tanh()),
+            Activation::Sigmoid => map_reuse($t, $sigmoid),
+            Activation::Tanh => map_reuse($t, $tanh),
             Activation::Softplus => map_reuse($t, softplus!($f)),
         }
     };
@@ -75,16 +87,19 @@ impl Activation {
         match self {
             Activation::Relu => data
                 .iter_mut()
-                .for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
-            Activation::Relu6 => data.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
+                .for_each(|x| *x = if x.is_nan() || *x > 0.0 { *x } else { 0.0 }),
+            Activation::Relu6 => data.iter_mut().for_each(|x| {
+                let r = if x.is_nan() || *x > 0.0 { *x } else { 0.0 };
+                *x = if r > 6.0 { 6.0 } else { r };
+            }),
             Activation::LeakyRelu(a) => data
                 .iter_mut()
                 .for_each(|x| *x = if *x > 0.0 { *x } else { *x * a }),
             Activation::Elu => data
                 .iter_mut()
                 .for_each(|x| *x = if *x < 0.0 { x.exp_m1() } else { *x }),
-            Activation::Sigmoid => data.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
-            Activation::Tanh => data.iter_mut().for_each(|x| *x = x.tanh()),
+            Activation::Sigmoid => data.iter_mut().for_each(|x| *x = vmath::sigmoid(*x)),
+            Activation::Tanh => data.iter_mut().for_each(|x| *x = vmath::tanh(*x)),
             Activation::Softplus => {
                 let f = softplus!(f32);
                 data.iter_mut().for_each(|x| *x = f(*x))
@@ -97,8 +112,10 @@ impl Kernel for Activation {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x] = take_inputs(inputs)?;
         let y = match x {
-            Value::F32(t) => Value::F32(activate!(*self, t, f32)),
-            Value::F64(t) => Value::F64(activate!(*self, t, f64)),
+            Value::F32(t) => Value::F32(activate!(*self, t, f32,
+                sigmoid: vmath::sigmoid, tanh: vmath::tanh)),
+            Value::F64(t) => Value::F64(activate!(*self, t, f64,
+                sigmoid: |x: f64| 1.0 / (1.0 + (-x).exp()), tanh: f64::tanh)),
             other => op_bail!("unsupported dtype {}", other.dtype()),
         };
         Ok(vec![y])

@@ -71,11 +71,19 @@ fn arg<T: Num>(
     let mut out_shape = shape.to_vec();
     out_shape.remove(axis);
     let d = x.data();
+    // As Eigen's ArgMax/ArgMinTupleReducer: start at index 0 with the lowest (highest) finite
+    // value and move on strictly greater (smaller) values, so that the first of equal values
+    // wins and NaN never does ([nan, 1, 2] gives 2; all NaN gives 0).
+    let start = if max {
+        T::LOWEST_FINITE
+    } else {
+        T::HIGHEST_FINITE
+    };
     let mut idx = vec![0usize; outer * inner];
     for o in 0..outer {
         let best_row = &mut idx[o * inner..(o + 1) * inner];
-        let mut best: Vec<T> = d[o * r * inner..o * r * inner + inner].to_vec();
-        for j in 1..r {
+        let mut best: Vec<T> = vec![start; inner];
+        for j in 0..r {
             let row = &d[(o * r + j) * inner..(o * r + j + 1) * inner];
             for ((b, bi), &v) in best.iter_mut().zip(best_row.iter_mut()).zip(row) {
                 let better = if max { v > *b } else { v < *b };

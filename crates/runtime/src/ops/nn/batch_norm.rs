@@ -1,4 +1,4 @@
-//! `FusedBatchNorm` / `FusedBatchNormV3`.
+//! `FusedBatchNorm` / `FusedBatchNormV2` / `FusedBatchNormV3`, NHWC or NCHW (`data_format`).
 //!
 //! At inference (`is_training = false`) the kernel computes, per channel,
 //! `y = fma((x - mean) * rsqrt(variance + epsilon), scale, offset)`: the order (and the fused

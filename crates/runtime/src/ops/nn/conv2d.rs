@@ -1,11 +1,11 @@
-//! `Conv2D` (NHWC input, HWIO filter) as im2col + sgemm over blocks of output pixels, spread
+//! `Conv2D` (NHWC or NCHW input, HWIO filter) as im2col + sgemm over blocks of output pixels, spread
 //! over threads; a 1x1 stride-1 unpadded convolution is a single matrix product. Bias and
 //! activation can be applied to each block while it is in cache (see the plan's fusion).
 
 use ckpt_graph::Node;
 
 use super::activation::Activation;
-use super::window::{Geometry, Padding, Window};
+use super::window::{Geometry, Layout, Padding, Window};
 use crate::gemm::{sgemm, MatRef};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
@@ -25,11 +25,16 @@ pub(crate) fn build_fused(
     epilogue: Epilogue,
     padding: Option<Padding>,
 ) -> Result<Built, Error> {
-    let mut window = Window::from_node(node)?;
+    let layout = Layout::from_node(node)?;
+    let mut window = Window::from_node(node, layout)?;
     if let Some(p) = padding {
         window.padding = p;
     }
-    kernel(Conv2D { window, epilogue })
+    kernel(Conv2D {
+        window,
+        layout,
+        epilogue,
+    })
 }
 
 /// Work applied to each output block after the product: a per-channel bias, then an activation.
@@ -82,19 +87,23 @@ impl Epilogue {
 #[derive(Debug)]
 pub(crate) struct Conv2D {
     pub window: Window,
+    /// The input's and output's layout; the fusion only gives an NHWC one an epilogue.
+    pub layout: Layout,
     pub epilogue: Epilogue,
 }
 
 impl Kernel for Conv2D {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let (x, f, bias) = self.epilogue.take_inputs(inputs, ["input", "filter"])?;
-        Ok(vec![Value::F32(conv2d(
+        let x = self.layout.to_nhwc(x, "input")?;
+        let y = conv2d(
             &x,
             &f,
             &self.window,
             self.epilogue,
             bias.as_ref().map(|b| b.data()),
-        )?)])
+        )?;
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -131,7 +140,7 @@ pub(crate) fn conv2d(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let total = crate::ops::output_len(&[n, oh, ow, co])?;
+    let total = crate::ops::output_len(&[n, oh, ow, co], 4)?;
     let rows = n * oh * ow;
     let k = kh * kw * c;
     let mut out = vec![0.0f32; total];
@@ -456,6 +465,59 @@ pub(crate) mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn nchw_is_the_nhwc_result_transposed() -> Result<(), OpError> {
+        use crate::ops::array::transpose::transpose;
+        let win = Window {
+            strides: [2, 1],
+            dilations: [1, 1],
+            padding: Padding::Same,
+        };
+        let xs = [2, 3, 7, 5]; // NCHW
+        let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 7));
+        let f = TensorBuf::from_parts(vec![3, 2, 3, 4], values(72, 8));
+        let nhwc = conv2d(
+            &transpose(&x, &[0, 2, 3, 1])?,
+            &f,
+            &win,
+            Epilogue::default(),
+            None,
+        )?;
+        let k = Conv2D {
+            window: win,
+            layout: Layout::Nchw,
+            epilogue: Epilogue::default(),
+        };
+        let got = k.run(vec![Value::F32(x), Value::F32(f.clone())])?;
+        let want = transpose(&nhwc, &[0, 3, 1, 2])?;
+        assert_eq!(got[0].shape(), &[2, 4, 4, 5]);
+        assert_eq!(got[0].as_f32(), Some(want.data()));
+        let flat = Value::new(vec![3, 7, 5], vec![0.0f32; 105]).map_err(OpError::from)?;
+        assert_eq!(
+            k.run(vec![flat, Value::F32(f)]).err(),
+            Some(OpError("input must be NCHW (rank 4), got [3,7,5]".into()))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn fused_relu_keeps_nan_and_clears_negative_zero() {
+        // As the unfused Relu/Relu6 kernels (and TensorFlow): NaN stays NaN, -0.0 becomes +0.0.
+        let run = |activation| {
+            let mut block = [f32::NAN, -0.0, -1.0, 0.5, 7.0, f32::NEG_INFINITY];
+            Epilogue {
+                bias: false,
+                activation: Some(activation),
+            }
+            .apply(&mut block, None);
+            block.map(f32::to_bits)
+        };
+        let bits = |v: [f32; 6]| v.map(f32::to_bits);
+        let nan = f32::NAN;
+        assert_eq!(run(Activation::Relu), bits([nan, 0.0, 0.0, 0.5, 7.0, 0.0]));
+        assert_eq!(run(Activation::Relu6), bits([nan, 0.0, 0.0, 0.5, 6.0, 0.0]));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `DepthwiseConv2dNative`: input [n,h,w,c], filter [kh,kw,c,m], output [n,oh,ow,c*m]; a
-//! direct loop over output rows, each pixel's taps accumulated in `(ky, kx)` order into a
+//! `DepthwiseConv2dNative`: input [n,h,w,c], filter [kh,kw,c,m], output [n,oh,ow,c*m] (NCHW
+//! inputs and outputs are transposed around the NHWC loop); a direct loop over output rows, each pixel's taps accumulated in `(ky, kx)` order into a
 //! vector of all its channels (8 lanes at a time with AVX2 when the CPU has it). A fused bias
 //! (a folded batch norm) seeds the accumulators and a fused activation runs on each row while
 //! it is in cache. Padding, TensorFlow's SAME/VALID or explicit (a folded `Pad`), is handled
@@ -9,7 +9,7 @@
 use ckpt_graph::Node;
 
 use super::conv2d::Epilogue;
-use super::window::{Geometry, Padding, Window};
+use super::window::{Geometry, Layout, Padding, Window};
 use crate::ops::{fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
 use crate::{Error, Value};
@@ -26,29 +26,38 @@ pub(crate) fn build_fused(
     epilogue: Epilogue,
     padding: Option<Padding>,
 ) -> Result<Built, Error> {
-    let mut window = Window::from_node(node)?;
+    let layout = Layout::from_node(node)?;
+    let mut window = Window::from_node(node, layout)?;
     if let Some(p) = padding {
         window.padding = p;
     }
-    kernel(Depthwise { window, epilogue })
+    kernel(Depthwise {
+        window,
+        layout,
+        epilogue,
+    })
 }
 
 #[derive(Debug)]
 struct Depthwise {
     window: Window,
+    /// The input's and output's layout; the fusion only gives an NHWC one an epilogue.
+    layout: Layout,
     epilogue: Epilogue,
 }
 
 impl Kernel for Depthwise {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let (x, f, bias) = self.epilogue.take_inputs(inputs, ["input", "filter"])?;
-        Ok(vec![Value::F32(depthwise(
+        let x = self.layout.to_nhwc(x, "input")?;
+        let y = depthwise(
             &x,
             &f,
             &self.window,
             self.epilogue,
             bias.as_ref().map(|b| b.data()),
-        )?)])
+        )?;
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -82,7 +91,7 @@ fn depthwise(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, cm])?];
+    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, cm], 4)?];
     let g = Rows {
         x: x.data(),
         f: f.data(),
@@ -200,6 +209,36 @@ mod tests {
     use super::super::activation::Activation;
     use super::super::conv2d::tests::values;
     use super::*;
+
+    #[test]
+    fn nchw_is_the_nhwc_result_transposed() -> Result<(), OpError> {
+        use crate::ops::array::transpose::transpose;
+        let window = Window {
+            strides: [1, 2],
+            dilations: [1, 1],
+            padding: Padding::Valid,
+        };
+        let xs = [1, 3, 6, 7]; // NCHW
+        let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 2));
+        let f = TensorBuf::from_parts(vec![2, 3, 3, 2], values(36, 3));
+        let k = Depthwise {
+            window,
+            layout: Layout::Nchw,
+            epilogue: Epilogue::default(),
+        };
+        let got = k.run(vec![Value::F32(x.clone()), Value::F32(f.clone())])?;
+        let nhwc = depthwise(
+            &transpose(&x, &[0, 2, 3, 1])?,
+            &f,
+            &window,
+            Epilogue::default(),
+            None,
+        )?;
+        let want = transpose(&nhwc, &[0, 3, 1, 2])?;
+        assert_eq!(got[0].shape(), &[1, 6, 5, 3]);
+        assert_eq!(got[0].as_f32(), Some(want.data()));
+        Ok(())
+    }
 
     #[test]
     fn depthwise_matches_reference() -> Result<(), OpError> {

@@ -9,4 +9,5 @@ pub(crate) mod fold_batch_norm;
 pub(crate) mod pool;
 pub(crate) mod softmax;
 pub(crate) mod top_k;
+pub(crate) mod vmath;
 pub(crate) mod window;

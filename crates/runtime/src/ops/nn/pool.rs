@@ -1,9 +1,9 @@
-//! `MaxPool` and `AvgPool` (NHWC). Padding cells never win a max, and a SAME average divides
+//! `MaxPool` and `AvgPool` (NHWC, or NCHW transposed around the NHWC loop). Padding cells never win a max, and a SAME average divides
 //! by the number of cells inside the input, as TensorFlow does.
 
 use ckpt_graph::Node;
 
-use super::window::{ksize, Geometry, Window};
+use super::window::{ksize, Geometry, Layout, Window};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, take_inputs, BuildCtx, Built, Kernel, OpError,
 };
@@ -11,10 +11,12 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
+    let layout = Layout::from_node(node)?;
     kernel(Pool {
         max: node.op == "MaxPool",
-        ksize: ksize(node)?,
-        window: Window::from_node(node)?,
+        ksize: ksize(node, layout)?,
+        window: Window::from_node(node, layout)?,
+        layout,
     })
 }
 
@@ -23,18 +25,15 @@ struct Pool {
     max: bool,
     ksize: [usize; 2],
     window: Window,
+    layout: Layout,
 }
 
 impl Kernel for Pool {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x] = take_inputs(inputs)?;
-        let x = expect_f32(x, "input")?;
-        Ok(vec![Value::F32(pool(
-            &x,
-            self.max,
-            self.ksize,
-            &self.window,
-        )?)])
+        let x = self.layout.to_nhwc(expect_f32(x, "input")?, "input")?;
+        let y = pool(&x, self.max, self.ksize, &self.window)?;
+        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
     }
 }
 
@@ -51,7 +50,7 @@ fn pool(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c])?];
+    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c], 4)?];
     let xd = x.data();
     let [sh, sw] = window.strides;
     parallel::for_rows(&mut out, ow * c, ow * c * kh * kw, |row_index, row| {
@@ -67,7 +66,9 @@ fn pool(
                 x0.max(0) as usize,
                 ((x0 + kw as isize).min(w as isize)).max(0) as usize,
             );
-            o.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+            // Eigen's lowest finite value, as TensorFlow's MaxPool starts: NaN never wins, and
+            // a window of NaN (or -inf) alone gives -FLT_MAX.
+            o.fill(if max { f32::MIN } else { 0.0 });
             for iy in ylo..yhi {
                 for ix in xlo..xhi {
                     let src = ((b * h + iy) * w + ix) * c;
@@ -98,6 +99,32 @@ mod tests {
     use super::super::conv2d::tests::values;
     use super::super::window::Padding;
     use super::*;
+
+    #[test]
+    fn nchw_is_the_nhwc_result_transposed() -> Result<(), OpError> {
+        use crate::ops::array::transpose::transpose;
+        let window = Window {
+            strides: [2, 2],
+            dilations: [1, 1],
+            padding: Padding::Same,
+        };
+        let xs = [2, 3, 7, 5]; // NCHW
+        let x = TensorBuf::from_parts(xs.to_vec(), values(xs.iter().product(), 5));
+        for max in [true, false] {
+            let k = Pool {
+                max,
+                ksize: [3, 2],
+                window,
+                layout: Layout::Nchw,
+            };
+            let got = k.run(vec![Value::F32(x.clone())])?;
+            let nhwc = pool(&transpose(&x, &[0, 2, 3, 1])?, max, [3, 2], &window)?;
+            let want = transpose(&nhwc, &[0, 3, 1, 2])?;
+            assert_eq!(got[0].shape(), &[2, 3, 4, 3]);
+            assert_eq!(got[0].as_f32(), Some(want.data()));
+        }
+        Ok(())
+    }
 
     #[test]
     fn pooling_matches_reference() -> Result<(), OpError> {

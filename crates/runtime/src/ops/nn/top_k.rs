@@ -81,7 +81,7 @@ fn top_k<T: Num>(x: &TensorBuf<T>, k: usize) -> Result<(TensorBuf<T>, TensorBuf<
     if let Some(last) = out_shape.last_mut() {
         *last = k;
     }
-    let len = output_len(&out_shape)?;
+    let len = output_len(&out_shape, std::mem::size_of::<(T, i32)>())?;
     let mut pairs = vec![(T::ZERO, 0i32); len];
     if k > 0 {
         parallel::for_rows(&mut pairs, k, n * 4, |r, out| {

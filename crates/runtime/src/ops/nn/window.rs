@@ -3,7 +3,9 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::{node_error, op_bail, OpError};
+use crate::ops::array::transpose::transpose;
+use crate::ops::{fmt_shape, node_error, op_bail, OpError};
+use crate::value::{Datum, TensorBuf};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,7 +16,68 @@ pub(crate) enum Padding {
     Explicit([(usize, usize); 2]),
 }
 
-/// Strides, dilations and padding of a 2-D NHWC window op.
+/// Where the channels of a 4-D image tensor are: last (`NHWC`, TensorFlow's default and the
+/// layout the kernels compute in) or second (`NCHW`, as GPU-trained graphs are often written).
+/// An `NCHW` op's input is transposed to `NHWC`, computed, and its output transposed back, so
+/// the output has the layout the graph declares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Layout {
+    #[default]
+    Nhwc,
+    Nchw,
+}
+
+impl Layout {
+    /// The node's `data_format` attribute (`NHWC` when absent); other formats are refused.
+    pub(crate) fn from_node(node: &Node) -> Result<Layout, Error> {
+        match node.attr_string_or("data_format", "NHWC")?.as_str() {
+            "NHWC" => Ok(Layout::Nhwc),
+            "NCHW" => Ok(Layout::Nchw),
+            other => Err(node_error(
+                node,
+                format!("data_format {other:?} is not supported (NHWC or NCHW)"),
+            )),
+        }
+    }
+
+    /// `x`, a rank-4 tensor in this layout, in NHWC.
+    pub(crate) fn to_nhwc<T: Datum + Default>(
+        self,
+        x: TensorBuf<T>,
+        what: &str,
+    ) -> Result<TensorBuf<T>, OpError> {
+        match self {
+            Layout::Nhwc => Ok(x),
+            Layout::Nchw => {
+                if x.rank() != 4 {
+                    op_bail!("{what} must be NCHW (rank 4), got {}", fmt_shape(x.shape()));
+                }
+                transpose(&x, &[0, 2, 3, 1])
+            }
+        }
+    }
+
+    /// `y`, computed in NHWC, in this layout.
+    pub(crate) fn nhwc_to_layout<T: Datum + Default>(
+        self,
+        y: TensorBuf<T>,
+    ) -> Result<TensorBuf<T>, OpError> {
+        match self {
+            Layout::Nhwc => Ok(y),
+            Layout::Nchw => transpose(&y, &[0, 3, 1, 2]),
+        }
+    }
+
+    /// The (height, width) positions of a 4-element attribute in this layout.
+    fn spatial_axes(self) -> [usize; 2] {
+        match self {
+            Layout::Nhwc => [1, 2],
+            Layout::Nchw => [2, 3],
+        }
+    }
+}
+
+/// Strides, dilations and padding of a 2-D window op, as they apply to its input in NHWC.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Window {
     pub strides: [usize; 2],
@@ -34,32 +97,29 @@ pub(crate) struct Geometry {
 }
 
 impl Window {
-    /// Reads `strides`, `dilations`, `padding`, `explicit_paddings` and `data_format` (NHWC only).
-    pub(crate) fn from_node(node: &Node) -> Result<Window, Error> {
-        let format = node.attr_string_or("data_format", "NHWC")?;
-        if format != "NHWC" {
-            return Err(node_error(
-                node,
-                format!("data_format {format:?} is not supported (only NHWC)"),
-            ));
-        }
-        let strides = spatial(node, "strides", &node.attr_ints("strides")?)?;
+    /// Reads `strides`, `dilations`, `padding` and `explicit_paddings`, whose entries are in
+    /// the order of `layout` (the node's `data_format`).
+    pub(crate) fn from_node(node: &Node, layout: Layout) -> Result<Window, Error> {
+        let strides = spatial(node, "strides", &node.attr_ints("strides")?, layout)?;
         let dilations = spatial(
             node,
             "dilations",
             &node.attr_ints_or("dilations", &[1, 1, 1, 1])?,
+            layout,
         )?;
         let padding = match node.attr_string_or("padding", "")?.as_str() {
             "SAME" => Padding::Same,
             "VALID" => Padding::Valid,
             "EXPLICIT" => {
+                // (before, after) per dimension, in the layout's order; batch and channels
+                // take none.
                 let p = node.attr_ints_or("explicit_paddings", &[])?;
+                let [hy, wx] = layout.spatial_axes();
                 let ok = p.len() == 8
                     && p.iter().all(|&x| (0..=MAX_WINDOW).contains(&x))
-                    && p[0] == 0
-                    && p[1] == 0
-                    && p[6] == 0
-                    && p[7] == 0;
+                    && (0..4)
+                        .filter(|d| *d != hy && *d != wx)
+                        .all(|d| p[2 * d] == 0 && p[2 * d + 1] == 0);
                 if !ok {
                     return Err(node_error(
                         node,
@@ -67,8 +127,8 @@ impl Window {
                     ));
                 }
                 Padding::Explicit([
-                    (p[2] as usize, p[3] as usize),
-                    (p[4] as usize, p[5] as usize),
+                    (p[2 * hy] as usize, p[2 * hy + 1] as usize),
+                    (p[2 * wx] as usize, p[2 * wx + 1] as usize),
                 ])
             }
             other => {
@@ -125,23 +185,32 @@ impl Window {
     }
 }
 
-/// The (height, width) entries of a 4-element NHWC list attribute, which must be >= 1 and 1
-/// for batch and channels.
-fn spatial(node: &Node, name: &str, v: &[i64]) -> Result<[usize; 2], Error> {
-    match v {
-        [1, h, w, 1] if (1..=MAX_WINDOW).contains(h) && (1..=MAX_WINDOW).contains(w) => {
+/// The (height, width) entries of a 4-element list attribute in `layout`'s order, which must
+/// be >= 1, and 1 for batch and channels.
+fn spatial(node: &Node, name: &str, v: &[i64], layout: Layout) -> Result<[usize; 2], Error> {
+    let in_range = |x: &i64| (1..=MAX_WINDOW).contains(x);
+    match (layout, v) {
+        (Layout::Nhwc, [1, h, w, 1]) | (Layout::Nchw, [1, 1, h, w])
+            if in_range(h) && in_range(w) =>
+        {
             Ok([*h as usize, *w as usize])
         }
-        _ => Err(node_error(
-            node,
-            format!("attribute {name:?} must be [1, h, w, 1] with h, w >= 1, got {v:?}"),
-        )),
+        _ => {
+            let form = match layout {
+                Layout::Nhwc => "[1, h, w, 1]",
+                Layout::Nchw => "[1, 1, h, w] (data_format NCHW)",
+            };
+            Err(node_error(
+                node,
+                format!("attribute {name:?} must be {form} with h, w >= 1, got {v:?}"),
+            ))
+        }
     }
 }
 
-/// The (height, width) of a `ksize` attribute.
-pub(crate) fn ksize(node: &Node) -> Result<[usize; 2], Error> {
-    spatial(node, "ksize", &node.attr_ints("ksize")?)
+/// The (height, width) of a `ksize` attribute in `layout`'s order.
+pub(crate) fn ksize(node: &Node, layout: Layout) -> Result<[usize; 2], Error> {
+    spatial(node, "ksize", &node.attr_ints("ksize")?, layout)
 }
 
 #[cfg(test)]
