@@ -310,8 +310,7 @@ pub(crate) fn emit(names: &[&str], outputs: &[Value], out: Option<&Path>) -> Res
                 }
                 let mut bytes = Vec::new();
                 write_npy(&mut bytes, &value_to_npy(name, value)?)?;
-                std::fs::write(&file, bytes)
-                    .with_context(|| format!("cannot write {}", file.display()))?;
+                write_file_atomically(&file, &bytes)?;
                 eprintln!("wrote {}", file.display());
             }
         }
@@ -525,6 +524,23 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
         }
     };
     Ok((name.to_string(), parsed))
+}
+
+/// Writes `bytes` to a temporary file beside `file` and renames it into place, so that a
+/// full disk or a kill leaves either the old file or the whole new one under the final name,
+/// never a truncated one (the temporary file is removed on error).
+fn write_file_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = file.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(error).with_context(|| format!("cannot write {}", file.display()));
+    }
+    Ok(())
 }
 
 /// `--max-memory SIZE`: bytes, or a number with a K, M, G or T suffix (powers of 1024,

@@ -437,3 +437,45 @@ fn a_thread_count_past_the_limit_is_refused() -> Result<()> {
     run.success()?;
     Ok(())
 }
+
+#[test]
+fn out_files_are_written_whole_or_not_at_all() -> Result<()> {
+    // A normal run leaves only the .npy files, no temporary files beside them.
+    let (out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--fetch", "logits,pred"])?;
+    run.success()?;
+    let mut names: Vec<String> = std::fs::read_dir(out.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(names, ["logits.npy", "pred.npy"]);
+    // When the final name cannot be written (here it is a directory), the run fails naming
+    // it and removes its temporary file.
+    let out = tempfile::tempdir()?;
+    std::fs::create_dir(out.path().join("pred.npy"))?;
+    std::fs::write(out.path().join("pred.npy").join("keep"), b"x")?;
+    let mlp = fixture("mlp");
+    let run = ckpt([
+        "run".to_string(),
+        mlp.join("model.ckpt-150").display().to_string(),
+        "--feed".into(),
+        format!("x={}", mlp.join("x.npy").display()),
+        "--feed".into(),
+        "keep_prob=1.0".into(),
+        "--fetch".into(),
+        "pred".into(),
+        "--out".into(),
+        out.path().display().to_string(),
+    ])?
+    .failure()?;
+    run.stderr_has(&["cannot write", "pred.npy"])?;
+    let mut left: Vec<String> = std::fs::read_dir(out.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    left.sort();
+    assert_eq!(left, ["pred.npy"]);
+    assert_eq!(
+        std::fs::read(out.path().join("pred.npy").join("keep"))?,
+        b"x"
+    );
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ckpt_proto::{GraphDef, NodeDef, OpDef};
 
 use crate::node::Node;
-use crate::Error;
+use crate::{Attrs, Error};
 use ckpt_suggest::close_names;
 
 /// Index of a node in [`Graph::nodes`].
@@ -133,7 +133,7 @@ impl Graph {
             }
             let mut node = Node::new(def.name.clone(), def.op.clone());
             node.device = def.device.clone();
-            node.attrs = def.attr.clone();
+            node.attrs = Attrs::from(&def.attr);
             if let Some(op_def) = defaults.and_then(|d| d.get(&def.op)) {
                 for attr in &op_def.attr {
                     if let Some(value) = &attr.default_value {

@@ -51,6 +51,7 @@
 
 pub use ckpt_proto;
 
+mod attrs;
 mod error;
 mod function;
 mod graph;
@@ -59,6 +60,7 @@ mod node;
 mod ops;
 mod saved_model;
 
+pub use attrs::Attrs;
 pub use error::Error;
 pub use function::{Function, ARG_OP};
 pub use graph::{Graph, NodeId, Output};

@@ -1,11 +1,9 @@
 //! A graph node and typed access to its attributes.
 
-use std::collections::BTreeMap;
-
 use ckpt_proto::attr_value::{ListValue, Value};
 use ckpt_proto::{AttrValue, DataType, NameAttrList, TensorProto, TensorShapeProto};
 
-use crate::{Error, NodeId, Output};
+use crate::{Attrs, Error, NodeId, Output};
 
 /// One operation of a [`Graph`](crate::Graph), with its inputs resolved to node ids.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,7 +19,7 @@ pub struct Node {
     /// Control inputs (`^node` in a NodeDef): nodes that must run before this one.
     pub control_inputs: Vec<NodeId>,
     /// The NodeDef's attributes, plus the op's defaults when the model supplied an op list.
-    pub attrs: BTreeMap<String, AttrValue>,
+    pub attrs: Attrs,
 }
 
 /// What kind of value an [`AttrValue`] holds, named as TensorFlow names attribute types.
@@ -78,7 +76,7 @@ impl Node {
             device: String::new(),
             inputs: Vec::new(),
             control_inputs: Vec::new(),
-            attrs: BTreeMap::new(),
+            attrs: Attrs::new(),
         }
     }
 
