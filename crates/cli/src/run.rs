@@ -55,9 +55,18 @@ pub struct RunArgs {
     /// run deterministically.
     #[arg(long)]
     pub inference: bool,
-    /// Time the fetch: one warm-up run, then N runs; prints mean latency and samples per second.
+    /// Run every node as its own kernel (no batch norm folding, no fusion), to compare with
+    /// the optimized plan.
+    #[arg(long)]
+    pub no_optimize: bool,
+    /// Time the fetch instead of printing it: warm-up runs (a tenth of N, at least 3), then N
+    /// timed runs; prints only the median, mean, p10 and p90 latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
+    /// Tile every fed array along axis 0 (or cut it) to N rows, so any batch size can be run
+    /// from one input file. Scalars are fed as they are.
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
     /// List the graph's placeholders (dtype, shape), likely outputs (marking those that need
     /// ops ckpt-run lacks) and signatures, then exit. For a SavedModel: its tag sets and
     /// signatures, as `saved_model_cli show --all` does.
@@ -258,27 +267,33 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.fetches.is_empty() {
         bail!("nothing to fetch: give --fetch NAME (try --describe to see the graph's likely outputs)");
     }
-    let feeds = args
+    let mut feeds = args
         .feeds
         .iter()
         .map(|f| parse_feed(f))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(batch) = args.batch {
+        for (name, value) in &mut feeds {
+            *value = tile_batch(value, batch)
+                .with_context(|| format!("--batch {batch}: cannot tile feed {name}"))?;
+        }
+    }
     let feed_names: Vec<&str> = feeds.iter().map(|(n, _)| n.as_str()).collect();
     let fetch_names: Vec<&str> = args.fetches.iter().map(String::as_str).collect();
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
         max_iterations: args.max_iterations,
+        unoptimized: args.no_optimize,
     };
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
         .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-    let outputs = session.run(&feed_refs)?;
-
     if let Some(runs) = args.bench {
-        bench(&session, &feed_refs, runs.max(1))?;
+        return bench(&session, &feed_refs, runs.max(1));
     }
+    let outputs = session.run(&feed_refs)?;
     emit(&fetch_names, &outputs, args.out.as_deref())
 }
 
@@ -314,6 +329,45 @@ pub(crate) fn emit(names: &[&str], outputs: &[Value], out: Option<&Path>) -> Res
     Ok(())
 }
 
+/// `--batch`: `value` repeated (or cut) along axis 0 to `batch` rows; scalars unchanged.
+pub(crate) fn tile_batch(value: &Value, batch: usize) -> Result<Value> {
+    if value.shape().first() == Some(&0) {
+        bail!("it has no rows to repeat");
+    }
+    Ok(value.tile_rows(batch)?)
+}
+
+/// Latency statistics of `--bench`, in seconds.
+#[derive(Debug, PartialEq)]
+struct BenchStats {
+    median: f64,
+    mean: f64,
+    p10: f64,
+    p90: f64,
+}
+
+impl BenchStats {
+    /// Statistics of a non-empty set of samples (nearest-rank percentiles).
+    fn of(mut samples: Vec<f64>) -> Option<BenchStats> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len();
+        let rank = |p: f64| samples[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Some(BenchStats {
+            median: if n % 2 == 1 {
+                samples[n / 2]
+            } else {
+                (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+            },
+            mean: samples.iter().sum::<f64>() / n as f64,
+            p10: rank(0.1),
+            p90: rank(0.9),
+        })
+    }
+}
+
 pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
     let batch = feeds
         .iter()
@@ -321,20 +375,27 @@ pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> 
         .max()
         .unwrap_or(1)
         .max(1);
+    for _ in 0..(runs / 10).max(3) {
+        session.run(feeds)?;
+    }
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
-        session.run(feeds)?;
+        let outputs = session.run(feeds)?;
         samples.push(started.elapsed().as_secs_f64());
+        drop(outputs);
     }
-    let mean = samples.iter().sum::<f64>() / runs as f64;
-    samples.sort_by(f64::total_cmp);
-    let median = samples[runs / 2];
-    eprintln!(
-        "bench: {runs} runs after warm-up, batch {batch}: mean {:.3} ms, median {:.3} ms, {:.0} samples/s",
-        mean * 1e3,
-        median * 1e3,
-        batch as f64 / mean
+    let Some(s) = BenchStats::of(samples) else {
+        bail!("no runs to time");
+    };
+    let ms = |t: f64| t * 1e3;
+    println!(
+        "batch {batch}, {runs} runs after warm-up: median {:.3} ms, mean {:.3} ms, p10 {:.3} ms, p90 {:.3} ms, {:.1} samples/s",
+        ms(s.median),
+        ms(s.mean),
+        ms(s.p10),
+        ms(s.p90),
+        batch as f64 / s.median
     );
     Ok(())
 }
@@ -530,6 +591,21 @@ fn parse_threads(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bench_stats_percentiles() {
+        let samples: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        assert_eq!(
+            super::BenchStats::of(samples),
+            Some(super::BenchStats {
+                median: 5.5,
+                mean: 5.5,
+                p10: 1.0,
+                p90: 9.0,
+            })
+        );
+        assert_eq!(super::BenchStats::of(Vec::new()), None);
+    }
+
     #[test]
     fn sizes_parse_with_binary_suffixes() {
         assert_eq!(super::parse_size("4096"), Ok(4096));

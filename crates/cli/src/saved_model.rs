@@ -9,7 +9,7 @@ use ckpt_graph::ckpt_proto::{tensor_info::Encoding, DataType, SignatureDef, Tens
 use ckpt_graph::{SavedModel, DEFAULT_SIGNATURE, SERVE_TAG};
 use ckpt_runtime::{LoadedSavedModel, SessionOptions, Value};
 
-use crate::run::{bench, emit, parse_feed, RunArgs};
+use crate::run::{bench, emit, parse_feed, tile_batch, RunArgs};
 
 /// Whether `path` names a SavedModel (a directory with `saved_model.pb` or
 /// `saved_model.pbtxt`, or one of those files).
@@ -37,17 +37,24 @@ pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
     };
     let key = args.signature.as_deref().unwrap_or(DEFAULT_SIGNATURE);
     let saved = LoadedSavedModel::load(path, &tags)?;
-    let feeds = args
+    let mut feeds = args
         .feeds
         .iter()
         .map(|f| parse_feed(f))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(batch) = args.batch {
+        for (name, value) in &mut feeds {
+            *value = tile_batch(value, batch)
+                .with_context(|| format!("--batch {batch}: cannot tile feed {name}"))?;
+        }
+    }
     let inputs: Vec<&str> = feeds.iter().map(|(n, _)| n.as_str()).collect();
     let outputs: Vec<&str> = args.fetches.iter().map(String::as_str).collect();
     let options = SessionOptions {
         threads: args.threads,
         inference: args.inference,
         max_iterations: args.max_iterations,
+        unoptimized: args.no_optimize,
     };
     let session = saved
         .session(key, &inputs, &outputs, options)
@@ -59,10 +66,10 @@ pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
             )
         })?;
     let fed: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-    let values = session.run(&fed)?;
     if let Some(runs) = args.bench {
-        bench(&session, &fed, runs.max(1))?;
+        return bench(&session, &fed, runs.max(1));
     }
+    let values = session.run(&fed)?;
     let names: Vec<&str> = session.fetch_names().iter().map(String::as_str).collect();
     emit(&names, &values, args.out.as_deref())
 }

@@ -1,5 +1,6 @@
 //! Latency of `Session::run` on the fixture models: the MLP 784-256-128-10 at batch 64 and
-//! batch 1, and the LeNet-style CNN at batch 64 (TensorFlow 2.21 on this machine: about
+//! batch 1, the LeNet-style CNN at batch 64, and the tf-keras MobileNetV2 (alpha 0.35, 96x96)
+//! at batch 1 and 16 (TensorFlow 2.21 on this machine: about
 //! 1.5 ms, 0.7 ms and 8.2 ms).
 
 #[path = "../tests/common/mod.rs"]
@@ -74,6 +75,20 @@ fn benches(c: &mut Criterion) -> common::TestResult {
         let feeds = [("x", lenet_x.clone()), ("rate", rate.clone())];
         c.bench_function(&format!("lenet_b64{label}"), |b| {
             b.iter(|| black_box(lenet.run(black_box(&feeds))))
+        });
+    }
+    let mobilenet_x = common::read_npy(&fixtures.join("mobilenet_v2/input.npy"))?;
+    let mobilenet = session(
+        "mobilenet_v2",
+        "model.ckpt.meta",
+        &["logits"],
+        &["input"],
+        SessionOptions::default(),
+    )?;
+    for batch in [1, 16] {
+        let feeds = [("input", mobilenet_x.tile_rows(batch)?)];
+        c.bench_function(&format!("mobilenet_v2_b{batch}"), |b| {
+            b.iter(|| black_box(mobilenet.run(black_box(&feeds))))
         });
     }
     Ok(())

@@ -1,9 +1,13 @@
-//! Fusing `Conv2D`/`MatMul` -> `BiasAdd` -> activation chains into one kernel, so the bias
-//! and activation are applied to each output block while it is still in cache and the
-//! intermediate tensors are never materialized.
+//! Fusing `Conv2D`/`DepthwiseConv2dNative`/`MatMul` -> `BiasAdd` -> inference
+//! `FusedBatchNorm(V3)` -> activation chains into one kernel, so the bias and activation are
+//! applied to each output block while it is still in cache and the intermediate tensors are
+//! never materialized; a batch norm is folded into the filter and bias once, at plan time
+//! (see the planner), and a zero `Pad` in front of a `VALID` convolution becomes the
+//! convolution's explicit padding.
 //!
 //! A chain fuses only when each intermediate result has exactly one reader (the next op of
-//! the chain), is not fetched, and the absorbed nodes have no control edges in or out.
+//! the chain), is not fetched, and the absorbed nodes have no control edges in or out. Errors
+//! of a fused kernel name the producer; those of a folded batch norm name the batch norm.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,36 +16,62 @@ use ckpt_graph::{Graph, Node, NodeId, Output};
 use crate::ops::math::matmul;
 use crate::ops::nn::activation::{self, Activation};
 use crate::ops::nn::conv2d::{self, Epilogue};
+use crate::ops::nn::depthwise;
+use crate::ops::nn::window::Padding;
 use crate::ops::Built;
-use crate::Error;
+use crate::{Error, Value};
 
-/// Builds a producer's kernel with the work of the nodes it absorbed as its epilogue.
-type FusedBuilder = fn(&Node, Epilogue) -> Result<Built, Error>;
+/// Builds a producer's kernel with the work of the nodes it absorbed as its epilogue, and the
+/// padding of an absorbed `Pad` in place of its own.
+type FusedBuilder = fn(&Node, Epilogue, Option<Padding>) -> Result<Built, Error>;
 
-/// The ops a `BiasAdd` (and activation) can fold into, with their fused builders.
-const PRODUCERS: &[(&str, FusedBuilder)] = &[
-    ("Conv2D", conv2d::build_fused),
-    ("MatMul", matmul::build_fused),
+fn matmul_fused(
+    node: &Node,
+    epilogue: Epilogue,
+    _padding: Option<Padding>,
+) -> Result<Built, Error> {
+    matmul::build_fused(node, epilogue)
+}
+
+/// The ops a `BiasAdd`, batch norm and activation can fold into, with their fused builders
+/// and whether a `Pad` can fold into their padding.
+const PRODUCERS: &[(&str, FusedBuilder, bool)] = &[
+    ("Conv2D", conv2d::build_fused, true),
+    ("DepthwiseConv2dNative", depthwise::build_fused, true),
+    ("MatMul", matmul_fused, false),
 ];
 
-/// A producer absorbing the `BiasAdd` (and activation) that follow it.
+/// An inference batch norm folded into the producer's filter and bias.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FoldedBatchNorm {
+    /// The `FusedBatchNorm(V3)` node: its inputs 1..5 are scale, offset, mean and variance.
+    pub node: NodeId,
+    pub epsilon: f32,
+}
+
+/// A producer absorbing the nodes that follow it (and the `Pad` before it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fused {
-    /// The bias input of the absorbed `BiasAdd`, read as the fused kernel's last input.
-    pub bias: Output,
+    /// The bias input of the absorbed `BiasAdd`.
+    pub bias: Option<Output>,
+    pub batch_norm: Option<FoldedBatchNorm>,
     activation: Option<Activation>,
+    /// The explicit padding that replaces an absorbed `Pad` and the producer's `VALID`.
+    padding: Option<Padding>,
     build: FusedBuilder,
 }
 
 impl Fused {
-    /// The producer's kernel with the bias and activation applied to its output.
+    /// The producer's kernel with the bias and activation applied to its output; it reads the
+    /// (folded) bias as its last input when there is one.
     pub(crate) fn build(&self, producer: &Node) -> Result<Built, Error> {
         (self.build)(
             producer,
             Epilogue {
-                bias: true,
+                bias: self.bias.is_some() || self.batch_norm.is_some(),
                 activation: self.activation,
             },
+            self.padding,
         )
     }
 }
@@ -53,16 +83,18 @@ pub(crate) struct Fusions {
     pub absorbed: HashSet<NodeId>,
     /// Outputs of absorbed nodes, mapped to their producer's output.
     pub alias: HashMap<Output, Output>,
-    /// The producer that absorbed each absorbed `BiasAdd`.
-    pub producer_of_bias_add: HashMap<NodeId, NodeId>,
+    /// Each fused producer, by the last node of its chain (by itself when it absorbed only a
+    /// `Pad`).
+    pub producer_at: HashMap<NodeId, NodeId>,
 }
 
 impl Fusions {
     /// The node the plan builds at `id`'s place in its order: `id` itself, the fused
-    /// producer where its `BiasAdd` was (so that the bias is available when it is planned),
-    /// or `None` for the other nodes of a fused chain.
+    /// producer where the last node of its chain was (so that the bias and batch-norm
+    /// parameters are available when it is planned), or `None` for the other nodes of a fused
+    /// chain (and a folded `Pad`).
     pub(crate) fn planned_at(&self, id: NodeId) -> Option<NodeId> {
-        if let Some(&producer) = self.producer_of_bias_add.get(&id) {
+        if let Some(&producer) = self.producer_at.get(&id) {
             return Some(producer);
         }
         if self.absorbed.contains(&id) || self.fused.contains_key(&id) {
@@ -122,53 +154,157 @@ pub(crate) fn find(
     let mut fusions = Fusions::default();
     for &id in order {
         let node = graph.node(id);
-        let Some(&(_, build)) = PRODUCERS.iter().find(|(op, _)| *op == node.op) else {
+        let Some(&(_, build, pads)) = PRODUCERS.iter().find(|(op, ..)| *op == node.op) else {
             continue;
         };
-        let Some(b) = sole_reader(id) else { continue };
-        let bias_add = graph.node(b);
-        // The epilogue adds the bias along the last axis of the NHWC product: both the
-        // producer (a Conv2D may be NCHW) and the BiasAdd must be NHWC.
-        let nhwc = bias_add.attr_string_or("data_format", "NHWC")? == "NHWC"
-            && node.attr_string_or("data_format", "NHWC")? == "NHWC";
+        // The epilogue works on the NHWC product, and the batch norm and pad folds assume
+        // NHWC too: an NCHW producer (run by transposing around an NHWC kernel) is left alone.
+        if node.attr_string_or("data_format", "NHWC")? != "NHWC" {
+            continue;
+        }
         // float16/bfloat16 products are rounded before the bias is added, as in TensorFlow:
         // only float32 chains fuse.
-        let float32 = node.attr_dtype_or("T", ckpt_proto::DataType::DtFloat)?
-            == ckpt_proto::DataType::DtFloat;
-        if bias_add.op != "BiasAdd"
-            || !nhwc
-            || !float32
-            || !bias_add.control_inputs.is_empty()
-            || bias_add.inputs.len() != 2
+        if node.attr_dtype_or("T", ckpt_proto::DataType::DtFloat)? != ckpt_proto::DataType::DtFloat
         {
             continue;
         }
-        let bias = resolve(bias_add.inputs[1]);
-        if fed.contains(&Output::new(b, 0)) {
-            continue;
-        }
         let mut fused = Fused {
-            bias,
+            bias: None,
+            batch_norm: None,
             activation: None,
+            padding: None,
             build,
         };
-        let mut absorbed = vec![b];
-        if let Some(a) = sole_reader(b) {
-            let act = graph.node(a);
-            if ACTIVATIONS.contains(&act.op.as_str())
-                && act.control_inputs.is_empty()
-                && !fed.contains(&Output::new(a, 0))
+        let mut absorbed = Vec::new();
+        let mut pad = None;
+        if pads {
+            if let Some(p) = foldable_pad(graph, node, &resolve, &sole_reader, fed)? {
+                fused.padding = Some(p.1);
+                pad = Some(p.0);
+            }
+        }
+        // The node whose output the chain ends with so far.
+        let mut last = id;
+        let next = |last: NodeId| {
+            sole_reader(last)
+                .map(|r| (r, graph.node(r)))
+                .filter(|(r, n)| n.control_inputs.is_empty() && !fed.contains(&Output::new(*r, 0)))
+        };
+        if let Some((b, bias_add)) = next(last) {
+            if bias_add.op == "BiasAdd"
+                && bias_add.attr_string_or("data_format", "NHWC")? == "NHWC"
+                && bias_add.inputs.len() == 2
             {
+                fused.bias = Some(resolve(bias_add.inputs[1]));
+                absorbed.push(b);
+                last = b;
+            }
+        }
+        if node.op != "MatMul" {
+            if let Some((b, bn)) = next(last) {
+                if let Some(epsilon) = inference_batch_norm(bn, outputs_read.get(&b))? {
+                    fused.batch_norm = Some(FoldedBatchNorm { node: b, epsilon });
+                    absorbed.push(b);
+                    last = b;
+                }
+            }
+        }
+        if let Some((a, act)) = next(last) {
+            if ACTIVATIONS.contains(&act.op.as_str()) {
                 fused.activation = Some(activation::parse(act)?);
                 absorbed.push(a);
             }
+        }
+        if absorbed.is_empty() && pad.is_none() {
+            continue;
         }
         for &n in absorbed.iter() {
             fusions.absorbed.insert(n);
             fusions.alias.insert(Output::new(n, 0), Output::new(id, 0));
         }
+        if let Some(p) = pad {
+            // The producer reads the padded tensor's input directly.
+            fusions.absorbed.insert(p);
+            fusions
+                .alias
+                .insert(Output::new(p, 0), resolve(graph.node(p).inputs[0]));
+        }
+        fusions
+            .producer_at
+            .insert(absorbed.last().copied().unwrap_or(id), id);
         fusions.fused.insert(id, fused);
-        fusions.producer_of_bias_add.insert(b, id);
     }
     Ok(fusions)
+}
+
+/// The `epsilon` of `node` if it is a `FusedBatchNorm(V3)` in inference mode (NHWC, five
+/// inputs) of which only output 0 is read (`outputs_read`).
+fn inference_batch_norm(
+    node: &Node,
+    outputs_read: Option<&HashSet<usize>>,
+) -> Result<Option<f32>, Error> {
+    let is_bn = matches!(node.op.as_str(), "FusedBatchNorm" | "FusedBatchNormV3");
+    if !is_bn
+        || node.inputs.len() != 5
+        || node.attr_bool_or("is_training", true)?
+        || node.attr_string_or("data_format", "NHWC")? != "NHWC"
+        || outputs_read.is_some_and(|s| s.iter().any(|&i| i != 0))
+    {
+        return Ok(None);
+    }
+    Ok(Some(node.attr_f32_or("epsilon", 1e-4)?))
+}
+
+/// A `Pad` with constant zero padding of the height and width only, read only by `conv` (a
+/// `VALID` convolution) as its input: the `Pad` node and the explicit padding replacing it.
+fn foldable_pad(
+    graph: &Graph,
+    conv: &Node,
+    resolve: &impl Fn(Output) -> Output,
+    sole_reader: &impl Fn(NodeId) -> Option<NodeId>,
+    fed: &HashSet<Output>,
+) -> Result<Option<(NodeId, Padding)>, Error> {
+    if conv.attr_string_or("padding", "")? != "VALID"
+        || conv.attr_string_or("data_format", "NHWC")? != "NHWC"
+        || conv.inputs.is_empty()
+    {
+        return Ok(None);
+    }
+    let input = resolve(conv.inputs[0]);
+    let pad = graph.node(input.node);
+    if pad.op != "Pad"
+        || input.index != 0
+        || pad.inputs.len() != 2
+        || !pad.control_inputs.is_empty()
+        || fed.contains(&input)
+        || sole_reader(input.node).is_none()
+    {
+        return Ok(None);
+    }
+    let paddings = graph.node(resolve(pad.inputs[1]).node);
+    if paddings.op != "Const" || fed.contains(&resolve(pad.inputs[1])) {
+        return Ok(None);
+    }
+    let Ok(value) = crate::tensor_proto::decode(paddings.attr_tensor("value")?) else {
+        return Ok(None);
+    };
+    let amounts: Vec<i64> = match &value {
+        Value::I32(t) if t.shape() == [4, 2] => t.data().iter().map(|&v| i64::from(v)).collect(),
+        Value::I64(t) if t.shape() == [4, 2] => t.data().to_vec(),
+        _ => return Ok(None),
+    };
+    let spatial_only = amounts[0] == 0 && amounts[1] == 0 && amounts[6] == 0 && amounts[7] == 0;
+    let within = |v: i64| usize::try_from(v).ok().filter(|&v| v <= 1 << 24);
+    match (
+        spatial_only,
+        within(amounts[2]),
+        within(amounts[3]),
+        within(amounts[4]),
+        within(amounts[5]),
+    ) {
+        (true, Some(t), Some(b), Some(l), Some(r)) => {
+            Ok(Some((input.node, Padding::Explicit([(t, b), (l, r)]))))
+        }
+        _ => Ok(None),
+    }
 }

@@ -23,6 +23,10 @@ pub struct SessionOptions {
     /// (default [`SessionOptions::DEFAULT_MAX_ITERATIONS`]). Each run of a nested loop counts
     /// on its own.
     pub max_iterations: u64,
+    /// Plan every node as its own kernel: no batch norm folded into convolutions, no `Pad`
+    /// folded into their padding, no bias or activation fused (the plan the optimized one is
+    /// tested against).
+    pub unoptimized: bool,
 }
 
 impl SessionOptions {
@@ -39,6 +43,7 @@ impl Default for SessionOptions {
             threads: None,
             inference: false,
             max_iterations: SessionOptions::DEFAULT_MAX_ITERATIONS,
+            unoptimized: false,
         }
     }
 }
@@ -232,6 +237,7 @@ impl Session {
                 feeds: &feed_outputs,
                 bound: &[],
                 inference: options.inference,
+                optimize: !options.unoptimized,
                 rewrite: &rewrite,
                 depth: 0,
                 max_iterations: options.max_iterations,

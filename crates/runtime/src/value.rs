@@ -374,6 +374,30 @@ impl Value {
         Ok(map_any!(self, t => Datum::wrap(t.reshaped(shape)), else self))
     }
 
+    /// The rows (slices along axis 0) repeated in turn, or cut, to `rows` rows: `[a, b]` to 5
+    /// rows is `[a, b, a, b, a]`, as `np.concatenate([x] * k)[:rows]` does. A scalar, or a
+    /// tensor with no rows, is returned unchanged.
+    ///
+    /// Errors with [`Error::ShapeMismatch`] when the new shape is too large to index.
+    pub fn tile_rows(&self, rows: usize) -> Result<Value, Error> {
+        let Some(&have) = self.shape().first() else {
+            return Ok(self.clone());
+        };
+        if have == 0 {
+            return Ok(self.clone());
+        }
+        let mut shape = self.shape().to_vec();
+        shape[0] = rows;
+        let Some(len) = checked_num_elements(&shape) else {
+            return Err(Error::ShapeMismatch { shape, len: 0 });
+        };
+        let per_row = self.len() / have;
+        Ok(map_any!(self, t => {
+            let data: Vec<_> = t.data().chunks(per_row.max(1)).cycle().flatten().take(len).cloned().collect();
+            Datum::wrap(TensorBuf::from_parts(shape, data))
+        }, else self.clone()))
+    }
+
     /// The element at flat index `i` as an `f64` (numbers and bools only), for summaries.
     pub fn get_f64(&self, i: usize) -> Option<f64> {
         dispatch_numbers!(self, |t| t.data().get(i).map(|&x| x.as_f64()), else {

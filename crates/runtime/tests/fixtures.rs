@@ -140,6 +140,84 @@ fn mobilenet_block() -> TestResult {
     Ok(())
 }
 
+/// The whole tf-keras MobileNetV2 (alpha 0.35, 96x96): every optimization of the plan applies
+/// (batch norm folded into 52 convolutions, Pad into the strided depthwise ones, bias and ReLU6
+/// fused), so the outputs are compared within 1e-4 relative, 1e-5 absolute, and the predicted
+/// classes must be TensorFlow's.
+#[test]
+fn mobilenet_v2_keras() -> TestResult {
+    for threads in [None, Some(1)] {
+        let case = load_case("mobilenet_v2")?;
+        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let session = Session::new(
+            &case.model,
+            case.bundle.as_ref(),
+            &fetch_names,
+            &["input"],
+            SessionOptions {
+                threads,
+                ..Default::default()
+            },
+        )?;
+        let outputs = session.run(&[("input", case.feeds[0].1.clone())])?;
+        for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
+            let want = read_npy(file)?;
+            common::assert_within(&format!("mobilenet_v2/{fetch}"), got, &want, 1e-4, 1e-5)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each fixture's optimized plan (batch norms folded, pads folded, bias and activations fused)
+/// against its unoptimized plan: fewer steps where something fuses, the same values within
+/// 1e-4 relative, 1e-5 absolute.
+#[test]
+fn optimized_plans_match_unoptimized_ones() -> TestResult {
+    for (name, fewer) in [
+        ("mobilenet_v2", true),
+        ("mobilenet", true),
+        ("lenet", true),
+        ("mlp", false),
+        ("bert", false),
+    ] {
+        let case = load_case(name)?;
+        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+        let feeds: Vec<(&str, Value)> = case
+            .feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let build = |unoptimized| {
+            let options = SessionOptions {
+                unoptimized,
+                ..Default::default()
+            };
+            Session::new(
+                &case.model,
+                case.bundle.as_ref(),
+                &fetch_names,
+                &feed_names,
+                options,
+            )
+        };
+        let (fast, plain) = (build(false)?, build(true)?);
+        if fewer {
+            assert!(
+                fast.num_steps() < plain.num_steps(),
+                "{name}: {} optimized steps, {} unoptimized",
+                fast.num_steps(),
+                plain.num_steps()
+            );
+        }
+        let (got, want) = (fast.run(&feeds)?, plain.run(&feeds)?);
+        for ((fetch, _), (g, w)) in case.fetches.iter().zip(got.iter().zip(&want)) {
+            common::assert_within(&format!("{name}/{fetch}"), g, w, 1e-4, 1e-5)?;
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn v1_checkpoint_restores_its_graph() -> TestResult {
     let case = load_case("v1_graph")?;

@@ -93,6 +93,8 @@ pub(crate) struct BuildCtx<'a> {
     pub model: &'a Model,
     /// Rewrite recognized dropout to identity (`SessionOptions::inference`).
     pub inference: bool,
+    /// Fuse and fold in the plans of function bodies (not `SessionOptions::unoptimized`).
+    pub optimize: bool,
     /// For each output index up to the highest one read, whether the plan reads it.
     pub used_outputs: &'a [bool],
     /// Inference mode routes this `Switch` to its false output whatever the predicate.
@@ -519,6 +521,7 @@ pub(crate) mod test_util {
         let ctx = BuildCtx {
             model: &model,
             inference: false,
+            optimize: true,
             used_outputs: &[true],
             force_false: false,
             depth: 0,

@@ -14,8 +14,9 @@ use ckpt_graph::{Graph, Model, Node, NodeId, Output};
 
 use super::frames::{Frames, Unit, ROOT};
 use super::{Action, Input, LoopPlan, LoopVar, Plan, Source, Step};
-use crate::fusion::Fusions;
+use crate::fusion::{Fused, Fusions};
 use crate::ops::control::if_op::unused_output;
+use crate::ops::nn::fold_batch_norm;
 use crate::ops::{self, node_error, BuildCtx, Built, Kernel, OpError};
 use crate::rewrite::Rewrite;
 use crate::support::MissingOps;
@@ -50,6 +51,8 @@ pub(crate) struct PlanInput<'a> {
     /// the caller passes constants to, such as captured variables): constants of the plan.
     pub bound: &'a [(Output, Value)],
     pub inference: bool,
+    /// Fuse and fold (see [`crate::fusion`]); otherwise every node is its own step.
+    pub optimize: bool,
     pub rewrite: &'a Rewrite,
     pub depth: usize,
     /// Iterations a while loop may run before the run fails.
@@ -269,6 +272,9 @@ fn find_fusions(
     order: &[NodeId],
     fed: &HashMap<Output, usize>,
 ) -> Result<Fusions, Error> {
+    if !input.optimize {
+        return Ok(Fusions::default());
+    }
     let resolve = |o: Output| input.rewrite.resolve(o);
     let fetched: HashSet<Output> = input.fetches.iter().map(|&f| resolve(f)).collect();
     let fed_outputs: HashSet<Output> = fed.keys().copied().collect();
@@ -467,8 +473,15 @@ impl<'a> Planner<'a> {
 
     /// The output `o` is read from, after the rewrite's aliases and the fusions.
     fn resolve(&self, o: Output) -> Output {
-        let o = self.input.rewrite.resolve(o);
-        self.fusions.alias.get(&o).copied().unwrap_or(o)
+        let mut o = self.input.rewrite.resolve(o);
+        // A folded `Pad` aliases its input, which may itself be a fused chain's end.
+        for _ in 0..4 {
+            match self.fusions.alias.get(&o) {
+                Some(&next) if next != o => o = next,
+                _ => break,
+            }
+        }
+        o
     }
 
     /// Plans node `id`, whose outputs up to the last one in `used_outputs` are read.
@@ -478,8 +491,18 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         let node = self.input.graph.node(id);
-        let sources = self.sources(id, node)?;
-        let built = self.build_node(id, node, used_outputs, &sources)?;
+        // A fused producer's kernel is built first, so that its errors name it before those
+        // of a batch norm folded into it.
+        let (built, sources) = match self.fusions.fused.get(&id).copied() {
+            Some(fused) => {
+                let built = self.build_node(id, node, used_outputs, &[])?;
+                (built, self.fused_sources(node, &fused)?)
+            }
+            None => {
+                let sources = self.sources(node)?;
+                (self.build_node(id, node, used_outputs, &sources)?, sources)
+            }
+        };
         let control = self.control_steps(node);
         let n_out = used_outputs.len();
         let location = match built {
@@ -557,6 +580,7 @@ impl<'a> Planner<'a> {
         let ctx = BuildCtx {
             model: self.input.model,
             inference: self.input.inference,
+            optimize: self.input.optimize,
             used_outputs,
             force_false: self.input.rewrite.force_false.contains(&id),
             depth: self.input.depth,
@@ -587,15 +611,42 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Where node `id` reads its inputs, the absorbed bias last for a fused producer.
-    fn sources(&self, id: NodeId, node: &Node) -> Result<Vec<Source>, Error> {
-        let bias = self.fusions.fused.get(&id).map(|f| f.bias);
+    /// Where `node` reads its inputs.
+    fn sources(&self, node: &Node) -> Result<Vec<Source>, Error> {
         node.inputs
             .iter()
-            .map(|&i| self.resolve(i))
-            .chain(bias)
-            .map(|o| self.source(o))
+            .map(|&i| self.source(self.resolve(i)))
             .collect()
+    }
+
+    /// Where a fused producer reads its inputs: its own two, then the absorbed bias. A folded
+    /// batch norm becomes a step of its own (named after the batch norm) computing the scaled
+    /// filter and the bias from the filter and the batch norm's parameters, which constant
+    /// folding evaluates once when they are all constants (variables included).
+    fn fused_sources(&mut self, node: &Node, fused: &Fused) -> Result<Vec<Source>, Error> {
+        let mut sources = self.sources(node)?;
+        let bias = fused.bias.map(|b| self.source(b)).transpose()?;
+        let Some(bn) = fused.batch_norm else {
+            sources.extend(bias);
+            return Ok(sources);
+        };
+        let bn_node = self.input.graph.node(bn.node);
+        let Some(&filter) = sources.get(1) else {
+            return Err(node_error(node, "expected 2 inputs"));
+        };
+        let mut fold_sources = vec![filter];
+        for &i in bn_node.inputs.iter().skip(1) {
+            fold_sources.push(self.source(self.resolve(i))?);
+        }
+        fold_sources.extend(bias);
+        let kernel = fold_batch_norm::kernel(bn.epsilon, bias.is_some());
+        let folded = match self.fold_or_add(bn_node, kernel, fold_sources, Vec::new(), 2)? {
+            Location::Consts { first, .. } => [Source::Const(first), Source::Const(first + 1)],
+            Location::Step { out, .. } => [Source::Slot(out), Source::Slot(out + 1)],
+        };
+        sources.truncate(1);
+        sources.extend(folded);
+        Ok(sources)
     }
 
     /// Where the value of `o` will be.

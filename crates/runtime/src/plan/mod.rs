@@ -244,6 +244,7 @@ impl FunctionPlan {
             feeds: &feeds,
             bound: &bound,
             inference: ctx.inference,
+            optimize: ctx.optimize,
             rewrite: &rewrite,
             depth: ctx.depth + 1,
             max_iterations: ctx.max_iterations,

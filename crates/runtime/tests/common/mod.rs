@@ -118,6 +118,11 @@ pub fn read_npy(path: &Path) -> TestResult<Value> {
 /// Asserts `got` matches TensorFlow's `want`: same dtype and shape; floats within 1e-5
 /// relative (plus a 1e-6 absolute floor), everything else exactly.
 pub fn assert_close(name: &str, got: &Value, want: &Value) -> TestResult {
+    assert_within(name, got, want, 1e-5, 1e-6)
+}
+
+/// As [`assert_close`], with floats within `rel` relative plus `abs` absolute.
+pub fn assert_within(name: &str, got: &Value, want: &Value, rel: f32, abs: f32) -> TestResult {
     if got.shape() != want.shape() {
         return Err(format!(
             "{name}: shape {:?}, TensorFlow has {:?}",
@@ -138,7 +143,7 @@ pub fn assert_close(name: &str, got: &Value, want: &Value) -> TestResult {
         (Value::F32(g), Value::F32(w)) => {
             for (i, (&a, &b)) in g.data().iter().zip(w.data()).enumerate() {
                 let ok =
-                    (a - b).abs() <= 1e-5 * b.abs() + 1e-6 || (a.is_nan() && b.is_nan()) || a == b;
+                    (a - b).abs() <= rel * b.abs() + abs || (a.is_nan() && b.is_nan()) || a == b;
                 if !ok {
                     return Err(format!(
                         "{name}: element {i} is {a}, TensorFlow has {b} (shape {:?})",

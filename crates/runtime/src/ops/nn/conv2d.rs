@@ -5,7 +5,7 @@
 use ckpt_graph::Node;
 
 use super::activation::Activation;
-use super::window::{Geometry, Layout, Window};
+use super::window::{Geometry, Layout, Padding, Window};
 use crate::gemm::{sgemm, MatRef};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
@@ -14,15 +14,24 @@ use crate::value::TensorBuf;
 use crate::{Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
-    build_fused(node, Epilogue::default())
+    build_fused(node, Epilogue::default(), None)
 }
 
 /// A `Conv2D`, with a bias (an extra, third input) and activation applied to each output
-/// block when `epilogue` asks for them.
-pub(crate) fn build_fused(node: &Node, epilogue: Epilogue) -> Result<Built, Error> {
+/// block when `epilogue` asks for them, and `padding` (a folded `Pad`) in place of the
+/// node's own.
+pub(crate) fn build_fused(
+    node: &Node,
+    epilogue: Epilogue,
+    padding: Option<Padding>,
+) -> Result<Built, Error> {
     let layout = Layout::from_node(node)?;
+    let mut window = Window::from_node(node, layout)?;
+    if let Some(p) = padding {
+        window.padding = p;
+    }
     kernel(Conv2D {
-        window: Window::from_node(node, layout)?,
+        window,
         layout,
         epilogue,
     })
@@ -341,7 +350,6 @@ impl Im2col {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::window::Padding;
     use super::*;
 
     pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -492,6 +500,24 @@ pub(crate) mod tests {
             Some(OpError("input must be NCHW (rank 4), got [3,7,5]".into()))
         );
         Ok(())
+    }
+
+    #[test]
+    fn fused_relu_keeps_nan_and_clears_negative_zero() {
+        // As the unfused Relu/Relu6 kernels (and TensorFlow): NaN stays NaN, -0.0 becomes +0.0.
+        let run = |activation| {
+            let mut block = [f32::NAN, -0.0, -1.0, 0.5, 7.0, f32::NEG_INFINITY];
+            Epilogue {
+                bias: false,
+                activation: Some(activation),
+            }
+            .apply(&mut block, None);
+            block.map(f32::to_bits)
+        };
+        let bits = |v: [f32; 6]| v.map(f32::to_bits);
+        let nan = f32::NAN;
+        assert_eq!(run(Activation::Relu), bits([nan, 0.0, 0.0, 0.5, 7.0, 0.0]));
+        assert_eq!(run(Activation::Relu6), bits([nan, 0.0, 0.0, 0.5, 6.0, 0.0]));
     }
 
     #[test]

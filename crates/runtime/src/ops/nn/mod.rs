@@ -5,6 +5,7 @@ pub(crate) mod arg_minmax;
 pub(crate) mod batch_norm;
 pub(crate) mod conv2d;
 pub(crate) mod depthwise;
+pub(crate) mod fold_batch_norm;
 pub(crate) mod pool;
 pub(crate) mod softmax;
 pub(crate) mod top_k;

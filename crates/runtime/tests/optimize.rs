@@ -1,0 +1,179 @@
+//! The plan's optimizations (batch norm folded into the convolution, `Pad` folded into its
+//! padding, bias and activation fused) on a small text graph: the same values as the
+//! unoptimized plan, fewer steps, and errors that still name the original nodes.
+
+mod common;
+
+use ckpt_graph::Model;
+use ckpt_runtime::{Error, Session, SessionOptions, Value};
+use common::{assert_within, TestResult};
+
+fn tensor(name: &str, dtype: &str, dims: &[usize], field: &str, values: &[f64]) -> String {
+    let dims: String = dims
+        .iter()
+        .map(|d| format!("dim {{ size: {d} }} "))
+        .collect();
+    let vals: String = values.iter().map(|v| format!("{field}: {v} ")).collect();
+    format!(
+        "node {{ name: \"{name}\" op: \"Const\" attr {{ key: \"dtype\" value {{ type: {dtype} }} }} \
+         attr {{ key: \"value\" value {{ tensor {{ dtype: {dtype} tensor_shape {{ {dims}}} {vals}}} }} }} }}\n"
+    )
+}
+
+/// x -> Pad(1 row top, 1 column right) -> Conv2D 1x1 VALID -> FusedBatchNormV3 -> Relu6, with
+/// `channels` batch-norm parameters for the convolution's 2 output channels.
+fn graph(channels: usize) -> Result<Model, ckpt_graph::Error> {
+    graph_in(channels, "NHWC")
+}
+
+/// [`graph`] in `data_format` (`NHWC` or `NCHW`, for the Pad, the Conv2D and the batch norm).
+fn graph_in(channels: usize, data_format: &str) -> Result<Model, ckpt_graph::Error> {
+    let paddings: &[f64] = if data_format == "NCHW" {
+        &[0., 0., 0., 0., 1., 0., 0., 1.]
+    } else {
+        &[0., 0., 1., 0., 0., 1., 0., 0.]
+    };
+    let f = |n: usize, base: f64| -> Vec<f64> { (0..n).map(|i| base + 0.25 * i as f64).collect() };
+    let mut text = String::from(
+        "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } }\n",
+    );
+    text += &tensor("paddings", "DT_INT32", &[4, 2], "int_val", paddings);
+    text += &tensor(
+        "w",
+        "DT_FLOAT",
+        &[1, 1, 3, 2],
+        "float_val",
+        &[1., -2., 0.5, 1.5, -1., 0.25],
+    );
+    text += &tensor(
+        "scale",
+        "DT_FLOAT",
+        &[channels],
+        "float_val",
+        &f(channels, 0.5),
+    );
+    text += &tensor(
+        "offset",
+        "DT_FLOAT",
+        &[channels],
+        "float_val",
+        &f(channels, -0.1),
+    );
+    text += &tensor(
+        "mean",
+        "DT_FLOAT",
+        &[channels],
+        "float_val",
+        &f(channels, 0.2),
+    );
+    text += &tensor(
+        "var",
+        "DT_FLOAT",
+        &[channels],
+        "float_val",
+        &f(channels, 0.6),
+    );
+    let format = format!("attr {{ key: \"data_format\" value {{ s: \"{data_format}\" }} }}");
+    text += &format!(
+        "node {{ name: \"pad\" op: \"Pad\" input: \"x\" input: \"paddings\" }}\n\
+        node {{ name: \"conv\" op: \"Conv2D\" input: \"pad\" input: \"w\" \
+          attr {{ key: \"strides\" value {{ list {{ i: 1 i: 1 i: 1 i: 1 }} }} }} \
+          attr {{ key: \"padding\" value {{ s: \"VALID\" }} }} {format} }}\n\
+        node {{ name: \"bn\" op: \"FusedBatchNormV3\" input: \"conv\" input: \"scale\" \
+          input: \"offset\" input: \"mean\" input: \"var\" \
+          attr {{ key: \"is_training\" value {{ b: false }} }} \
+          attr {{ key: \"epsilon\" value {{ f: 0.001 }} }} {format} }}\n\
+        node {{ name: \"act\" op: \"Relu6\" input: \"bn\" }}\n"
+    );
+    Model::from_text(&text)
+}
+
+fn session(model: &Model, unoptimized: bool) -> Result<Session, Error> {
+    Session::new(
+        model,
+        None,
+        &["act"],
+        &["x"],
+        SessionOptions {
+            unoptimized,
+            ..Default::default()
+        },
+    )
+}
+
+fn input(channels: usize) -> TestResult<Value> {
+    let n = 2 * 3 * 4 * channels;
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7) % 11) as f32 * 0.5 - 2.0).collect();
+    Ok(Value::new(vec![2, 3, 4, channels], data)?)
+}
+
+#[test]
+fn folded_chain_matches_the_unoptimized_plan_in_one_step() -> TestResult {
+    let model = graph(2)?;
+    let (fast, plain) = (session(&model, false)?, session(&model, true)?);
+    // Pad, Conv2D, FusedBatchNormV3 and Relu6 are one convolution step.
+    assert_eq!(fast.num_steps(), 1);
+    assert_eq!(plain.num_steps(), 4);
+    let x = input(3)?;
+    let want = plain.run(&[("x", x.clone())])?;
+    let got = fast.run(&[("x", x)])?;
+    assert_eq!(got[0].shape(), &[2, 4, 5, 2]);
+    assert_within("act", &got[0], &want[0], 1e-5, 1e-6)?;
+    // Padded cells see only the folded bias: relu6(offset - mean * s).
+    let s = 0.5 / (0.6f32 + 0.001).sqrt();
+    let corner = (-0.1f32 - 0.2 * s).clamp(0.0, 6.0);
+    assert!((got[0].as_f32().ok_or("dtype")?[0] - corner).abs() < 1e-6);
+    Ok(())
+}
+
+#[test]
+fn nchw_chains_are_left_unfused_and_match() -> TestResult {
+    // The folds and the epilogue assume NHWC: an NCHW convolution (transposed around the NHWC
+    // kernel) keeps its Pad, batch norm and activation as steps of their own.
+    let model = graph_in(2, "NCHW")?;
+    let (fast, plain) = (session(&model, false)?, session(&model, true)?);
+    assert_eq!(fast.num_steps(), 4);
+    let n = 2 * 3 * 4 * 3;
+    let data: Vec<f32> = (0..n).map(|i| ((i * 7) % 11) as f32 * 0.5 - 2.0).collect();
+    let x = Value::new(vec![2, 3, 3, 4], data)?;
+    let want = plain.run(&[("x", x.clone())])?;
+    let got = fast.run(&[("x", x)])?;
+    assert_eq!(got[0].shape(), &[2, 2, 4, 5]);
+    assert_within("act", &got[0], &want[0], 0.0, 0.0)?;
+    Ok(())
+}
+
+#[test]
+fn errors_inside_a_fused_chain_name_the_original_node() -> TestResult {
+    // A shape mismatch in the convolution names the convolution.
+    let model = graph(2)?;
+    let err = session(&model, false)?
+        .run(&[("x", input(2)?)])
+        .err()
+        .ok_or("a 2-channel input to a 3-channel filter ran")?;
+    match err {
+        Error::Node { node, op, message } => {
+            assert_eq!((node.as_str(), op.as_str()), ("conv", "Conv2D"));
+            // The folded Pad's input, unpadded, is what the convolution reads.
+            assert_eq!(
+                message,
+                "filter has 3 input channels, input has 2: [2,3,4,2] and [1,1,3,2]"
+            );
+        }
+        other => return Err(format!("unexpected error {other}").into()),
+    }
+    // Batch-norm parameters that do not fit the convolution name the batch norm, at build
+    // time, since they are folded then.
+    let model = graph(3)?;
+    match session(&model, false).err() {
+        Some(Error::Node { node, op, message }) => {
+            assert_eq!((node.as_str(), op.as_str()), ("bn", "FusedBatchNormV3"));
+            assert_eq!(
+                message,
+                "the batch norm has 3 channels, the filter before it has shape [1,1,3,2]"
+            );
+        }
+        other => return Err(format!("unexpected result {other:?}").into()),
+    }
+    Ok(())
+}
