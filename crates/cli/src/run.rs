@@ -267,25 +267,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.fetches.is_empty() {
         bail!("nothing to fetch: give --fetch NAME (try --describe to see the graph's likely outputs)");
     }
-    let mut feeds = args
-        .feeds
-        .iter()
-        .map(|f| parse_feed(f))
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(batch) = args.batch {
-        for (name, value) in &mut feeds {
-            *value = tile_batch(value, batch)
-                .with_context(|| format!("--batch {batch}: cannot tile feed {name}"))?;
-        }
-    }
+    let feeds = read_feeds(args)?;
     let feed_names: Vec<&str> = feeds.iter().map(|(n, _)| n.as_str()).collect();
     let fetch_names: Vec<&str> = args.fetches.iter().map(String::as_str).collect();
-    let options = SessionOptions {
-        threads: args.threads,
-        inference: args.inference,
-        max_iterations: args.max_iterations,
-        unoptimized: args.no_optimize,
-    };
+    let options = session_options(args);
     let session = Session::new(&model, bundle.as_ref(), &fetch_names, &feed_names, options)
         .map_err(|e| explain_session_error(e, no_data.as_deref()))?;
     let feed_refs: Vec<(&str, Value)> =
@@ -524,6 +509,32 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
         }
     };
     Ok((name.to_string(), parsed))
+}
+
+/// The `--feed` values, each tiled or cut to `--batch` rows when given.
+pub(crate) fn read_feeds(args: &RunArgs) -> Result<Vec<(String, Value)>> {
+    let mut feeds = args
+        .feeds
+        .iter()
+        .map(|f| parse_feed(f))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(batch) = args.batch {
+        for (name, value) in &mut feeds {
+            *value = tile_batch(value, batch)
+                .with_context(|| format!("--batch {batch}: cannot tile feed {name}"))?;
+        }
+    }
+    Ok(feeds)
+}
+
+/// The session options the command line asks for.
+pub(crate) fn session_options(args: &RunArgs) -> SessionOptions {
+    SessionOptions {
+        threads: args.threads,
+        inference: args.inference,
+        max_iterations: args.max_iterations,
+        unoptimized: args.no_optimize,
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `file` and renames it into place, so that a

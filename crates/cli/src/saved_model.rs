@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use ckpt_graph::ckpt_proto::{tensor_info::Encoding, DataType, SignatureDef, TensorInfo};
 use ckpt_graph::{SavedModel, DEFAULT_SIGNATURE, SERVE_TAG};
-use ckpt_runtime::{LoadedSavedModel, SessionOptions, Value};
+use ckpt_runtime::{LoadedSavedModel, Value};
 
-use crate::run::{bench, emit, parse_feed, tile_batch, RunArgs};
+use crate::run::{bench, emit, read_feeds, session_options, RunArgs};
 
 /// Whether `path` names a SavedModel (a directory with `saved_model.pb` or
 /// `saved_model.pbtxt`, or one of those files).
@@ -37,25 +37,10 @@ pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
     };
     let key = args.signature.as_deref().unwrap_or(DEFAULT_SIGNATURE);
     let saved = LoadedSavedModel::load(path, &tags)?;
-    let mut feeds = args
-        .feeds
-        .iter()
-        .map(|f| parse_feed(f))
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(batch) = args.batch {
-        for (name, value) in &mut feeds {
-            *value = tile_batch(value, batch)
-                .with_context(|| format!("--batch {batch}: cannot tile feed {name}"))?;
-        }
-    }
+    let feeds = read_feeds(args)?;
     let inputs: Vec<&str> = feeds.iter().map(|(n, _)| n.as_str()).collect();
     let outputs: Vec<&str> = args.fetches.iter().map(String::as_str).collect();
-    let options = SessionOptions {
-        threads: args.threads,
-        inference: args.inference,
-        max_iterations: args.max_iterations,
-        unoptimized: args.no_optimize,
-    };
+    let options = session_options(args);
     let session = saved
         .session(key, &inputs, &outputs, options)
         .with_context(|| {
