@@ -382,6 +382,65 @@ pub fn difference(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
         .reduce(Difference::default, Difference::merge)
 }
 
+/// Bytes per chunk of [`difference_checked`] and [`mean_checked`]: each input's chunk is
+/// checksummed and then used while it is still in the core's L2 cache.
+const CHECKED_CHUNK_BYTES: usize = 256 << 10;
+
+/// The crc32c of consecutive parts of a buffer, given as (crc32c, length) in order.
+/// (`crc32c_combine` costs tens of microseconds: it is called once per segment, not per
+/// chunk.)
+fn combine_crcs(parts: impl Iterator<Item = (u32, usize)>) -> u32 {
+    parts.fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
+}
+
+/// Splits `len` bytes of `size`-byte elements into one contiguous segment per thread (at
+/// least 1 MiB each): segments run in parallel, each going through its chunks in order so
+/// that their checksums extend one another.
+fn segments(len: usize, size: usize) -> Vec<std::ops::Range<usize>> {
+    let threads = rayon::current_num_threads().max(1);
+    let elements = len / size.max(1);
+    let per = elements
+        .div_ceil(threads)
+        .max((1 << 20) / size.max(1))
+        .max(1)
+        * size;
+    (0..len.max(1))
+        .step_by(per)
+        .map(|start| start..(start + per).min(len))
+        .collect()
+}
+
+/// [`difference`], also returning the crc32c of `a` and of `b` (equally long), computed in
+/// the same pass over the bytes: each chunk is checksummed, then compared while it is hot in
+/// cache. For tensors read with a deferred checksum check
+/// ([`ckpt_bundle::Checkpoint::read_deferred`]).
+pub fn difference_checked(kind: Kind, a: &[u8], b: &[u8]) -> (Difference, u32, u32) {
+    let size = kind.size();
+    let step = (CHECKED_CHUNK_BYTES / size).max(1) * size;
+    let parts: Vec<(Difference, u32, u32, usize)> = segments(a.len().min(b.len()), size)
+        .into_par_iter()
+        .map(|range| {
+            let (sa, sb) = (&a[range.clone()], &b[range]);
+            let (mut crc_a, mut crc_b) = (0u32, 0u32);
+            let mut d = Difference::default();
+            for (ca, cb) in sa.chunks(step).zip(sb.chunks(step)) {
+                crc_a = crc32c::crc32c_append(crc_a, ca);
+                crc_b = crc32c::crc32c_append(crc_b, cb);
+                if ca != cb {
+                    d = d.merge(block_difference(kind, ca, cb));
+                }
+            }
+            (d, crc_a, crc_b, sa.len())
+        })
+        .collect();
+    let diff = parts
+        .iter()
+        .fold(Difference::default(), |acc, p| acc.merge(p.0));
+    let crc_a = combine_crcs(parts.iter().map(|p| (p.1, p.3)));
+    let crc_b = combine_crcs(parts.iter().map(|p| (p.2, p.3)));
+    (diff, crc_a, crc_b)
+}
+
 /// Writes the mean of `inputs` (each as long as `out`) into `out`, [`BLOCK`] elements at a
 /// time: the sum starts at +0.0, adds each input's value in input order in float64, is divided
 /// by the number of inputs and rounded back by `put`.
@@ -498,6 +557,21 @@ fn mean_chunk_any(float: FloatType, inputs: &[&[u8]], out: &mut [u8]) {
 ///
 /// Errors: no inputs, or inputs of different lengths.
 pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
+    Ok(mean_impl(float, inputs, false)?.0)
+}
+
+/// [`mean`], also returning the crc32c of each input, computed in the same pass over the
+/// bytes (each chunk of each input checksummed, then summed while it is hot in cache). For
+/// tensors read with a deferred checksum check
+/// ([`ckpt_bundle::Checkpoint::read_deferred`]).
+///
+/// Errors: those of [`mean`].
+pub fn mean_checked(float: FloatType, inputs: &[&[u8]]) -> Result<(Vec<u8>, Vec<u32>)> {
+    mean_impl(float, inputs, true)
+}
+
+/// [`mean`] and, if `crc`, the crc32c of each input (else none).
+fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, Vec<u32>)> {
     let Some(first) = inputs.first() else {
         bail!("no inputs to average");
     };
@@ -506,13 +580,45 @@ pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
     }
     let size = float.size();
     let mut out = vec![0u8; first.len() / size * size];
-    let step = CHUNK * size;
-    out.par_chunks_mut(step).enumerate().for_each(|(c, o)| {
-        let start = c * step;
-        let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[start..start + o.len()]).collect();
-        mean_chunk(float, &parts, o);
-    });
-    Ok(out)
+    if !crc {
+        let step = CHUNK * size;
+        out.par_chunks_mut(step).enumerate().for_each(|(c, o)| {
+            let start = c * step;
+            let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[start..start + o.len()]).collect();
+            mean_chunk(float, &parts, o);
+        });
+        return Ok((out, Vec::new()));
+    }
+    // One segment per thread, its chunks in order, each input's chunk checksummed and then
+    // summed while it is in cache.
+    let step = (CHECKED_CHUNK_BYTES / size).max(1) * size;
+    let mut pieces: Vec<(usize, &mut [u8])> = Vec::new();
+    let mut rest: &mut [u8] = &mut out;
+    for range in segments(first.len() / size * size, size) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(range.len());
+        pieces.push((range.start, head));
+        rest = tail;
+    }
+    let parts: Vec<(Vec<u32>, usize)> = pieces
+        .into_par_iter()
+        .map(|(start, segment)| {
+            let mut crcs = vec![0u32; inputs.len()];
+            let len = segment.len();
+            for (c, o) in segment.chunks_mut(step).enumerate() {
+                let at = start + c * step;
+                let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[at..at + o.len()]).collect();
+                for (crc, p) in crcs.iter_mut().zip(&parts) {
+                    *crc = crc32c::crc32c_append(*crc, p);
+                }
+                mean_chunk(float, &parts, o);
+            }
+            (crcs, len)
+        })
+        .collect();
+    let crcs = (0..inputs.len())
+        .map(|i| combine_crcs(parts.iter().map(|(c, len)| (c[i], *len))))
+        .collect();
+    Ok((out, crcs))
 }
 
 /// What a cast did to one tensor.
@@ -929,6 +1035,39 @@ mod tests {
                     "int{size} signed {signed} x {count}"
                 );
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn checked_kernels_give_the_same_results_and_the_inputs_checksums() -> Result<()> {
+        // Over several segments and chunks, none of them whole.
+        for (float, count) in [
+            (FloatType::F32, 700_001),
+            (FloatType::F64, 300_007),
+            (FloatType::BF16, 1_100_003),
+            (FloatType::F16, 5),
+            (FloatType::F32, 0),
+        ] {
+            let a = special_values(7, count, float);
+            let b = special_values(8, count, float);
+            let c = special_values(9, count, float);
+            let kind = Kind::Float(float);
+            let (d, crc_a, crc_b) = difference_checked(kind, &a, &b);
+            assert_eq!(d, difference(kind, &a, &b), "{float:?} x {count}");
+            assert_eq!(d, reference_difference(kind, &a, &b), "{float:?} x {count}");
+            assert_eq!(
+                (crc_a, crc_b),
+                (crc32c::crc32c(&a), crc32c::crc32c(&b)),
+                "{float:?} x {count}"
+            );
+            let inputs = [&a[..], &b[..], &c[..]];
+            let (m, crcs) = mean_checked(float, &inputs)?;
+            assert_same_values(float, &m, &reference_mean(float, &inputs));
+            assert_eq!(
+                crcs,
+                inputs.iter().map(|i| crc32c::crc32c(i)).collect::<Vec<_>>()
+            );
         }
         Ok(())
     }
