@@ -2,8 +2,8 @@
 //! binary on checkpoints of 16 float32 tensors of 16 MiB (256 MiB each) in a temporary
 //! directory, hot in the page cache. Throughput is bytes of input read (`diff` of two: 512 MiB;
 //! `average` of five: 1.25 GiB). Next to them, for scale: `ckpt verify` of one checkpoint
-//! (every byte read and checksummed, at memory speed) and a copy of its files (what `drop`
-//! should cost no more than).
+//! (every byte read and checksummed, at memory speed) and a copy of its files, fsync'd as `drop`
+//! fsyncs its output (what `drop` should cost no more than).
 //!
 //! Run with `cargo bench -p ckpt-cli --bench tools`. The checkpoints go to `$CKPT_BENCH_DIR` if
 //! set, else the system's temporary directory; `average` and `drop` write (and fsync) their
@@ -130,12 +130,17 @@ fn tools(c: &mut Criterion) {
     group.bench_function("verify_1", |b| {
         b.iter(|| ckpt(&[Path::new("verify"), &inputs[0]], &[0]))
     });
-    group.bench_function("copy_files_1", |b| {
+    group.bench_function("copy_files_fsync_1", |b| {
         b.iter_custom(|iters| {
             timed_writes(&work, iters, |out| {
                 let dir = out.parent().expect("parent");
+                // Synced, as `drop` syncs what it writes.
                 for file in files_of(&inputs[0]) {
-                    std::fs::copy(&file, dir.join(file.file_name().expect("name"))).expect("copy");
+                    let to = dir.join(file.file_name().expect("name"));
+                    std::fs::copy(&file, &to).expect("copy");
+                    std::fs::File::open(&to)
+                        .and_then(|f| f.sync_all())
+                        .expect("sync");
                 }
             })
         })
