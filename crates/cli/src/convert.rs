@@ -16,18 +16,18 @@ use crate::npy::NpyArray;
 /// of a float32), strings into fixed-width `S` bytes padded with NULs.
 ///
 /// Errors name the tensor when numpy has no such dtype (float8, variant).
-pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
+pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray<'static>> {
     let shape = tensor.shape().to_vec();
     match (tensor.data(), tensor.dtype()) {
         (TensorData::Bytes(bytes), DType::BFloat16) => {
-            let data = bytes
+            let data: Vec<u8> = bytes
                 .chunks_exact(2)
                 .flat_map(|pair| [0, 0, pair[0], pair[1]])
                 .collect();
             Ok(NpyArray {
                 descr: "<f4".into(),
                 shape,
-                data,
+                data: data.into(),
             })
         }
         (TensorData::Bytes(bytes), dtype) => {
@@ -40,7 +40,7 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
             Ok(NpyArray {
                 descr: descr.into(),
                 shape,
-                data: bytes.to_vec(),
+                data: bytes.to_vec().into(),
             })
         }
         (TensorData::Strings(strings), _) => {
@@ -54,7 +54,7 @@ pub fn tensor_to_npy(name: &str, tensor: &Tensor<'_>) -> Result<NpyArray> {
             Ok(NpyArray {
                 descr: format!("|S{width}"),
                 shape,
-                data,
+                data: data.into(),
             })
         }
     }
@@ -70,7 +70,7 @@ pub const MAX_ZERO_WIDTH_ELEMENTS: usize = 1 << 24;
 ///
 /// Errors name the entry: a descriptor TensorFlow has no dtype for (no silent fallback), data
 /// that does not fill the shape, an invalid code point.
-pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
+pub fn npy_to_tensor<'b>(name: &str, array: &'b NpyArray<'_>) -> Result<Tensor<'b>> {
     let descr = array.descr.as_str();
     let dtype = DType::from_numpy_descr(descr).ok_or_else(|| {
         anyhow!("entry {name:?}: numpy dtype {descr:?} has no TensorFlow equivalent")
@@ -79,7 +79,7 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
         return Ok(Tensor::from_bytes(
             dtype,
             array.shape.clone(),
-            array.data.clone(),
+            &array.data[..],
         )?);
     }
     let unicode = descr.get(1..2) == Some("U");
@@ -134,7 +134,7 @@ pub fn npy_to_tensor(name: &str, array: &NpyArray) -> Result<Tensor<'static>> {
 /// session then casts it to the placeholder's dtype, as `feed_dict` does.
 ///
 /// Errors name the feed's dtype when the executor cannot hold it (uint64, complex).
-pub fn npy_to_value(name: &str, array: &NpyArray) -> Result<Value> {
+pub fn npy_to_value(name: &str, array: &NpyArray<'_>) -> Result<Value> {
     let tensor = npy_to_tensor(name, array)?;
     let shape = tensor.shape().to_vec();
     let widened = match tensor.dtype() {
@@ -160,7 +160,7 @@ fn widen<T: ckpt_bundle::Element, U: ckpt_bundle::Element + From<T>>(
 }
 
 /// A value computed by `ckpt-run` as an npy array (see [`tensor_to_npy`]).
-pub fn value_to_npy(name: &str, value: &Value) -> Result<NpyArray> {
+pub fn value_to_npy(name: &str, value: &Value) -> Result<NpyArray<'static>> {
     tensor_to_npy(name, &value.to_tensor()?)
 }
 
@@ -239,7 +239,7 @@ mod tests {
         let t = Tensor::from_strings(DType::String, vec![3], strings)?;
         let npy = tensor_to_npy("t", &t)?;
         assert_eq!(npy.descr, "|S3");
-        assert_eq!(npy.data, b"a\0\0bcd\0\0\0");
+        assert_eq!(&npy.data[..], b"a\0\0bcd\0\0\0");
         let back = npy_to_tensor("t", &npy)?;
         match back.data() {
             TensorData::Strings(s) => {
@@ -256,7 +256,7 @@ mod tests {
             let npy = NpyArray {
                 descr: descr.into(),
                 shape: vec![1],
-                data: vec![0; 8],
+                data: vec![0; 8].into(),
             };
             let err = npy_to_tensor("w", &npy).err().map(|e| e.to_string());
             assert_eq!(
@@ -273,7 +273,7 @@ mod tests {
         let npy = NpyArray {
             descr: "|S0".into(),
             shape: vec![100_000, 100_000],
-            data: Vec::new(),
+            data: Vec::new().into(),
         };
         let err = npy_to_tensor("s", &npy).err().map(|e| e.to_string());
         assert_eq!(
@@ -283,7 +283,7 @@ mod tests {
         let small = NpyArray {
             descr: "|S0".into(),
             shape: vec![3],
-            data: Vec::new(),
+            data: Vec::new().into(),
         };
         assert_eq!(
             npy_to_tensor("s", &small)?.strings().map(<[_]>::len),
@@ -297,19 +297,19 @@ mod tests {
         let npy = NpyArray {
             descr: "|i1".into(),
             shape: vec![2],
-            data: vec![0xff, 0x7f],
+            data: vec![0xff, 0x7f].into(),
         };
         assert_eq!(npy_to_value("x", &npy)?.as_i32(), Some(&[-1, 127][..]));
         let npy = NpyArray {
             descr: "<u4".into(),
             shape: vec![1],
-            data: u32::MAX.to_le_bytes().to_vec(),
+            data: u32::MAX.to_le_bytes().to_vec().into(),
         };
         assert_eq!(npy_to_value("x", &npy)?.as_i64(), Some(&[4294967295][..]));
         let npy = NpyArray {
             descr: "<f2".into(),
             shape: vec![1],
-            data: vec![0x00, 0x3c],
+            data: vec![0x00, 0x3c].into(),
         };
         // float16 stays float16 (the session casts it to the placeholder's dtype).
         let half = npy_to_value("x", &npy)?;
@@ -318,7 +318,7 @@ mod tests {
         let npy = NpyArray {
             descr: "<u8".into(),
             shape: vec![1],
-            data: vec![0; 8],
+            data: vec![0; 8].into(),
         };
         let err = npy_to_value("x", &npy).err().map(|e| e.to_string());
         assert_eq!(
@@ -328,10 +328,7 @@ mod tests {
         // Values go back to npy with numpy's dtypes.
         let v = Value::new(vec![2], vec![true, false])?;
         let npy = value_to_npy("b", &v)?;
-        assert_eq!(
-            (npy.descr.as_str(), npy.data.as_slice()),
-            ("|b1", &[1u8, 0][..])
-        );
+        assert_eq!((npy.descr.as_str(), &npy.data[..]), ("|b1", &[1u8, 0][..]));
         Ok(())
     }
 
@@ -344,7 +341,7 @@ mod tests {
         let npy = NpyArray {
             descr: "<U3".into(),
             shape: vec![],
-            data,
+            data: data.into(),
         };
         match npy_to_tensor("u", &npy)?.data() {
             TensorData::Strings(s) => assert_eq!(s[0].as_ref(), "hé".as_bytes()),

@@ -4,6 +4,7 @@
 //! little-endian element buffers and numpy `descr` strings rather than on typed arrays: that keeps
 //! float16, complex and fixed-width byte strings (`|S7`) as simple as float32.
 
+use std::borrow::Cow;
 use std::io::{Read, Seek, Write};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,14 +17,25 @@ pub const MAX_ENTRY_BYTES: u64 = 16 << 30;
 
 /// One array: its numpy dtype string, shape and row-major element bytes.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NpyArray {
+pub struct NpyArray<'a> {
     /// numpy's `descr`, for example `<f4`, `|b1`, `|S5`.
     pub descr: String,
     pub shape: Vec<u64>,
-    pub data: Vec<u8>,
+    /// The element bytes in C order: borrowed from the file's bytes when they can be used
+    /// as they are, owned when they were reordered or made in memory.
+    pub data: Cow<'a, [u8]>,
 }
 
-impl NpyArray {
+impl NpyArray<'_> {
+    /// The same array holding its own bytes.
+    pub fn into_owned(self) -> NpyArray<'static> {
+        NpyArray {
+            descr: self.descr,
+            shape: self.shape,
+            data: Cow::Owned(self.data.into_owned()),
+        }
+    }
+
     pub fn num_elements(&self) -> Result<u64> {
         self.shape
             .iter()
@@ -33,7 +45,7 @@ impl NpyArray {
 }
 
 /// Serializes an array in npy format version 1.0 (2.0 when the header needs it).
-pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray) -> std::io::Result<()> {
+pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray<'_>) -> std::io::Result<()> {
     let shape = match array.shape.as_slice() {
         [] => "()".to_string(),
         [one] => format!("({one},)"),
@@ -70,7 +82,7 @@ pub fn write_npy<W: Write>(out: &mut W, array: &NpyArray) -> std::io::Result<()>
 }
 
 /// Parses an npy file held in memory. `what` names it in errors.
-pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
+pub fn read_npy<'a>(bytes: &'a [u8], what: &str) -> Result<NpyArray<'a>> {
     let rest = bytes
         .strip_prefix(MAGIC)
         .ok_or_else(|| anyhow!("{what}: not an npy file (bad magic)"))?;
@@ -109,7 +121,7 @@ pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
     let array = NpyArray {
         descr,
         shape,
-        data: Vec::new(),
+        data: Cow::Borrowed(&[]),
     };
     let count = array.num_elements().with_context(|| what.to_string())?;
     let item = descr_item_size(&array.descr)
@@ -125,10 +137,10 @@ pub fn read_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
             array.descr
         );
     }
-    let mut data = data[..expected as usize].to_vec();
+    let mut data = Cow::Borrowed(&data[..expected as usize]);
     // Reordering costs one step per element: only where there are bytes to move.
     if fortran && array.shape.len() > 1 && !data.is_empty() {
-        data = fortran_to_c(&data, &array.shape, item);
+        data = Cow::Owned(fortran_to_c(&data, &array.shape, item));
     }
     Ok(NpyArray { data, ..array })
 }
@@ -194,7 +206,7 @@ impl<W: Write + Seek> NpzWriter<W> {
         }
     }
 
-    pub fn add(&mut self, name: &str, array: &NpyArray) -> Result<()> {
+    pub fn add(&mut self, name: &str, array: &NpyArray<'_>) -> Result<()> {
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(array.data.len() > u32::MAX as usize / 2);
@@ -209,7 +221,7 @@ impl<W: Write + Seek> NpzWriter<W> {
 }
 
 /// Reads every array of an `.npz` archive, in archive order. `what` names it in errors.
-pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, NpyArray)>> {
+pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, NpyArray<'static>)>> {
     let mut archive =
         zip::ZipArchive::new(input).with_context(|| format!("{what}: not a zip (npz) archive"))?;
     let mut arrays = Vec::with_capacity(archive.len().min(1 << 16));
@@ -246,7 +258,7 @@ pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, Npy
             );
         }
         let array = read_npy(&bytes, &format!("{what}: entry {entry_name:?}"))?;
-        arrays.push((name, array));
+        arrays.push((name, array.into_owned()));
     }
     Ok(arrays)
 }
@@ -278,7 +290,7 @@ mod tests {
         for (shape, text) in [(vec![], "()"), (vec![5u64], "(5,)")] {
             let array = NpyArray {
                 descr: "|u1".into(),
-                data: vec![7; shape.iter().product::<u64>() as usize],
+                data: vec![7; shape.iter().product::<u64>() as usize].into(),
                 shape,
             };
             let mut bytes = Vec::new();
@@ -298,7 +310,7 @@ mod tests {
             &NpyArray {
                 descr: "|u1".into(),
                 shape: vec![2, 3],
-                data: vec![1, 4, 2, 5, 3, 6],
+                data: vec![1, 4, 2, 5, 3, 6].into(),
             },
         )?;
         // Edit the header in place: the magic's 0x93 is not UTF-8, so no round trip via str.
@@ -308,7 +320,7 @@ mod tests {
             .ok_or_else(|| anyhow!("no fortran_order in header"))?;
         bytes[at..at + 5].copy_from_slice(b"True ");
         let array = read_npy(&bytes, "t")?;
-        assert_eq!(array.data, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(&array.data[..], [1, 2, 3, 4, 5, 6]);
         Ok(())
     }
 
@@ -374,7 +386,7 @@ mod tests {
         let big = NpyArray {
             descr: "|u1".into(),
             shape: vec![1 << 20],
-            data: vec![0; 1 << 20],
+            data: vec![0; 1 << 20].into(),
         };
         let mut npy = Vec::new();
         write_npy(&mut npy, &big)?;
@@ -463,12 +475,12 @@ mod tests {
         let a = NpyArray {
             descr: "<i8".into(),
             shape: vec![2],
-            data: vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+            data: vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0].into(),
         };
         let b = NpyArray {
             descr: "|S3".into(),
             shape: vec![2],
-            data: b"ab\0xyz".to_vec(),
+            data: b"ab\0xyz".to_vec().into(),
         };
         let mut npz = NpzWriter::new(std::io::Cursor::new(Vec::new()));
         npz.add("dense/kernel", &a)?;

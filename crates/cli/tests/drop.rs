@@ -83,7 +83,7 @@ fn drop_optimizer_removes_slots_of_tf1_and_tf2() -> Result<()> {
         "dense/kernel/RMSProp",
         "global_step",
     ];
-    let arrays: Vec<(&str, &NpyArray)> = names.iter().map(|n| (*n, &one)).collect();
+    let arrays: Vec<(&str, &NpyArray<'_>)> = names.iter().map(|n| (*n, &one)).collect();
     let prefix = make_checkpoint(temp.path(), "tf1", &arrays)?;
     let out = temp.path().join("tf1_clean");
     ckpt([Path::new("drop"), &prefix, &out, Path::new("--optimizer")])?.success()?;

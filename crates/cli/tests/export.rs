@@ -105,7 +105,7 @@ fn export_npz_holds_tensorflow_bytes_in_numpy_dtypes() -> Result<()> {
         .iter()
         .find(|(n, _)| n == "scalar/bfloat16")
         .ok_or_else(|| anyhow!("no scalar/bfloat16"))?;
-    assert_eq!(scalar.data, (-2.0f32).to_le_bytes());
+    assert_eq!(&scalar.data[..], (-2.0f32).to_le_bytes());
     Ok(())
 }
 
@@ -122,7 +122,11 @@ fn export_npz_assembles_partitioned_and_sharded_tensors() -> Result<()> {
         for (array_name, array) in &arrays {
             let v = c.variable(array_name)?;
             assert_eq!(array.shape, v.shape, "{name}: {array_name}");
-            assert_eq!(Some(&array.data), v.bytes.as_ref(), "{name}: {array_name}");
+            assert_eq!(
+                Some(&array.data[..]),
+                v.bytes.as_deref(),
+                "{name}: {array_name}"
+            );
         }
     }
     Ok(())

@@ -36,9 +36,9 @@ where
     })
 }
 
-fn npy(path: &Path) -> Result<NpyArray> {
+fn npy(path: &Path) -> Result<NpyArray<'static>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    read_npy(&bytes, &path.display().to_string())
+    read_npy(&bytes, &path.display().to_string()).map(NpyArray::into_owned)
 }
 
 /// Each `name.npy` in `out` against TensorFlow's in `fixture`: integers exactly, float32
@@ -56,7 +56,7 @@ fn assert_matches_tensorflow(out: &Path, fixture: &Path, names: &[&str]) -> Resu
             want.shape
         );
         if got.descr == "<f4" {
-            let floats = |a: &NpyArray| -> Vec<f32> {
+            let floats = |a: &NpyArray<'_>| -> Vec<f32> {
                 a.data
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -78,7 +78,7 @@ fn import_keeps_names_dtypes_and_values_of_hand_made_npz() -> Result<()> {
         ("names", npy("|S3", vec![2], b"ab\0xyz".to_vec())),
         ("text", npy("<U3", vec![2], unicode)),
     ];
-    let refs: Vec<(&str, &NpyArray)> = arrays.iter().map(|(n, a)| (*n, a)).collect();
+    let refs: Vec<(&str, &NpyArray<'_>)> = arrays.iter().map(|(n, a)| (*n, a)).collect();
     let prefix = make_checkpoint(temp.path(), "hand", &refs)?;
     let run = ckpt([Path::new("ls"), &prefix])?.success()?;
     assert_eq!(

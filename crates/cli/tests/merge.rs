@@ -12,7 +12,7 @@ use ckpt_cli::npy::NpyArray;
 use common::npz::{f32_npy, i64_npy, make_checkpoint, npy, read_npz_file};
 use common::{ckpt, expected, file_names, fixture, shape_text, shown_values};
 
-fn f64_npy(shape: Vec<u64>, values: &[f64]) -> NpyArray {
+fn f64_npy(shape: Vec<u64>, values: &[f64]) -> NpyArray<'static> {
     npy(
         "<f8",
         shape,
@@ -79,7 +79,8 @@ fn merge_makes_the_union_and_refuses_duplicates_unless_told() -> Result<()> {
         ckpt([Path::new("verify"), &out])?.success()?;
         let npz = dir.join(format!("{prefer}.npz"));
         ckpt([Path::new("export"), &out, &npz])?.success()?;
-        let arrays: BTreeMap<String, NpyArray> = read_npz_file(&npz)?.into_iter().collect();
+        let arrays: BTreeMap<String, NpyArray<'static>> =
+            read_npz_file(&npz)?.into_iter().collect();
         assert_eq!(arrays.get("a/w"), Some(&a_w));
         assert_eq!(arrays.get("b/w"), Some(&b_w));
         assert_eq!(arrays.get("b/s").map(|s| &s.data[..]), Some(&b"hiyo"[..]));
@@ -159,7 +160,7 @@ fn merge_of_tensorflow_checkpoints_keeps_slices_and_shards() -> Result<()> {
             .iter()
             .find(|v| v.name == name)
             .ok_or_else(|| anyhow!("unexpected {name}"))?;
-        assert_eq!(Some(&array.data), v.bytes.as_ref(), "{name}");
+        assert_eq!(Some(&array.data[..]), v.bytes.as_deref(), "{name}");
     }
     Ok(())
 }

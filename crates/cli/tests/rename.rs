@@ -48,8 +48,8 @@ fn rename_rewrites_names_and_keeps_values() -> Result<()> {
             .map(|rest| rest.replacen('_', "/", 1))
             .unwrap_or_else(|| name.clone());
         assert_eq!(
-            Some(&array.data),
-            c.variable(&original)?.bytes.as_ref(),
+            Some(&array.data[..]),
+            c.variable(&original)?.bytes.as_deref(),
             "{name}"
         );
     }

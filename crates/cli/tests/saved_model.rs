@@ -12,12 +12,12 @@ use anyhow::{ensure, Context, Result};
 use ckpt_cli::npy::{read_npy, NpyArray};
 use common::{ckpt, fixture, Run};
 
-fn npy(path: &Path) -> Result<NpyArray> {
+fn npy(path: &Path) -> Result<NpyArray<'static>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    read_npy(&bytes, &path.display().to_string())
+    read_npy(&bytes, &path.display().to_string()).map(NpyArray::into_owned)
 }
 
-fn f32s(array: &NpyArray) -> Vec<f32> {
+fn f32s(array: &NpyArray<'_>) -> Vec<f32> {
     array
         .data
         .chunks_exact(4)

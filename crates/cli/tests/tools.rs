@@ -72,8 +72,8 @@ fn drop_optimizer_follows_the_optimizer_ops_of_a_tf1_meta_graph() -> Result<()> 
     ckpt([Path::new("export"), &out, &npz])?.success()?;
     for (name, array) in read_npz_file(&npz)? {
         assert_eq!(
-            Some(&array.data),
-            tf.variable(&name)?.bytes.as_ref(),
+            Some(&array.data[..]),
+            tf.variable(&name)?.bytes.as_deref(),
             "{name}"
         );
     }
@@ -336,7 +336,7 @@ fn average_is_numpys_float64_mean_and_refuses_disagreeing_inputs() -> Result<()>
     ckpt([Path::new("export"), &out, &npz])?.success()?;
     let got: BTreeMap<String, Vec<u8>> = read_npz_file(&npz)?
         .into_iter()
-        .map(|(n, a)| (n, a.data))
+        .map(|(n, a)| (n, a.data.into_owned()))
         .collect();
     for (name, bytes) in &want {
         assert_eq!(got.get(name), Some(bytes), "{name}");

@@ -172,12 +172,12 @@ fn a_missing_v1_shard_lists_the_rest_and_fails_verify() -> Result<()> {
     Ok(())
 }
 
-fn npy(path: &Path) -> Result<NpyArray> {
+fn npy(path: &Path) -> Result<NpyArray<'static>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    read_npy(&bytes, &path.display().to_string())
+    read_npy(&bytes, &path.display().to_string()).map(NpyArray::into_owned)
 }
 
-fn f32s(array: &NpyArray) -> Vec<f32> {
+fn f32s(array: &NpyArray<'_>) -> Vec<f32> {
     array
         .data
         .chunks_exact(4)
