@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, ShortPath};
 use crate::paths::{locate, meta_path, Location};
-use crate::reader::{BundleReader, ReadOptions, VerifyReport};
+use crate::reader::{BundleReader, DeferredCheck, ReadOptions, VerifyReport};
 use crate::tensor::{Storage, Tensor, TensorInfo};
 use crate::tensor_slice::TensorSlice;
 use crate::v1::V1Reader;
@@ -218,6 +218,18 @@ impl Checkpoint {
         match self {
             Checkpoint::V2(r) => r.read(name),
             Checkpoint::V1(r) => r.read(name),
+        }
+    }
+
+    /// Reads a whole tensor, leaving the checksum of a V2 tensor stored whole with fixed-size
+    /// elements to the caller (see [`BundleReader::read_deferred`]); other tensors are read
+    /// and checked as by [`read`](Self::read) and come with `None`.
+    ///
+    /// Errors: those of [`read`](Self::read), the deferred checksum mismatch excepted.
+    pub fn read_deferred(&self, name: &str) -> Result<(Tensor<'_>, Option<DeferredCheck>)> {
+        match self {
+            Checkpoint::V2(r) => r.read_deferred(name),
+            Checkpoint::V1(r) => Ok((r.read(name)?, None)),
         }
     }
 

@@ -67,7 +67,7 @@ pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
 pub use mmap::MappedFile;
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};
-pub use reader::{BundleReader, ReadOptions, VerifyReport};
+pub use reader::{BundleReader, DeferredCheck, ReadOptions, VerifyReport};
 pub use tensor::{Storage, StoredSlice, Tensor, TensorData, TensorInfo};
 pub use tensor_slice::{parse_shape_and_slice, Extent, ShapeAndSlice, TensorSlice};
 pub use v1::V1Reader;

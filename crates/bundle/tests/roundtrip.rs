@@ -570,3 +570,57 @@ fn a_reader_sees_the_version_it_opened_while_the_prefix_is_rewritten() -> TestRe
     assert_eq!(new.read("t0")?.bytes(), Some(&bytes(4096, 200)[..]));
     Ok(())
 }
+
+/// `read_deferred` returns the same bytes as `read` without checking them, and leaves a check
+/// that passes with the bytes' crc32c and fails, as `read` does, with any other; strings and
+/// V1-style reads keep checking as they read.
+#[test]
+fn deferred_checksum_checks_pass_and_fail_like_read() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let prefix = dir.path().join("d");
+    let mut w = BundleWriter::create(&prefix)?;
+    let data = bytes(4 * 1000, 3);
+    w.add(
+        "f",
+        &Tensor::from_bytes(DType::Float32, vec![10, 100], data.as_slice())?,
+    )?;
+    w.add("s", &Tensor::scalar_string(&b"text"[..]))?;
+    w.finish()?;
+    let r = BundleReader::open(&prefix)?;
+    let (t, check) = r.read_deferred("f")?;
+    assert_eq!(t.bytes(), r.read("f")?.bytes());
+    let check = check.ok_or("a float tensor stored whole defers its check")?;
+    assert_eq!(check.stored(), crc32c::crc32c(&data));
+    check.clone().finish(crc32c::crc32c(&data))?;
+    match check.finish(crc32c::crc32c(&data) ^ 1) {
+        Err(Error::ChecksumMismatch { tensor, stored, .. }) => {
+            assert_eq!(tensor, "f");
+            assert_eq!(stored, crc32c::crc32c(&data));
+        }
+        other => return Err(format!("expected a checksum mismatch, got {other:?}").into()),
+    }
+    let (s, check) = r.read_deferred("s")?;
+    assert!(check.is_none(), "strings are checked as they are read");
+    assert_eq!(s.strings().map(|v| v.len()), Some(1));
+
+    // A damaged float tensor: `read` fails at once, `read_deferred` hands back the bytes and a
+    // check that fails with the same error.
+    let data_file = data_path(&prefix, 0, 1);
+    let mut raw = std::fs::read(&data_file)?;
+    raw[5] ^= 0x10;
+    std::fs::write(&data_file, &raw)?;
+    let r = BundleReader::open(&prefix)?;
+    let read_error = r
+        .read("f")
+        .err()
+        .ok_or("read of a damaged tensor succeeded")?;
+    let (t, check) = r.read_deferred("f")?;
+    let computed = crc32c::crc32c(t.bytes().ok_or("bytes")?);
+    let deferred_error = check
+        .ok_or("no deferred check")?
+        .finish(computed)
+        .err()
+        .ok_or("deferred check of a damaged tensor passed")?;
+    assert_eq!(deferred_error.to_string(), read_error.to_string());
+    Ok(())
+}

@@ -210,7 +210,163 @@ impl Difference {
     }
 }
 
-/// Compares two numeric tensors' bytes element by element.
+/// Elements handled side by side in the inner loops: independent accumulators the compiler
+/// keeps in vector registers.
+const LANES: usize = 8;
+
+/// Elements per block of [`mean`]'s float64 accumulator (4 KiB: it stays in L1).
+const BLOCK: usize = 512;
+
+/// The `N` bytes at the start of `bytes` as an array (for `from_le_bytes`).
+#[inline(always)]
+fn le<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&bytes[..N]);
+    a
+}
+
+/// How one pair of values differs: (1 if they differ, |x - y|, |x - y| / max(|x|, |y|)), or
+/// all zero when they are equal (0.0 and -0.0 included) or both NaN. Where one side is NaN
+/// (and not both), or the difference is infinite, both differences are infinite.
+#[inline(always)]
+fn diff_one(x: f64, y: f64) -> (u64, f64, f64) {
+    let same = (x == y) | (x.is_nan() & y.is_nan());
+    let abs = if x.is_nan() | y.is_nan() {
+        f64::INFINITY
+    } else {
+        (x - y).abs()
+    };
+    let (ax, ay) = (x.abs(), y.abs());
+    // Selects rather than `f64::max`, so the loop vectorizes: no operand is NaN where the
+    // result is used.
+    let larger = if ax > ay { ax } else { ay };
+    let rel = if abs == f64::INFINITY {
+        f64::INFINITY
+    } else {
+        abs / larger
+    };
+    if same {
+        (0, 0.0, 0.0)
+    } else {
+        (1, abs, rel)
+    }
+}
+
+/// [`Difference`] of two equally long runs of `N`-byte elements that `get` decodes, with
+/// [`LANES`] independent accumulators over whole groups and one for the tail.
+#[inline(always)]
+fn diff_kernel<const N: usize>(a: &[u8], b: &[u8], get: impl Fn([u8; N]) -> f64) -> Difference {
+    let mut count = [0u64; LANES];
+    let mut abs = [0f64; LANES];
+    let mut rel = [0f64; LANES];
+    let mut ga = a.chunks_exact(N * LANES);
+    let mut gb = b.chunks_exact(N * LANES);
+    for (ca, cb) in (&mut ga).zip(&mut gb) {
+        for k in 0..LANES {
+            let x = get(le(&ca[k * N..]));
+            let y = get(le(&cb[k * N..]));
+            let (d, s, r) = diff_one(x, y);
+            count[k] += d;
+            abs[k] = if s > abs[k] { s } else { abs[k] };
+            rel[k] = if r > rel[k] { r } else { rel[k] };
+        }
+    }
+    for (p, q) in ga
+        .remainder()
+        .chunks_exact(N)
+        .zip(gb.remainder().chunks_exact(N))
+    {
+        let (d, s, r) = diff_one(get(le(p)), get(le(q)));
+        count[0] += d;
+        abs[0] = abs[0].max(s);
+        rel[0] = rel[0].max(r);
+    }
+    Difference {
+        differing: count.iter().sum(),
+        max_abs: abs.iter().fold(0.0, |m, &x| m.max(x)),
+        max_rel: rel.iter().fold(0.0, |m, &x| m.max(x)),
+    }
+}
+
+/// [`Difference`] of one block of elements, with the loops compiled for AVX2 when the CPU has
+/// it (4 float64 lanes instead of SSE2's 2; the same operations in the same order, so the
+/// same results).
+fn block_difference(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        #[allow(unsafe_code)]
+        return unsafe { block_difference_avx2(kind, a, b) };
+    }
+    block_difference_any(kind, a, b)
+}
+
+/// [`block_difference_any`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_difference_avx2(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
+    block_difference_any(kind, a, b)
+}
+
+/// [`Difference`] of one block of elements: one loop per element type, no dispatch inside.
+#[inline(always)]
+fn block_difference_any(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
+    match kind {
+        Kind::Float(FloatType::F32) => diff_kernel::<4>(a, b, |x| f32::from_le_bytes(x) as f64),
+        Kind::Float(FloatType::F64) => diff_kernel::<8>(a, b, f64::from_le_bytes),
+        Kind::Float(FloatType::F16) => diff_kernel::<2>(a, b, |x| f16::from_le_bytes(x).to_f64()),
+        Kind::Float(FloatType::BF16) => diff_kernel::<2>(a, b, |x| bf16::from_le_bytes(x).to_f64()),
+        Kind::Int { size: 1, signed } => diff_kernel::<1>(a, b, |x| {
+            if signed {
+                i8::from_le_bytes(x) as f64
+            } else {
+                u8::from_le_bytes(x) as f64
+            }
+        }),
+        Kind::Int { size: 2, signed } => diff_kernel::<2>(a, b, |x| {
+            if signed {
+                i16::from_le_bytes(x) as f64
+            } else {
+                u16::from_le_bytes(x) as f64
+            }
+        }),
+        Kind::Int { size: 4, signed } => diff_kernel::<4>(a, b, |x| {
+            if signed {
+                i32::from_le_bytes(x) as f64
+            } else {
+                u32::from_le_bytes(x) as f64
+            }
+        }),
+        Kind::Int { size: 8, signed } => diff_kernel::<8>(a, b, |x| {
+            if signed {
+                i64::from_le_bytes(x) as f64
+            } else {
+                u64::from_le_bytes(x) as f64
+            }
+        }),
+        Kind::Int { .. } => {
+            let n = a.len() / kind.size();
+            let mut va = vec![0f64; n];
+            let mut vb = vec![0f64; n];
+            kind.decode(a, &mut va);
+            kind.decode(b, &mut vb);
+            let mut d = Difference::default();
+            for (x, y) in va.iter().zip(&vb) {
+                let (c, s, r) = diff_one(*x, *y);
+                d.differing += c;
+                d.max_abs = d.max_abs.max(s);
+                d.max_rel = d.max_rel.max(r);
+            }
+            d
+        }
+    }
+}
+
+/// Compares two numeric tensors' bytes element by element: in parallel chunks straight from
+/// the bytes, a chunk whose bytes are equal skipped after a `memcmp`. Elements that are equal
+/// as numbers (0.0 and -0.0) or both NaN count as the same; where one side is NaN or the
+/// difference is infinite, both the absolute and the relative difference are infinite. The
+/// relative difference is |a - b| / max(|a|, |b|), computed in float64.
 pub fn difference(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
     let size = kind.size();
     let step = CHUNK * size;
@@ -218,43 +374,204 @@ pub fn difference(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
         .zip(b.par_chunks(step))
         .map(|(ca, cb)| {
             if ca == cb {
-                return Difference::default();
+                Difference::default()
+            } else {
+                block_difference(kind, ca, cb)
             }
-            let n = ca.len() / size;
-            let mut va = vec![0f64; n];
-            let mut vb = vec![0f64; n];
-            kind.decode(ca, &mut va);
-            kind.decode(cb, &mut vb);
-            let mut d = Difference::default();
-            for (x, y) in va.iter().zip(&vb) {
-                let (x, y) = (*x, *y);
-                if x == y || (x.is_nan() && y.is_nan()) {
-                    continue;
-                }
-                d.differing += 1;
-                let abs = if x.is_nan() || y.is_nan() {
-                    f64::INFINITY
-                } else {
-                    (x - y).abs()
-                };
-                let rel = if abs.is_infinite() {
-                    f64::INFINITY
-                } else {
-                    abs / x.abs().max(y.abs())
-                };
-                d.max_abs = d.max_abs.max(abs);
-                d.max_rel = d.max_rel.max(rel);
-            }
-            d
         })
         .reduce(Difference::default, Difference::merge)
+}
+
+/// Bytes per chunk of [`difference_checked`] and [`mean_checked`]: each input's chunk is
+/// checksummed and then used while it is still in the core's L2 cache.
+const CHECKED_CHUNK_BYTES: usize = 256 << 10;
+
+/// The crc32c of consecutive parts of a buffer, given as (crc32c, length) in order.
+/// (`crc32c_combine` costs tens of microseconds: it is called once per segment, not per
+/// chunk.)
+fn combine_crcs(parts: impl Iterator<Item = (u32, usize)>) -> u32 {
+    parts.fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
+}
+
+/// Splits `len` bytes of `size`-byte elements into one contiguous segment per thread (at
+/// least 1 MiB each): segments run in parallel, each going through its chunks in order so
+/// that their checksums extend one another.
+fn segments(len: usize, size: usize) -> Vec<std::ops::Range<usize>> {
+    let threads = rayon::current_num_threads().max(1);
+    let elements = len / size.max(1);
+    let per = elements
+        .div_ceil(threads)
+        .max((1 << 20) / size.max(1))
+        .max(1)
+        * size;
+    (0..len.max(1))
+        .step_by(per)
+        .map(|start| start..(start + per).min(len))
+        .collect()
+}
+
+/// [`difference`], also returning the crc32c of `a` and of `b` (equally long), computed in
+/// the same pass over the bytes: each chunk is checksummed, then compared while it is hot in
+/// cache. For tensors read with a deferred checksum check
+/// ([`ckpt_bundle::Checkpoint::read_deferred`]).
+pub fn difference_checked(kind: Kind, a: &[u8], b: &[u8]) -> (Difference, u32, u32) {
+    let size = kind.size();
+    let step = (CHECKED_CHUNK_BYTES / size).max(1) * size;
+    let parts: Vec<(Difference, u32, u32, usize)> = segments(a.len().min(b.len()), size)
+        .into_par_iter()
+        .map(|range| {
+            let (sa, sb) = (&a[range.clone()], &b[range]);
+            let (mut crc_a, mut crc_b) = (0u32, 0u32);
+            let mut d = Difference::default();
+            for (ca, cb) in sa.chunks(step).zip(sb.chunks(step)) {
+                crc_a = crc32c::crc32c_append(crc_a, ca);
+                crc_b = crc32c::crc32c_append(crc_b, cb);
+                if ca != cb {
+                    d = d.merge(block_difference(kind, ca, cb));
+                }
+            }
+            (d, crc_a, crc_b, sa.len())
+        })
+        .collect();
+    let diff = parts
+        .iter()
+        .fold(Difference::default(), |acc, p| acc.merge(p.0));
+    let crc_a = combine_crcs(parts.iter().map(|p| (p.1, p.3)));
+    let crc_b = combine_crcs(parts.iter().map(|p| (p.2, p.3)));
+    (diff, crc_a, crc_b)
+}
+
+/// Writes the mean of `inputs` (each as long as `out`) into `out`, [`BLOCK`] elements at a
+/// time: the sum starts at +0.0, adds each input's value in input order in float64, is divided
+/// by the number of inputs and rounded back by `put`.
+#[inline(always)]
+fn mean_kernel<const N: usize>(
+    inputs: &[&[u8]],
+    out: &mut [u8],
+    get: impl Fn([u8; N]) -> f64,
+    put: impl Fn(f64) -> [u8; N],
+) {
+    let n = inputs.len() as f64;
+    let mut acc = [0f64; BLOCK];
+    for (b, o) in out.chunks_mut(BLOCK * N).enumerate() {
+        let start = b * BLOCK * N;
+        let acc = &mut acc[..o.len() / N];
+        acc.fill(0.0);
+        for input in inputs {
+            let Some(src) = input.get(start..start + o.len()) else {
+                return;
+            };
+            for (s, c) in acc.iter_mut().zip(src.chunks_exact(N)) {
+                *s += get(le(c));
+            }
+        }
+        for (s, c) in acc.iter().zip(o.chunks_exact_mut(N)) {
+            c.copy_from_slice(&put(*s / n));
+        }
+    }
+}
+
+/// [`mean_kernel`] for float64, with Kahan–Neumaier compensation.
+#[inline(always)]
+fn mean_kernel_f64(inputs: &[&[u8]], out: &mut [u8]) {
+    let n = inputs.len() as f64;
+    let mut acc = [0f64; BLOCK];
+    let mut comp = [0f64; BLOCK];
+    for (b, o) in out.chunks_mut(BLOCK * 8).enumerate() {
+        let start = b * BLOCK * 8;
+        let count = o.len() / 8;
+        let (acc, comp) = (&mut acc[..count], &mut comp[..count]);
+        acc.fill(0.0);
+        comp.fill(0.0);
+        for input in inputs {
+            let Some(src) = input.get(start..start + o.len()) else {
+                return;
+            };
+            for ((s, c), x) in acc.iter_mut().zip(comp.iter_mut()).zip(src.chunks_exact(8)) {
+                let x = f64::from_le_bytes(le(x));
+                let t = *s + x;
+                *c += if s.abs() >= x.abs() {
+                    (*s - t) + x
+                } else {
+                    (x - t) + *s
+                };
+                *s = t;
+            }
+        }
+        for ((s, c), o) in acc.iter().zip(comp.iter()).zip(o.chunks_exact_mut(8)) {
+            o.copy_from_slice(&((*s + c) / n).to_le_bytes());
+        }
+    }
+}
+
+/// The mean of one chunk of each input into `out`, with the loops compiled for AVX2 when the
+/// CPU has it (the same operations in the same order, so the same bits).
+fn mean_chunk(float: FloatType, inputs: &[&[u8]], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        #[allow(unsafe_code)]
+        return unsafe { mean_chunk_avx2(float, inputs, out) };
+    }
+    mean_chunk_any(float, inputs, out);
+}
+
+/// [`mean_chunk_any`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mean_chunk_avx2(float: FloatType, inputs: &[&[u8]], out: &mut [u8]) {
+    mean_chunk_any(float, inputs, out);
+}
+
+/// The mean of one chunk: one loop per float type, no dispatch inside.
+#[inline(always)]
+fn mean_chunk_any(float: FloatType, inputs: &[&[u8]], out: &mut [u8]) {
+    match float {
+        FloatType::F32 => mean_kernel::<4>(
+            inputs,
+            out,
+            |x| f32::from_le_bytes(x) as f64,
+            |v| (v as f32).to_le_bytes(),
+        ),
+        FloatType::F64 => mean_kernel_f64(inputs, out),
+        FloatType::F16 => mean_kernel::<2>(
+            inputs,
+            out,
+            |x| f16::from_le_bytes(x).to_f64(),
+            |v| f16::from_f64(v).to_le_bytes(),
+        ),
+        FloatType::BF16 => mean_kernel::<2>(
+            inputs,
+            out,
+            |x| bf16::from_le_bytes(x).to_f64(),
+            |v| bf16::from_f64(v).to_le_bytes(),
+        ),
+    }
 }
 
 /// The element-wise mean of `inputs` (little-endian bytes of one float type, the same
 /// length), rounded to nearest even. float16, bfloat16 and float32 values are summed in
 /// float64, where the sum of a few of them is exact or nearly; float64 values with
-/// Kahan–Neumaier compensated summation.
+/// Kahan–Neumaier compensated summation. Works in parallel chunks straight from the bytes,
+/// one loop per type.
+///
+/// Errors: no inputs, or inputs of different lengths.
 pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
+    Ok(mean_impl(float, inputs, false)?.0)
+}
+
+/// [`mean`], also returning the crc32c of each input, computed in the same pass over the
+/// bytes (each chunk of each input checksummed, then summed while it is hot in cache). For
+/// tensors read with a deferred checksum check
+/// ([`ckpt_bundle::Checkpoint::read_deferred`]).
+///
+/// Errors: those of [`mean`].
+pub fn mean_checked(float: FloatType, inputs: &[&[u8]]) -> Result<(Vec<u8>, Vec<u32>)> {
+    mean_impl(float, inputs, true)
+}
+
+/// [`mean`] and, if `crc`, the crc32c of each input (else none).
+fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, Vec<u32>)> {
     let Some(first) = inputs.first() else {
         bail!("no inputs to average");
     };
@@ -262,43 +579,46 @@ pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
         bail!("inputs differ in size");
     }
     let size = float.size();
-    let n = inputs.len() as f64;
-    let mut out = vec![0u8; first.len()];
-    let step = CHUNK * size;
-    out.par_chunks_mut(step).enumerate().for_each(|(c, o)| {
-        let start = c * step;
-        let count = o.len() / size;
-        let mut sum = vec![0f64; count];
-        let range = start..start + o.len();
-        if float == FloatType::F64 {
-            let mut comp = vec![0f64; count];
-            let mut v = vec![0f64; count];
-            for input in inputs {
-                float.decode(&input[range.clone()], &mut v, false);
-                for ((s, c), x) in sum.iter_mut().zip(&mut comp).zip(&v) {
-                    let t = *s + x;
-                    if s.abs() >= x.abs() {
-                        *c += (*s - t) + x;
-                    } else {
-                        *c += (x - t) + *s;
-                    }
-                    *s = t;
+    let mut out = vec![0u8; first.len() / size * size];
+    if !crc {
+        let step = CHUNK * size;
+        out.par_chunks_mut(step).enumerate().for_each(|(c, o)| {
+            let start = c * step;
+            let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[start..start + o.len()]).collect();
+            mean_chunk(float, &parts, o);
+        });
+        return Ok((out, Vec::new()));
+    }
+    // One segment per thread, its chunks in order, each input's chunk checksummed and then
+    // summed while it is in cache.
+    let step = (CHECKED_CHUNK_BYTES / size).max(1) * size;
+    let mut pieces: Vec<(usize, &mut [u8])> = Vec::new();
+    let mut rest: &mut [u8] = &mut out;
+    for range in segments(first.len() / size * size, size) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(range.len());
+        pieces.push((range.start, head));
+        rest = tail;
+    }
+    let parts: Vec<(Vec<u32>, usize)> = pieces
+        .into_par_iter()
+        .map(|(start, segment)| {
+            let mut crcs = vec![0u32; inputs.len()];
+            let len = segment.len();
+            for (c, o) in segment.chunks_mut(step).enumerate() {
+                let at = start + c * step;
+                let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[at..at + o.len()]).collect();
+                for (crc, p) in crcs.iter_mut().zip(&parts) {
+                    *crc = crc32c::crc32c_append(*crc, p);
                 }
+                mean_chunk(float, &parts, o);
             }
-            for (s, c) in sum.iter_mut().zip(&comp) {
-                *s = (*s + c) / n;
-            }
-        } else {
-            for input in inputs {
-                float.decode(&input[range.clone()], &mut sum, true);
-            }
-            for s in &mut sum {
-                *s /= n;
-            }
-        }
-        float.encode(&sum, o);
-    });
-    Ok(out)
+            (crcs, len)
+        })
+        .collect();
+    let crcs = (0..inputs.len())
+        .map(|i| combine_crcs(parts.iter().map(|(c, len)| (c[i], *len))))
+        .collect();
+    Ok((out, crcs))
 }
 
 /// What a cast did to one tensor.
@@ -524,6 +844,283 @@ mod tests {
                 overflowed: 1
             }
         );
+    }
+
+    /// The element-by-element definitions the kernels must match: the loops `difference` and
+    /// `mean` had before they were vectorized.
+    fn reference_difference(kind: Kind, a: &[u8], b: &[u8]) -> Difference {
+        let n = a.len() / kind.size();
+        let (mut va, mut vb) = (vec![0f64; n], vec![0f64; n]);
+        kind.decode(a, &mut va);
+        kind.decode(b, &mut vb);
+        let mut d = Difference::default();
+        for (&x, &y) in va.iter().zip(&vb) {
+            if x == y || (x.is_nan() && y.is_nan()) {
+                continue;
+            }
+            d.differing += 1;
+            let abs = if x.is_nan() || y.is_nan() {
+                f64::INFINITY
+            } else {
+                (x - y).abs()
+            };
+            let rel = if abs.is_infinite() {
+                f64::INFINITY
+            } else {
+                abs / x.abs().max(y.abs())
+            };
+            d.max_abs = d.max_abs.max(abs);
+            d.max_rel = d.max_rel.max(rel);
+        }
+        d
+    }
+
+    fn reference_mean(float: FloatType, inputs: &[&[u8]]) -> Vec<u8> {
+        let size = float.size();
+        let count = inputs[0].len() / size;
+        let mut sum = vec![0f64; count];
+        let mut out = vec![0u8; count * size];
+        let n = inputs.len() as f64;
+        if float == FloatType::F64 {
+            let mut comp = vec![0f64; count];
+            let mut v = vec![0f64; count];
+            for input in inputs {
+                float.decode(input, &mut v, false);
+                for ((s, c), x) in sum.iter_mut().zip(&mut comp).zip(&v) {
+                    let t = *s + x;
+                    if s.abs() >= x.abs() {
+                        *c += (*s - t) + x;
+                    } else {
+                        *c += (x - t) + *s;
+                    }
+                    *s = t;
+                }
+            }
+            for (s, c) in sum.iter_mut().zip(&comp) {
+                *s = (*s + c) / n;
+            }
+        } else {
+            for input in inputs {
+                float.decode(input, &mut sum, true);
+            }
+            for s in &mut sum {
+                *s /= n;
+            }
+        }
+        float.encode(&sum, &mut out);
+        out
+    }
+
+    /// Deterministic bytes with special values mixed in: NaN (two payloads), ±inf, ±0,
+    /// subnormals, the extremes, and ordinary values, each a given dtype's bytes.
+    fn special_values(seed: u64, count: usize, float: FloatType) -> Vec<u8> {
+        let specials = [
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE / 4.0,
+            1e-40,
+            -1e-40,
+            6e-8,
+            f64::MAX,
+            -f64::MAX,
+            3.4e38,
+            65504.0,
+            1.0,
+            -1.0,
+        ];
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = if state % 5 == 0 {
+                specials[(state >> 8) as usize % specials.len()]
+            } else if state % 7 == 0 {
+                // Equal in every input: exercises the "same" branch inside a differing chunk.
+                2.5
+            } else {
+                ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
+            };
+            values.push(v);
+        }
+        let mut out = vec![0u8; count * float.size()];
+        float.encode(&values, &mut out);
+        out
+    }
+
+    /// Asserts that `got` and `want` hold the same bits element by element, except that a NaN
+    /// may be any NaN: which NaN an addition of two NaNs gives depends on the order of its
+    /// operands, which Rust leaves to the compiler.
+    fn assert_same_values(float: FloatType, got: &[u8], want: &[u8]) {
+        assert_eq!(got.len(), want.len());
+        let size = float.size();
+        let mut decoded = [0f64; 2];
+        for (i, (g, w)) in got
+            .chunks_exact(size)
+            .zip(want.chunks_exact(size))
+            .enumerate()
+        {
+            float.decode(g, &mut decoded[..1], false);
+            float.decode(w, &mut decoded[1..], false);
+            assert!(
+                g == w || (decoded[0].is_nan() && decoded[1].is_nan()),
+                "{float:?} element {i} of {}: {g:?} != {w:?}",
+                got.len() / size
+            );
+        }
+    }
+
+    #[test]
+    fn kernels_match_the_element_by_element_definitions() -> Result<()> {
+        let floats = [
+            FloatType::F32,
+            FloatType::F64,
+            FloatType::F16,
+            FloatType::BF16,
+        ];
+        // Lengths around the lane, block and chunk sizes, odd ones included.
+        for count in [
+            0,
+            1,
+            7,
+            8,
+            9,
+            511,
+            513,
+            1000,
+            CHUNK - 1,
+            CHUNK + 13,
+            3 * CHUNK + 5,
+        ] {
+            for float in floats {
+                let a = special_values(1, count, float);
+                let b = special_values(2, count, float);
+                let c = special_values(3, count, float);
+                let kind = Kind::Float(float);
+                let got = difference(kind, &a, &b);
+                let want = reference_difference(kind, &a, &b);
+                assert_eq!(got, want, "{float:?} x {count}");
+                assert_eq!(difference(kind, &a, &a), Difference::default());
+                for inputs in [
+                    vec![&a[..], &b[..]],
+                    vec![&a[..], &b[..], &c[..], &a[..], &b[..]],
+                ] {
+                    assert_same_values(
+                        float,
+                        &mean(float, &inputs)?,
+                        &reference_mean(float, &inputs),
+                    );
+                }
+            }
+            for (size, signed) in [
+                (1, true),
+                (1, false),
+                (2, true),
+                (4, true),
+                (8, true),
+                (8, false),
+            ] {
+                let kind = Kind::Int { size, signed };
+                let a = special_values(4, count * size, FloatType::F64);
+                let b = special_values(5, count * size, FloatType::F64);
+                let (a, b) = (&a[..count * size], &b[..count * size]);
+                assert_eq!(
+                    difference(kind, a, b),
+                    reference_difference(kind, a, b),
+                    "int{size} signed {signed} x {count}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn checked_kernels_give_the_same_results_and_the_inputs_checksums() -> Result<()> {
+        // Over several segments and chunks, none of them whole.
+        for (float, count) in [
+            (FloatType::F32, 700_001),
+            (FloatType::F64, 300_007),
+            (FloatType::BF16, 1_100_003),
+            (FloatType::F16, 5),
+            (FloatType::F32, 0),
+        ] {
+            let a = special_values(7, count, float);
+            let b = special_values(8, count, float);
+            let c = special_values(9, count, float);
+            let kind = Kind::Float(float);
+            let (d, crc_a, crc_b) = difference_checked(kind, &a, &b);
+            assert_eq!(d, difference(kind, &a, &b), "{float:?} x {count}");
+            assert_eq!(d, reference_difference(kind, &a, &b), "{float:?} x {count}");
+            assert_eq!(
+                (crc_a, crc_b),
+                (crc32c::crc32c(&a), crc32c::crc32c(&b)),
+                "{float:?} x {count}"
+            );
+            let inputs = [&a[..], &b[..], &c[..]];
+            let (m, crcs) = mean_checked(float, &inputs)?;
+            assert_same_values(float, &m, &reference_mean(float, &inputs));
+            assert_eq!(
+                crcs,
+                inputs.iter().map(|i| crc32c::crc32c(i)).collect::<Vec<_>>()
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn nan_inf_and_signed_zero_keep_their_meaning() -> Result<()> {
+        let f = Kind::Float(FloatType::F32);
+        // NaN equals NaN; 0.0 equals -0.0; inf equals inf: nothing differs.
+        let a = le32(&[f32::NAN, 0.0, f32::INFINITY, f32::NEG_INFINITY, 1.0]);
+        let b = le32(&[-f32::NAN, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1.0]);
+        assert_eq!(difference(f, &a, &b), Difference::default());
+        // NaN against a number, and inf against -inf or a number: infinite differences.
+        for (x, y) in [
+            (f32::NAN, 1.0),
+            (0.0, f32::NAN),
+            (f32::INFINITY, f32::NEG_INFINITY),
+            (f32::INFINITY, 3.0),
+        ] {
+            let d = difference(f, &le32(&[1.0, x, 2.0]), &le32(&[1.0, y, 2.0]));
+            assert_eq!(
+                d,
+                Difference {
+                    differing: 1,
+                    max_abs: f64::INFINITY,
+                    max_rel: f64::INFINITY
+                },
+                "{x} vs {y}"
+            );
+        }
+        // 0 against a tiny value: relative difference 1.
+        let d = difference(
+            f,
+            &le32(&[0.0; 9]),
+            &le32(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1e-45]),
+        );
+        assert_eq!((d.differing, d.max_rel), (1, 1.0));
+        // Means: -0.0 averages to +0.0 (the sum starts at +0.0), NaN and inf propagate.
+        let m = mean(
+            FloatType::F32,
+            &[
+                &le32(&[-0.0, f32::NAN, f32::INFINITY, f32::INFINITY]),
+                &le32(&[-0.0, 1.0, 1.0, f32::NEG_INFINITY]),
+            ],
+        )?;
+        let got: Vec<u32> = m
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(got[0], 0.0f32.to_bits());
+        assert!(f32::from_bits(got[1]).is_nan());
+        assert_eq!(got[2], f32::INFINITY.to_bits());
+        assert!(f32::from_bits(got[3]).is_nan());
+        Ok(())
     }
 
     #[test]

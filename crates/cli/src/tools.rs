@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ckpt_bundle::{Checkpoint, DType, Tensor, TensorData, TensorInfo};
+use ckpt_bundle::{Checkpoint, DType, DeferredCheck, Tensor, TensorData, TensorInfo};
 use regex::Regex;
 use serde_json::{json, Value};
 
@@ -45,23 +45,32 @@ fn number(x: f64) -> Value {
 
 /// How the values of tensor `name` differ between `a` and `b` (same dtype and shape); `None`
 /// when they are identical.
+///
+/// Numeric tensors are read once: their checksums are computed in the same pass as the
+/// comparison (see [`Checkpoint::read_deferred`]).
 fn compare(a: &Checkpoint, b: &Checkpoint, info: &TensorInfo) -> Result<Option<Change>> {
-    let ta = a.read(&info.name)?;
-    let tb = b.read(&info.name)?;
+    let (ta, check_a) = a.read_deferred(&info.name)?;
+    let (tb, check_b) = b.read_deferred(&info.name)?;
+    let count = info.num_elements();
+    if let (TensorData::Bytes(x), TensorData::Bytes(y), Some(kind)) =
+        (ta.data(), tb.data(), numeric::kind(info.dtype))
+    {
+        let (diff, crc_x, crc_y) = numeric::difference_checked(kind, x, y);
+        finish_check(check_a, || crc_x)?;
+        finish_check(check_b, || crc_y)?;
+        // Bitwise-different but numerically equal (0.0 and -0.0, NaN payloads): the same.
+        return Ok((diff.differing > 0).then_some(Change::Values {
+            count,
+            diff,
+            numeric: true,
+        }));
+    }
+    finish_check(check_a, || crc32c::crc32c(ta.bytes().unwrap_or_default()))?;
+    finish_check(check_b, || crc32c::crc32c(tb.bytes().unwrap_or_default()))?;
     if ta.data() == tb.data() {
         return Ok(None);
     }
-    let count = info.num_elements();
     match (ta.data(), tb.data(), numeric::kind(info.dtype)) {
-        (TensorData::Bytes(x), TensorData::Bytes(y), Some(kind)) => {
-            let diff = numeric::difference(kind, x, y);
-            // Bitwise-different but numerically equal (0.0 and -0.0, NaN payloads).
-            Ok((diff.differing > 0).then_some(Change::Values {
-                count,
-                diff,
-                numeric: true,
-            }))
-        }
         (TensorData::Strings(x), TensorData::Strings(y), _) => {
             let differing = x.iter().zip(y).filter(|(p, q)| p != q).count() as u64;
             Ok(Some(Change::Values {
@@ -95,6 +104,15 @@ fn compare(a: &Checkpoint, b: &Checkpoint, info: &TensorInfo) -> Result<Option<C
             numeric: false,
         })),
     }
+}
+
+/// Finishes the checksum check [`Checkpoint::read_deferred`] left, if it left one, with
+/// `crc`, the crc32c of the tensor's bytes.
+fn finish_check(check: Option<DeferredCheck>, crc: impl FnOnce() -> u32) -> Result<()> {
+    if let Some(check) = check {
+        check.finish(crc())?;
+    }
+    Ok(())
 }
 
 /// `ckpt diff A B`.
@@ -331,19 +349,26 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
             let Some(float) = numeric::float_type(dtype) else {
                 return crate::copy::read_from(&readers, item, input, slice);
             };
-            let parts: Vec<Tensor<'_>> = readers
+            // Whole tensors are read once: their checksums are computed in the same pass as
+            // the mean (see `Checkpoint::read_deferred`).
+            let (parts, checks): (Vec<Tensor<'_>>, Vec<Option<DeferredCheck>>) = readers
                 .iter()
                 .map(|r| match slice {
-                    None => r.read(&item.name),
-                    Some(s) => r.read_slice(&item.name, s),
+                    None => r.read_deferred(&item.name),
+                    Some(s) => r.read_slice(&item.name, s).map(|t| (t, None)),
                 })
-                .collect::<ckpt_bundle::Result<_>>()?;
+                .collect::<ckpt_bundle::Result<Vec<_>>>()?
+                .into_iter()
+                .unzip();
             let bytes: Vec<&[u8]> = parts
                 .iter()
                 .map(|t| t.bytes().unwrap_or_default())
                 .collect();
-            let mean = numeric::mean(float, &bytes)
+            let (mean, crcs) = numeric::mean_checked(float, &bytes)
                 .with_context(|| format!("averaging {:?}", item.name))?;
+            for (check, crc) in checks.into_iter().zip(crcs) {
+                finish_check(check, || crc)?;
+            }
             let shape = parts.last().map(|t| t.shape().to_vec()).unwrap_or_default();
             Ok(Tensor::from_bytes(dtype, shape, mean)?.into_owned())
         },

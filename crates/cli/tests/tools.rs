@@ -12,9 +12,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use common::npz::{f32_npy, make_checkpoint, read_npz_file};
-use common::{ckpt, expected, file_names, fixture, hex, listed_names, shown_values};
+use common::{
+    ckpt, copy_fixture, expected, file_names, fixture, flip_bit, hex, listed_names, shown_values,
+};
 use serde_json::Value;
 
 /// The fixture's expected.json, whole.
@@ -542,5 +544,45 @@ fn an_object_graph_that_does_not_decode_is_an_error_and_nothing_is_written() -> 
     ckpt([Path::new("ls"), Path::new("--objects"), &prefix])?
         .failure()?
         .stderr_has(&["_CHECKPOINTABLE_OBJECT_GRAPH"])?;
+    Ok(())
+}
+
+/// `diff` and `average` check each tensor's crc32c in the same pass as their arithmetic (the
+/// bytes are read once): a flipped bit in a float tensor is still an error naming the data
+/// file and the checksum, `diff` exits 2 as diff(1) does on trouble, and `average` writes
+/// nothing.
+#[test]
+fn diff_and_average_still_check_checksums() -> Result<()> {
+    let (_temp, dir) = copy_fixture("tf1_saver")?;
+    // Byte 20 lies in dense/kernel, a float32 tensor stored from offset 16.
+    flip_bit(&dir.join("model.ckpt-4000.data-00000-of-00001"), 20, 1)?;
+    let good = fixture("tf1_saver");
+    let mentions = [
+        "checksum mismatch",
+        "model.ckpt-4000.data-00000-of-00001",
+        "\"dense/kernel\"",
+    ];
+    for (a, b) in [(&good, &dir), (&dir, &good)] {
+        let run = ckpt([Path::new("diff"), a, b])?;
+        ensure!(
+            run.code == Some(2) && run.stdout.is_empty(),
+            "diff of a damaged checkpoint: exit {:?}, stdout {:?}",
+            run.code,
+            run.stdout
+        );
+        run.stderr_has(&mentions)?;
+    }
+    let out_dir = tempfile::tempdir()?;
+    let out = out_dir.path().join("avg/model.ckpt");
+    ckpt([Path::new("average"), &out, &good, &dir])?
+        .failure()?
+        .stderr_has(&mentions)?;
+    ensure!(
+        !out_dir.path().join("avg/model.ckpt.index").exists(),
+        "average of a damaged checkpoint wrote its output"
+    );
+    // The undamaged pair still compares and averages.
+    ensure!(ckpt([Path::new("diff"), &good, &good])?.code == Some(0));
+    ckpt([Path::new("average"), &out, &good, &good])?.success()?;
     Ok(())
 }

@@ -43,6 +43,40 @@ struct Shard {
     bytes: OnceLock<FileBytes>,
 }
 
+/// The crc32c check of a tensor read by [`BundleReader::read_deferred`], left to the caller.
+#[derive(Clone, Debug)]
+pub struct DeferredCheck {
+    path: PathBuf,
+    tensor: String,
+    offset: u64,
+    stored: u32,
+}
+
+impl DeferredCheck {
+    /// The crc32c (unmasked) the index holds for the tensor's bytes.
+    pub fn stored(&self) -> u32 {
+        self.stored
+    }
+
+    /// Compares `computed`, the crc32c of all of the tensor's bytes in order, with the stored
+    /// one.
+    ///
+    /// Errors: [`Error::ChecksumMismatch`] naming the data file, the tensor and its offset,
+    /// as [`BundleReader::read`] gives.
+    pub fn finish(self, computed: u32) -> Result<()> {
+        if computed == self.stored {
+            return Ok(());
+        }
+        Err(Error::ChecksumMismatch {
+            path: self.path,
+            tensor: self.tensor,
+            offset: self.offset,
+            stored: self.stored,
+            computed,
+        })
+    }
+}
+
 /// An open checkpoint (tensor bundle). Cheap to open: the index is parsed and validated
 /// once and every data shard present is memory-mapped right away (nothing is read until a
 /// tensor is), so one reader sees one version of a checkpoint even while a writer replaces
@@ -181,6 +215,36 @@ impl BundleReader {
         }
     }
 
+    /// Reads one tensor like [`read`](Self::read), but for a tensor stored whole with
+    /// fixed-size elements (little-endian, checksums on) leaves the crc32c check to the caller,
+    /// who computes it while going over the bytes anyway: the returned [`DeferredCheck`] takes
+    /// the crc32c of the tensor's bytes and fails as `read` would have. So a tool that reads
+    /// the bytes once in chunks (`ckpt diff`, `ckpt average`) reads them once, not twice.
+    /// Other tensors are read and checked by `read`, and come with `None`.
+    ///
+    /// Errors: those of [`read`](Self::read), except [`Error::ChecksumMismatch`] for a deferred
+    /// check, which [`DeferredCheck::finish`] gives.
+    pub fn read_deferred(&self, name: &str) -> Result<(Tensor<'_>, Option<DeferredCheck>)> {
+        let (info, layout) = self.entry(name)?;
+        match layout {
+            Layout::Whole(d)
+                if self.options.verify_checksums
+                    && !self.big_endian
+                    && info.dtype.element_size().is_some() =>
+            {
+                let tensor = self.read_whole_with(info, &info.shape, d, false)?;
+                let check = DeferredCheck {
+                    path: self.shard_path(d.slot),
+                    tensor: info.name.clone(),
+                    offset: d.offset,
+                    stored: unmask(d.crc),
+                };
+                Ok((tensor, Some(check)))
+            }
+            _ => Ok((self.read(name)?, None)),
+        }
+    }
+
     /// How tensor `name` is stored: whole in one shard, or as slices (each with its shard).
     ///
     /// Errors: [`Error::TensorNotFound`].
@@ -316,7 +380,17 @@ impl BundleReader {
     /// Reads one stored run of `shape` elements: bounds, layout and (if enabled) checksum
     /// checked; fixed-size bytes borrowed unless they need byte-swapping.
     fn read_whole(&self, info: &TensorInfo, shape: &[u64], d: &DataRef) -> Result<Tensor<'_>> {
-        let verify = self.options.verify_checksums;
+        self.read_whole_with(info, shape, d, self.options.verify_checksums)
+    }
+
+    /// [`read_whole`](Self::read_whole), checking the checksum only if `verify`.
+    fn read_whole_with(
+        &self,
+        info: &TensorInfo,
+        shape: &[u64],
+        d: &DataRef,
+        verify: bool,
+    ) -> Result<Tensor<'_>> {
         let dtype = info.dtype;
         let buf = self.data_bytes(&info.name, d)?;
         let count = num_elements(shape).unwrap_or(u64::MAX);
