@@ -307,13 +307,24 @@ fn narrow_ulp(x: f32, bfloat16: bool) -> f32 {
         }
 }
 
+/// Fetches of the `half_precision` fixture whose TensorFlow kernels ckpt does not reproduce bit
+/// for bit, each with the narrow ulps it stays within: `Softmax` (Eigen evaluates exp, sum,
+/// inverse and product in the narrow type) and float16 `Mean` (Eigen sums float16 in float16,
+/// in its packet order; bfloat16 is summed in float32). Measured: 1 bfloat16 ulp; up to 4
+/// float16 ulps (0.28% relative) after the five chained float16 ops.
+const HALF_PRECISION_APPROXIMATE: &[(&str, f32)] = &[
+    ("probs_bf16", 1.0),
+    ("logits_f16", 4.0),
+    ("probs_f16", 4.0),
+    ("raw_f16", 4.0),
+];
+
 #[test]
 fn half_precision_rounds_like_tensorflow() -> TestResult {
-    // TF's CPU kernels compute float16/bfloat16 ops through Eigen; ckpt computes each op in
-    // float32 and rounds its output. Every result must be a value of the narrow type, within one
-    // bfloat16 ulp of TF's, and within four float16 ulps (measured: TF's Eigen float16
-    // convolution and reductions accumulate differently, and the error of five chained ops
-    // reaches 4 float16 ulps, 0.28% relative, on logits_f16 and raw_f16).
+    // TF's CPU (Eigen) kernels compute float16/bfloat16 MatMul, BatchMatMulV2, Conv2D, BiasAdd,
+    // Relu and bfloat16 Mean in float32 and round the result (bfloat16 matrix products toward
+    // zero, everything else to nearest even), and accumulate DepthwiseConv2dNative in the narrow
+    // type: those fetches must equal TensorFlow's bit for bit.
     let case = load_case("half_precision")?;
     let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
     let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
@@ -330,6 +341,8 @@ fn half_precision_rounds_like_tensorflow() -> TestResult {
         .map(|(n, v)| (n.as_str(), v.clone()))
         .collect();
     let outputs = session.run(&feeds)?;
+    assert_eq!(case.fetches.len(), 16, "6 chained and 10 single-op fetches");
+    let mut exact = 0;
     for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
         let want = read_npy(file)?;
         assert_eq!(got.dtype(), want.dtype(), "{fetch}");
@@ -343,6 +356,11 @@ fn half_precision_rounds_like_tensorflow() -> TestResult {
         };
         let (g, w) = (as_f32(got), as_f32(&want));
         assert_eq!(g.len(), want.len(), "{fetch}");
+        assert!(!g.is_empty(), "{fetch}");
+        let tolerance = HALF_PRECISION_APPROXIMATE
+            .iter()
+            .find(|(name, _)| fetch.split(':').next() == Some(*name))
+            .map(|&(_, ulps)| ulps);
         for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
             let representable = if bfloat16 {
                 half::bf16::from_f32(a).to_f32() == a
@@ -350,13 +368,21 @@ fn half_precision_rounds_like_tensorflow() -> TestResult {
                 half::f16::from_f32(a).to_f32() == a
             };
             assert!(representable, "{fetch}[{i}] = {a} is not a narrow value");
-            let ulps = if bfloat16 { 1.0 } else { 4.0 };
-            assert!(
-                (a - b).abs() <= ulps * narrow_ulp(b, bfloat16),
-                "{fetch}[{i}] = {a}, TensorFlow has {b}"
-            );
+            match tolerance {
+                None => assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{fetch}[{i}] = {a}, TensorFlow has {b}"
+                ),
+                Some(ulps) => assert!(
+                    (a - b).abs() <= ulps * narrow_ulp(b, bfloat16),
+                    "{fetch}[{i}] = {a}, TensorFlow has {b}"
+                ),
+            }
         }
+        exact += usize::from(tolerance.is_none());
     }
+    assert_eq!(exact, case.fetches.len() - HALF_PRECISION_APPROXIMATE.len());
     Ok(())
 }
 

@@ -551,8 +551,9 @@ impl<'a> Planner<'a> {
                 if !KEEPS_NARROW_INPUTS.contains(&node.op.as_str())
                     && ops::builder(&node.op).is_some() =>
             {
-                let narrowed = crate::half_precision::narrowed_outputs(&node.op);
-                Built::Kernel(Box::new(crate::half_precision::Widening(k, narrowed)))
+                Built::Kernel(Box::new(crate::half_precision::Widening::for_op(
+                    k, &node.op,
+                )))
             }
             other => other,
         })
@@ -800,10 +801,12 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Kernels that take float16/bfloat16 inputs as they are: `Cast` converts them itself, and
-/// function calls hand them to bodies whose own kernels widen them.
+/// Kernels that take float16/bfloat16 inputs as they are: `Cast` converts them itself,
+/// `DepthwiseConv2dNative` accumulates in the narrow type as TensorFlow's does, and function
+/// calls hand them to bodies whose own kernels widen them.
 const KEEPS_NARROW_INPUTS: &[&str] = &[
     "Cast",
+    "DepthwiseConv2dNative",
     "If",
     "StatelessIf",
     "PartitionedCall",

@@ -4,15 +4,23 @@
 //! (a folded batch norm) seeds the accumulators and a fused activation runs on each row while
 //! it is in cache. Padding, TensorFlow's SAME/VALID or explicit (a folded `Pad`), is handled
 //! by skipping taps outside the input, never by copying it.
+//!
+//! float16 and bfloat16 inputs accumulate in the narrow type, as TensorFlow's CPU kernel does
+//! (`DepthwiseConv2DKernel` in `tensorflow/core/kernels/depthwise_conv_op.cc`: an accumulator
+//! packet of `T`, `vaccum = pmadd(filter, input, vaccum)` once per tap in `(ky, kx)` order, and
+//! Eigen's `pmadd` for `half`/`bfloat16` packets computes in float32 and rounds the sum to `T`
+//! to nearest even). A product of two narrow values is exact in float32, so each tap is
+//! `acc = round(acc + x * f)`; taps in the padding add zero and are skipped.
 #![allow(unsafe_code)]
 
 use ckpt_graph::Node;
 
 use super::conv2d::Epilogue;
 use super::window::{Geometry, Layout, Padding, Window};
+use crate::half_precision::{narrow, widen};
 use crate::ops::{fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError};
 use crate::value::TensorBuf;
-use crate::{Error, Value};
+use crate::{DType, Error, Value};
 
 pub(crate) fn build(node: &Node, _ctx: &BuildCtx<'_>) -> Result<Built, Error> {
     build_fused(node, Epilogue::default(), None)
@@ -48,6 +56,21 @@ struct Depthwise {
 
 impl Kernel for Depthwise {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
+        // The plan hands float16/bfloat16 inputs over as they are (TensorFlow accumulates in
+        // them); the loop sees them widened to float32 and rounds after each tap.
+        let narrow_dtype = inputs
+            .iter()
+            .map(Value::dtype)
+            .find(|d| matches!(d, DType::Float16 | DType::BFloat16));
+        let inputs = match narrow_dtype {
+            Some(_) => inputs.into_iter().map(|v| widen(&v).unwrap_or(v)).collect(),
+            None => inputs,
+        };
+        let round: Option<fn(f32) -> f32> = match narrow_dtype {
+            Some(DType::Float16) => Some(|v| half::f16::from_f32(v).to_f32()),
+            Some(_) => Some(|v| half::bf16::from_f32(v).to_f32()),
+            None => None,
+        };
         let (x, f, bias) = self.epilogue.take_inputs(inputs, ["input", "filter"])?;
         let x = self.layout.to_nhwc(x, "input")?;
         let y = depthwise(
@@ -56,17 +79,26 @@ impl Kernel for Depthwise {
             &self.window,
             self.epilogue,
             bias.as_ref().map(|b| b.data()),
+            round,
         )?;
-        Ok(vec![Value::F32(self.layout.nhwc_to_layout(y)?)])
+        let y = Value::F32(self.layout.nhwc_to_layout(y)?);
+        // Exact: every accumulator value is already one of the narrow type.
+        Ok(vec![match narrow_dtype {
+            Some(to) => narrow(y, to),
+            None => y,
+        }])
     }
 }
 
+/// The NHWC depthwise convolution of `x` [n,h,w,c] by `f` [kh,kw,c,m]: [n,oh,ow,c*m]; with
+/// `round`, each accumulator is rounded by it after every tap (a narrow type's accumulation).
 fn depthwise(
     x: &TensorBuf<f32>,
     f: &TensorBuf<f32>,
     window: &Window,
     epilogue: Epilogue,
     bias: Option<&[f32]>,
+    round: Option<fn(f32) -> f32>,
 ) -> Result<TensorBuf<f32>, OpError> {
     let (&[n, h, w, c], &[kh, kw, fc, m]) = (x.shape(), f.shape()) else {
         op_bail!(
@@ -106,6 +138,7 @@ fn depthwise(
         stride: window.strides,
         dilation: window.dilations,
         pad: [pt, pl],
+        round,
     };
     parallel::for_rows(&mut out, ow * cm, ow * cm * kh * kw, |row_index, row| {
         g.row(row_index, row);
@@ -131,11 +164,17 @@ struct Rows<'a> {
     stride: [usize; 2],
     dilation: [usize; 2],
     pad: [usize; 2],
+    /// Rounds each accumulator after every tap (float16/bfloat16 accumulation), when set.
+    round: Option<fn(f32) -> f32>,
 }
 
 impl Rows<'_> {
     /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`).
     fn row(&self, row_index: usize, row: &mut [f32]) {
+        if let Some(round) = self.round {
+            self.row_with(row_index, row, round);
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -156,6 +195,12 @@ impl Rows<'_> {
 
     #[inline(always)]
     fn row_portable(&self, row_index: usize, row: &mut [f32]) {
+        self.row_with(row_index, row, |v| v);
+    }
+
+    /// Output row `row_index`, each accumulator replaced by `round` of itself after each tap.
+    #[inline(always)]
+    fn row_with(&self, row_index: usize, row: &mut [f32], round: impl Fn(f32) -> f32) {
         let (c, m) = (self.c, self.m);
         let cm = c * m;
         let (b, oy) = (row_index / self.oh, row_index % self.oh);
@@ -187,14 +232,14 @@ impl Rows<'_> {
                     let fk = &self.f[tap..tap + cm];
                     if m == 1 {
                         for ((o, &xv), &fv) in o.iter_mut().zip(xin).zip(fk) {
-                            *o += xv * fv;
+                            *o = round(*o + xv * fv);
                         }
                     } else {
                         for (ci, &xv) in xin.iter().enumerate() {
                             let (oc, fc) =
                                 (&mut o[ci * m..(ci + 1) * m], &fk[ci * m..(ci + 1) * m]);
                             for (o, &fv) in oc.iter_mut().zip(fc) {
-                                *o += xv * fv;
+                                *o = round(*o + xv * fv);
                             }
                         }
                     }
@@ -232,6 +277,7 @@ mod tests {
             &f,
             &window,
             Epilogue::default(),
+            None,
             None,
         )?;
         let want = transpose(&nhwc, &[0, 3, 1, 2])?;
@@ -279,6 +325,7 @@ mod tests {
                 &win,
                 Epilogue::default(),
                 None,
+                None,
             )?;
             // Fused bias + ReLU6 equals the unfused ops.
             let bias = values(xs[3] * fs[3], 9);
@@ -291,6 +338,7 @@ mod tests {
                     activation: Some(Activation::Relu6),
                 },
                 Some(&bias),
+                None,
             )?;
             for (i, (a, b)) in fused.data().iter().zip(got.data()).enumerate() {
                 let want = (b + bias[i % bias.len()]).clamp(0.0, 6.0);
