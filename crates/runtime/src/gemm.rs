@@ -209,6 +209,36 @@ fn vec_mat_portable(x: &[f32], b: &[f32], row_stride: usize, col0: usize, out: &
     }
 }
 
+/// `data[i] = f(data[i])`, the loop compiled for AVX2+FMA when the CPU has them, so that a
+/// branch-free `f` (the `vmath` functions) runs eight lanes wide instead of SSE2's four.
+/// `f`'s arithmetic is the same either way: results are bit-identical to the plain loop.
+pub(crate) fn map_f32(data: &mut [f32], f: impl Fn(f32) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is all
+            // `map_f32_avx2` requires; its body is safe code.
+            unsafe { map_f32_avx2(data, &f) };
+            return;
+        }
+    }
+    map_f32_portable(data, &f);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_f32_avx2(data: &mut [f32], f: &impl Fn(f32) -> f32) {
+    map_f32_portable(data, f);
+}
+
+#[inline(always)]
+fn map_f32_portable(data: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for x in data.iter_mut() {
+        *x = f(*x);
+    }
+}
+
 /// The dot product of two equal-length slices.
 pub(crate) fn dot(x: &[f32], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -398,6 +428,17 @@ mod tests {
         sgemm(ea, eb, &mut c, 2, false, Threads::One)?;
         assert_eq!(c, [0.0; 4]);
         Ok(())
+    }
+
+    #[test]
+    fn map_f32_is_the_plain_loop() {
+        let xs: Vec<f32> = (0..1037).map(|i| (i as f32 - 500.0) * 0.037).collect();
+        let f = |x: f32| 1.0 / (1.0 + (x * 0.5 - 0.25).abs());
+        let mut got = xs.clone();
+        map_f32(&mut got, f);
+        for (&g, &x) in got.iter().zip(&xs) {
+            assert_eq!(g.to_bits(), f(x).to_bits(), "at {x}");
+        }
     }
 
     #[test]
