@@ -65,6 +65,7 @@ pub use dtype::{Bits, DType, Element};
 pub use error::{Error, Result, ShortPath};
 pub use index::MAX_SHARDS;
 pub use merge::{merge_bundles, Prefer};
+pub use mmap::MappedFile;
 pub use paths::{data_path, index_path, meta_path, resolve_prefix};
 pub use reader::{BundleReader, ReadOptions, VerifyReport};
 pub use tensor::{Storage, StoredSlice, Tensor, TensorData, TensorInfo};

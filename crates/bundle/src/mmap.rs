@@ -48,3 +48,30 @@ fn map_nonempty(file: &File) -> std::io::Result<FileBytes> {
     let map = unsafe { memmap2::Mmap::map(file)? };
     Ok(FileBytes::Mapped(map))
 }
+
+/// A whole file mapped read-only, for callers outside this crate that read large inputs
+/// once (the CLI maps `.npy` feeds and safetensors files rather than copying them into
+/// memory). Dereferences to the file's bytes; a zero-length file gives an empty slice.
+///
+/// The mapping shares the limit documented on the checkpoint reader: if another process
+/// truncates the file while it is mapped, reading the lost pages raises SIGBUS.
+#[derive(Debug)]
+pub struct MappedFile(FileBytes);
+
+impl MappedFile {
+    /// Maps `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `path` when it cannot be opened, read for its size or mapped.
+    pub fn open(path: &Path) -> Result<MappedFile> {
+        map_file(path).map(MappedFile)
+    }
+}
+
+impl Deref for MappedFile {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}

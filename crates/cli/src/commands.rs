@@ -688,7 +688,8 @@ fn import(input: &Path, out_prefix: &Path, keep_names: bool, force: bool) -> Res
             }
         }
         ArrayFormat::Safetensors => {
-            bytes = std::fs::read(input).with_context(|| format!("cannot read {what}"))?;
+            bytes = ckpt_bundle::MappedFile::open(input)
+                .with_context(|| format!("cannot read {what}"))?;
             let file = safetensors::SafeTensors::deserialize(&bytes)
                 .map_err(|e| anyhow!("{what}: not a valid safetensors file: {e}"))?;
             let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();

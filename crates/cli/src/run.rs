@@ -493,7 +493,8 @@ pub(crate) fn parse_feed(spec: &str) -> Result<(String, Value)> {
             Value::Str(TensorBuf::new(vec![lines.len()], lines)?)
         }
         _ if value.ends_with(".npy") || Path::new(value).is_file() => {
-            let bytes = std::fs::read(value)
+            // Mapped, not read: a large feed is held once, as the decoded tensor.
+            let bytes = ckpt_bundle::MappedFile::open(Path::new(value))
                 .with_context(|| format!("--feed {name}: cannot read {value}"))?;
             npy_to_value(name, &read_npy(&bytes, value)?)
                 .with_context(|| format!("--feed {name}"))?

@@ -76,6 +76,13 @@ impl From<&BTreeMap<String, AttrValue>> for Attrs {
     }
 }
 
+impl From<BTreeMap<String, AttrValue>> for Attrs {
+    /// The attributes of a NodeDef (already sorted by name), moved rather than copied.
+    fn from(map: BTreeMap<String, AttrValue>) -> Attrs {
+        Attrs(map.into_iter().collect())
+    }
+}
+
 impl FromIterator<(String, AttrValue)> for Attrs {
     fn from_iter<I: IntoIterator<Item = (String, AttrValue)>>(iter: I) -> Attrs {
         let mut attrs = Attrs::new();

@@ -146,7 +146,7 @@ impl Function {
         };
         let body = Graph::build(
             args,
-            &def.node_def,
+            def.node_def.iter().cloned().map(Ok),
             defaults,
             |nodes, index, node, input| {
                 resolve(resolver, nodes, index, input, true).map_err(|e| match e {

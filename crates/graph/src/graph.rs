@@ -99,42 +99,77 @@ impl Graph {
     /// Imports a GraphDef. Duplicate or empty names, empty ops, malformed inputs and inputs
     /// naming no node are errors naming the node.
     pub fn from_graph_def(def: &GraphDef) -> Result<Graph, Error> {
-        Graph::build(Vec::new(), &def.node, None, |_, index, node, input| {
-            parse_graph_input(index, node, input)
-        })
+        Graph::build(
+            Vec::new(),
+            def.node.iter().cloned().map(Ok),
+            None,
+            |_, index, node, input| parse_graph_input(index, node, input),
+        )
     }
 
     /// Builds a graph from `prefix` (complete nodes without inputs, such as a function's
-    /// arguments) followed by `defs`, resolving each input string with `resolve`. Attributes
-    /// missing from a node are filled from `defaults` when its op is there.
-    pub(crate) fn build<F>(
+    /// arguments) followed by the nodes `defs` yields, resolving each input string with
+    /// `resolve`. Attributes missing from a node are filled from `defaults` when its op is
+    /// there.
+    ///
+    /// `defs` is consumed one NodeDef at a time and each is moved into its [`Node`], so a
+    /// caller that decodes lazily never holds the decoded GraphDef whole. An `Err` item (a
+    /// NodeDef that does not decode) is returned as is, and it takes precedence over any
+    /// other error: when a node is refused, the remaining items are still drained for a
+    /// decode error, so that bytes which are not a GraphDef at all are reported as such
+    /// whatever order the checks ran in.
+    pub(crate) fn build<I, F>(
         prefix: Vec<Node>,
-        defs: &[NodeDef],
+        defs: I,
+        defaults: Option<&BTreeMap<String, OpDef>>,
+        resolve: F,
+    ) -> Result<Graph, Error>
+    where
+        I: IntoIterator<Item = Result<NodeDef, Error>>,
+        F: FnMut(&[Node], &HashMap<String, NodeId>, &Node, &str) -> Result<InputRef, Error>,
+    {
+        let mut defs = defs.into_iter();
+        Graph::build_from(prefix, &mut defs, defaults, resolve).map_err(|error| {
+            match defs.find_map(Result::err) {
+                Some(decode) if !matches!(error, Error::Decode { .. }) => decode,
+                _ => error,
+            }
+        })
+    }
+
+    fn build_from<I, F>(
+        prefix: Vec<Node>,
+        defs: &mut I,
         defaults: Option<&BTreeMap<String, OpDef>>,
         mut resolve: F,
     ) -> Result<Graph, Error>
     where
+        I: Iterator<Item = Result<NodeDef, Error>>,
         F: FnMut(&[Node], &HashMap<String, NodeId>, &Node, &str) -> Result<InputRef, Error>,
     {
         let first = prefix.len();
         let mut nodes = prefix;
-        nodes.reserve(defs.len());
-        for (i, def) in defs.iter().enumerate() {
-            if def.name.is_empty() {
-                return Err(Error::EmptyNodeName {
-                    index: i,
-                    op: def.op.clone(),
-                });
+        nodes.reserve(defs.size_hint().0);
+        let mut pending_inputs: Vec<Vec<String>> = Vec::with_capacity(defs.size_hint().0);
+        for (i, def) in defs.enumerate() {
+            let NodeDef {
+                name,
+                op,
+                input,
+                device,
+                attr,
+                ..
+            } = def?;
+            if name.is_empty() {
+                return Err(Error::EmptyNodeName { index: i, op });
             }
-            if def.op.is_empty() {
-                return Err(Error::EmptyOp {
-                    node: def.name.clone(),
-                });
+            if op.is_empty() {
+                return Err(Error::EmptyOp { node: name });
             }
-            let mut node = Node::new(def.name.clone(), def.op.clone());
-            node.device = def.device.clone();
-            node.attrs = Attrs::from(&def.attr);
-            if let Some(op_def) = defaults.and_then(|d| d.get(&def.op)) {
+            let mut node = Node::new(name, op);
+            node.device = device;
+            node.attrs = Attrs::from(attr);
+            if let Some(op_def) = defaults.and_then(|d| d.get(&node.op)) {
                 for attr in &op_def.attr {
                     if let Some(value) = &attr.default_value {
                         if !node.attrs.contains_key(&attr.name) {
@@ -144,6 +179,7 @@ impl Graph {
                 }
             }
             nodes.push(node);
+            pending_inputs.push(input);
         }
         let mut index = HashMap::with_capacity(nodes.len());
         for (id, node) in nodes.iter().enumerate() {
@@ -153,11 +189,11 @@ impl Graph {
                 });
             }
         }
-        let mut resolved = Vec::with_capacity(defs.len());
-        for (def, node) in defs.iter().zip(nodes.iter().skip(first)) {
-            let mut inputs = Vec::with_capacity(def.input.len());
+        let mut resolved = Vec::with_capacity(pending_inputs.len());
+        for (def_inputs, node) in pending_inputs.iter().zip(nodes.iter().skip(first)) {
+            let mut inputs = Vec::with_capacity(def_inputs.len());
             let mut control = Vec::new();
-            for input in &def.input {
+            for input in def_inputs {
                 match resolve(&nodes, &index, node, input)? {
                     InputRef::Data(o) => inputs.push(o),
                     InputRef::Control(id) => control.push(id),
@@ -165,6 +201,7 @@ impl Graph {
             }
             resolved.push((inputs, control));
         }
+        drop(pending_inputs);
         for (node, (inputs, control)) in nodes.iter_mut().skip(first).zip(resolved) {
             node.inputs = inputs;
             node.control_inputs = control;

@@ -59,6 +59,7 @@ mod model;
 mod node;
 mod ops;
 mod saved_model;
+mod wire;
 
 pub use attrs::Attrs;
 pub use error::Error;

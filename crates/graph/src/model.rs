@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use ckpt_proto::attr_value::Value;
-use ckpt_proto::{GraphDef, Message, MetaGraphDef, OpDef, SaverDef, SignatureDef};
+use ckpt_proto::{GraphDef, Message, MetaGraphDef, NodeDef, OpDef, SaverDef, SignatureDef};
 
 use crate::function::{Function, OpResolver};
 use crate::graph::{NodeId, Output};
-use crate::{Capture, Error, Graph, Node};
+use crate::{wire, Capture, Error, Graph, Node};
 use ckpt_suggest::close_names;
 
 /// Ops that hold a variable whose value lives in the checkpoint.
@@ -29,6 +29,21 @@ pub const TEXT_EXTENSIONS: &[&str] = &["pbtxt", "pbtext", "txt"];
 /// The restore op a `tf.train.Saver` with the default name builds; a GraphDef (which has no
 /// `SaverDef`) that contains it maps its variables' keys through it.
 const DEFAULT_RESTORE_OP: &str = "save/restore_all";
+
+/// Field numbers of `GraphDef.node` (`tensorflow/core/framework/graph.proto`) and
+/// `MetaGraphDef.graph_def` (`tensorflow/core/protobuf/meta_graph.proto`).
+const GRAPH_DEF_NODE: u64 = 1;
+const META_GRAPH_DEF_GRAPH_DEF: u64 = 2;
+
+/// The NodeDefs whose encodings are `nodes`, decoded as they are asked for.
+fn lazy_nodes<'a>(nodes: &'a [&'a [u8]]) -> impl Iterator<Item = Result<NodeDef, Error>> + 'a {
+    nodes.iter().map(|bytes| {
+        NodeDef::decode(*bytes).map_err(|error| Error::Decode {
+            what: "GraphDef",
+            error,
+        })
+    })
+}
 
 /// What a `.meta` (MetaGraphDef) or a frozen `.pb` (GraphDef) gives.
 #[derive(Clone, Debug)]
@@ -76,21 +91,50 @@ enum Kind {
 }
 
 impl Model {
-    /// Decodes a serialized MetaGraphDef (the content of a `.meta` file).
+    /// Decodes a serialized MetaGraphDef (the content of a `.meta` file). The graph's nodes
+    /// are decoded one at a time as they are imported (see [`Model::from_graph_def_bytes`]).
     pub fn from_meta_graph_bytes(bytes: &[u8]) -> Result<Model, Error> {
-        let meta = MetaGraphDef::decode(bytes).map_err(|error| Error::Decode {
+        let decode_error = |error| Error::Decode {
             what: "MetaGraphDef",
             error,
-        })?;
+        };
+        // `graph_def` is field 2 of MetaGraphDef (tensorflow/core/protobuf/meta_graph.proto);
+        // a message field given twice would have to be merged, which only prost does.
+        if let Some((graph_defs, rest)) = wire::split_field(bytes, META_GRAPH_DEF_GRAPH_DEF) {
+            if let [graph_def] = graph_defs.as_slice() {
+                if let Some((nodes, graph_rest)) = wire::split_field(graph_def, GRAPH_DEF_NODE) {
+                    let meta = MetaGraphDef::decode(rest.as_slice()).map_err(decode_error)?;
+                    let graph_def =
+                        GraphDef::decode(graph_rest.as_slice()).map_err(decode_error)?;
+                    if nodes.is_empty() {
+                        return Err(Error::EmptyGraph {
+                            what: "MetaGraphDef",
+                        });
+                    }
+                    return Model::from_meta_parts(&meta, &graph_def, lazy_nodes(&nodes));
+                }
+            }
+        }
+        let meta = MetaGraphDef::decode(bytes).map_err(decode_error)?;
         Model::from_meta_graph_def(&meta)
     }
 
-    /// Decodes a serialized GraphDef (a frozen `.pb`).
+    /// Decodes a serialized GraphDef (a frozen `.pb`). Its nodes are decoded one at a time
+    /// and moved into the graph as they are, so the decoded GraphDef is never held whole
+    /// (a 1-million-node graph loads in a few hundred megabytes).
     pub fn from_graph_def_bytes(bytes: &[u8]) -> Result<Model, Error> {
-        let def = GraphDef::decode(bytes).map_err(|error| Error::Decode {
+        let decode_error = |error| Error::Decode {
             what: "GraphDef",
             error,
-        })?;
+        };
+        if let Some((nodes, rest)) = wire::split_field(bytes, GRAPH_DEF_NODE) {
+            let def = GraphDef::decode(rest.as_slice()).map_err(decode_error)?;
+            if nodes.is_empty() {
+                return Err(Error::EmptyGraph { what: "GraphDef" });
+            }
+            return Model::from_graph_parts(&def, lazy_nodes(&nodes));
+        }
+        let def = GraphDef::decode(bytes).map_err(decode_error)?;
         Model::from_graph_def(&def)
     }
 
@@ -103,6 +147,16 @@ impl Model {
             .ok_or(Error::EmptyGraph {
                 what: "MetaGraphDef",
             })?;
+        Model::from_meta_parts(meta, graph_def, graph_def.node.iter().cloned().map(Ok))
+    }
+
+    /// A MetaGraphDef's model from `meta` (whose own `graph_def` is ignored), the graph's
+    /// other fields in `graph_def` (whose `node` is ignored) and its nodes.
+    fn from_meta_parts(
+        meta: &MetaGraphDef,
+        graph_def: &GraphDef,
+        nodes: impl IntoIterator<Item = Result<NodeDef, Error>>,
+    ) -> Result<Model, Error> {
         let op_defs: BTreeMap<String, OpDef> = meta
             .meta_info_def
             .iter()
@@ -113,6 +167,7 @@ impl Model {
         let restore = meta.saver_def.as_ref().map(|s| s.restore_op_name.clone());
         Model::build(
             graph_def,
+            nodes,
             meta.saver_def.clone(),
             restore,
             meta.signature_def.clone(),
@@ -127,8 +182,17 @@ impl Model {
         if def.node.is_empty() {
             return Err(Error::EmptyGraph { what: "GraphDef" });
         }
+        Model::from_graph_parts(def, def.node.iter().cloned().map(Ok))
+    }
+
+    /// A GraphDef's model from its fields other than `node` (in `def`) and its nodes.
+    fn from_graph_parts(
+        def: &GraphDef,
+        nodes: impl IntoIterator<Item = Result<NodeDef, Error>>,
+    ) -> Result<Model, Error> {
         Model::build(
             def,
+            nodes,
             None,
             Some(DEFAULT_RESTORE_OP.to_owned()),
             BTreeMap::new(),
@@ -262,18 +326,16 @@ impl Model {
 
     fn build(
         graph_def: &GraphDef,
+        nodes: impl IntoIterator<Item = Result<NodeDef, Error>>,
         saver: Option<SaverDef>,
         restore_op_name: Option<String>,
         signatures: BTreeMap<String, SignatureDef>,
         op_defs: BTreeMap<String, OpDef>,
     ) -> Result<Model, Error> {
         let defaults = (!op_defs.is_empty()).then_some(&op_defs);
-        let graph = Graph::build(
-            Vec::new(),
-            &graph_def.node,
-            defaults,
-            |_, index, node, input| crate::graph::parse_graph_input(index, node, input),
-        )?;
+        let graph = Graph::build(Vec::new(), nodes, defaults, |_, index, node, input| {
+            crate::graph::parse_graph_input(index, node, input)
+        })?;
 
         let library: &[ckpt_proto::FunctionDef] = graph_def
             .library

@@ -17,7 +17,7 @@ fn conv() -> Result<Graph, Error> {
     n = with_attr(n, "N", Value::I(3));
     n = with_attr(n, "shape", shape(&[-1, 28, 28, 1]));
     n = with_attr(n, "Tout", dtypes(&[DataType::DtFloat, DataType::DtInt64]));
-    n = with_attr(n, "empty", Value::List(ListValue::default()));
+    n = with_attr(n, "empty", Value::List(Box::new(ListValue::default())));
     n = with_attr(
         n,
         "unknown",
@@ -33,10 +33,10 @@ fn conv() -> Result<Graph, Error> {
     n = with_attr(
         n,
         "then_branch",
-        Value::Func(NameAttrList {
+        Value::Func(Box::new(NameAttrList {
             name: "cond_true_1".into(),
             attr: Default::default(),
-        }),
+        })),
     );
     let def = GraphDef {
         node: vec![n, string_const("names", &["a", "b"])],

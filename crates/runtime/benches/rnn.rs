@@ -185,15 +185,15 @@ fn counter_v2() -> GraphDef {
         &[("i_next", "add:z:0"), ("n_next", "n")],
     );
     let func = |name: &str| {
-        Attr::Func(NameAttrList {
+        Attr::Func(Box::new(NameAttrList {
             name: name.into(),
             ..Default::default()
-        })
+        }))
     };
-    let types = Attr::List(ckpt_graph::ckpt_proto::attr_value::ListValue {
+    let types = Attr::List(Box::new(ckpt_graph::ckpt_proto::attr_value::ListValue {
         r#type: vec![DataType::DtInt32 as i32; 2],
         ..Default::default()
-    });
+    }));
     GraphDef {
         node: vec![
             node("n", "Placeholder", &[], &[("dtype", int32())]),

@@ -382,16 +382,16 @@ fn function(name: &str, body: Vec<NodeDef>, ret: &str) -> FunctionDef {
 
 fn if_model(op: &str, then_body: Vec<NodeDef>, then_ret: &str) -> Result<Model, ckpt_graph::Error> {
     let func = |n: &str| {
-        attr(Attr::Func(NameAttrList {
+        attr(Attr::Func(Box::new(NameAttrList {
             name: n.into(),
             attr: BTreeMap::new(),
-        }))
+        })))
     };
     let types = |t: DataType| {
-        attr(Attr::List(ListValue {
+        attr(Attr::List(Box::new(ListValue {
             r#type: vec![t as i32],
             ..Default::default()
-        }))
+        })))
     };
     let library = FunctionDefLibrary {
         function: vec![
@@ -753,10 +753,10 @@ fn partitioned_variable_parts_come_from_the_full_tensor() -> TestResult {
 #[test]
 fn hostile_attributes_and_shapes_are_errors_not_panics() -> TestResult {
     let ints = |v: &[i64]| {
-        attr(Attr::List(ListValue {
+        attr(Attr::List(Box::new(ListValue {
             i: v.to_vec(),
             ..Default::default()
-        }))
+        })))
     };
     let s = |v: &str| attr(Attr::S(v.as_bytes().to_vec()));
     // A convolution padded by 2^30 on each side.
@@ -865,10 +865,10 @@ fn resource_arguments_flow_into_nested_functions() -> TestResult {
         ..Default::default()
     };
     let func = |n: &str| {
-        attr(Attr::Func(NameAttrList {
+        attr(Attr::Func(Box::new(NameAttrList {
             name: n.into(),
             attr: BTreeMap::new(),
-        }))
+        })))
     };
     let two_args = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
         signature: Some(OpDef {
@@ -954,10 +954,10 @@ fn resource_arguments_flow_into_nested_functions() -> TestResult {
 #[test]
 fn if_branches_fold_constant_arguments() -> TestResult {
     let func = |n: &str| {
-        attr(Attr::Func(NameAttrList {
+        attr(Attr::Func(Box::new(NameAttrList {
             name: n.into(),
             attr: BTreeMap::new(),
-        }))
+        })))
     };
     let branch = |name: &str, body: Vec<NodeDef>, ret: &str| FunctionDef {
         signature: Some(OpDef {
@@ -1215,10 +1215,10 @@ fn sequence_ops_run_in_a_graph_and_assert_fails_with_its_message() -> TestResult
             &[
                 (
                     "T",
-                    attr(Attr::List(ListValue {
+                    attr(Attr::List(Box::new(ListValue {
                         r#type: vec![DataType::DtFloat as i32],
                         ..Default::default()
-                    })),
+                    }))),
                 ),
                 ("summarize", i(2)),
             ],
@@ -1434,16 +1434,16 @@ fn too_many_threads_is_an_error_before_any_thread_starts() -> TestResult {
 #[test]
 fn a_library_that_multiplies_its_calls_is_refused() -> TestResult {
     let func = |n: &str| {
-        attr(Attr::Func(NameAttrList {
+        attr(Attr::Func(Box::new(NameAttrList {
             name: n.into(),
             attr: BTreeMap::new(),
-        }))
+        })))
     };
     let floats = || {
-        attr(Attr::List(ListValue {
+        attr(Attr::List(Box::new(ListValue {
             r#type: vec![DataType::DtFloat as i32],
             ..Default::default()
-        }))
+        })))
     };
     let depth = 15;
     let mut functions = Vec::new();

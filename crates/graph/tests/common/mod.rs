@@ -28,17 +28,17 @@ pub fn dtype(t: DataType) -> Value {
 }
 
 pub fn ints(v: &[i64]) -> Value {
-    Value::List(ListValue {
+    Value::List(Box::new(ListValue {
         i: v.to_vec(),
         ..Default::default()
-    })
+    }))
 }
 
 pub fn dtypes(v: &[DataType]) -> Value {
-    Value::List(ListValue {
+    Value::List(Box::new(ListValue {
         r#type: v.iter().map(|&t| t as i32).collect(),
         ..Default::default()
-    })
+    }))
 }
 
 pub fn shape(dims: &[i64]) -> Value {

@@ -524,13 +524,13 @@ fn full_name() -> ::prost::alloc::string::String { "tensorflow.AttrValue.ListVal
         Tensor(::prost::alloc::boxed::Box<super::TensorProto>),
         /// any "list(...)"
         #[prost(message, tag = "1")]
-        List(ListValue),
+        List(::prost::alloc::boxed::Box<ListValue>),
         /// "func" represents a function. func.name is a function's name or
         /// a primitive op's name. func.attr.first is the name of an attr
         /// defined for that function. func.attr.second is the value for
         /// that attr in the instantiation.
         #[prost(message, tag = "10")]
-        Func(super::NameAttrList),
+        Func(::prost::alloc::boxed::Box<super::NameAttrList>),
         /// This is a placeholder only used in nodes defined inside a
         /// function.  It indicates the attr value will be supplied when
         /// the function is instantiated.  For example, let us suppose a
