@@ -104,15 +104,21 @@ mod tests {
     }
 
     #[test]
-    fn splits_nodes_from_the_other_fields() {
+    fn splits_nodes_from_the_other_fields() -> Result<(), prost::DecodeError> {
         let def = graph();
         let bytes = def.encode_to_vec();
-        let (nodes, rest) = split_field(&bytes, 1).unwrap();
-        let decoded: Vec<NodeDef> = nodes.iter().map(|b| NodeDef::decode(*b).unwrap()).collect();
+        let Some((nodes, rest)) = split_field(&bytes, 1) else {
+            panic!("split_field refused a valid GraphDef");
+        };
+        let decoded = nodes
+            .iter()
+            .map(|b| NodeDef::decode(*b))
+            .collect::<Result<Vec<NodeDef>, _>>()?;
         assert_eq!(decoded, def.node);
-        let others = GraphDef::decode(rest.as_slice()).unwrap();
+        let others = GraphDef::decode(rest.as_slice())?;
         assert!(others.node.is_empty());
         assert_eq!(others.versions, def.versions);
+        Ok(())
     }
 
     #[test]

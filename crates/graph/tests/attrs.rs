@@ -2,7 +2,7 @@
 
 mod common;
 
-use ckpt_graph::ckpt_proto::attr_value::{ListValue, Value};
+use ckpt_graph::ckpt_proto::attr_value::Value;
 use ckpt_graph::ckpt_proto::{DataType, GraphDef, NameAttrList, TensorShapeProto};
 use ckpt_graph::{Error, Graph, Node};
 use common::*;
@@ -17,7 +17,7 @@ fn conv() -> Result<Graph, Error> {
     n = with_attr(n, "N", Value::I(3));
     n = with_attr(n, "shape", shape(&[-1, 28, 28, 1]));
     n = with_attr(n, "Tout", dtypes(&[DataType::DtFloat, DataType::DtInt64]));
-    n = with_attr(n, "empty", Value::List(Box::new(ListValue::default())));
+    n = with_attr(n, "empty", Value::List(Box::default()));
     n = with_attr(
         n,
         "unknown",
