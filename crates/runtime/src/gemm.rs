@@ -1,5 +1,6 @@
-//! A bounds-checked wrapper over `matrixmultiply::sgemm`, and matrix-vector loops compiled
-//! for AVX2+FMA when the CPU has them: the one place this crate uses `unsafe`.
+//! A bounds-checked wrapper over the `gemm` crate's f32 matrix product (multithreaded on the
+//! rayon pool for large products), and matrix-vector loops compiled for AVX2+FMA when the CPU
+//! has them: the one place this crate uses `unsafe`.
 
 #![allow(unsafe_code)]
 
@@ -39,7 +40,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Whether every element the view addresses lies inside `data`.
-    fn in_bounds(&self) -> bool {
+    pub(crate) fn in_bounds(&self) -> bool {
         if self.rows == 0 || self.cols == 0 {
             return true;
         }
@@ -52,14 +53,35 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// How many threads one product may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// Only the calling thread (for callers that spread products over threads themselves).
+    One,
+    /// The current rayon pool's threads, for a product large enough to pay for waking them;
+    /// smaller ones stay on the calling thread.
+    Pool,
+}
+
+/// Multiply-adds (`m * k * n`) from which a product is split over the pool's threads: below
+/// it, waking a thread costs more than it saves (an LSTM step of batch 32 and 128 units,
+/// 32 x 136 x 512, is above it).
+pub(crate) const PARALLEL_WORK: usize = 1 << 19;
+
 /// `c = a · b` (or `c += a · b` when `accumulate`), `c` row-major `a.rows x b.cols` with row
-/// stride `ldc >= b.cols`.
+/// stride `ldc >= b.cols`, through the `gemm` crate's kernels (packing, register tiles for
+/// the CPU's widest vectors, no packing for small products), split over the rayon pool's
+/// threads when `threads` is [`Threads::Pool`] and the product is large.
+///
+/// Errors when the inner dimensions disagree, a view or `c` is too small for its shape and
+/// strides, or a stride does not fit `isize`.
 pub(crate) fn sgemm(
     a: MatRef<'_>,
     b: MatRef<'_>,
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+    threads: Threads,
 ) -> Result<(), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
@@ -92,27 +114,63 @@ pub(crate) fn sgemm(
         as_isize(b.col_stride)?,
         as_isize(ldc)?,
     );
-    let beta = if accumulate { 1.0 } else { 0.0 };
+    let pool = rayon::current_num_threads();
+    if threads == Threads::One || pool < 2 || m.saturating_mul(k).saturating_mul(n) < PARALLEL_WORK
+    {
+        // One thread: matrixmultiply, whose sums (in the order of its kc blocks) stay within
+        // the fixtures' 1e-5 of TensorFlow on the small classifier heads where gemm's order
+        // drifted 2.5e-5 relative (lenet and layers_v1 logits).
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        // SAFETY: as below; with beta == 0, matrixmultiply does not read `c`.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.data.as_ptr(),
+                rsa,
+                csa,
+                b.data.as_ptr(),
+                rsb,
+                csb,
+                beta,
+                c.as_mut_ptr(),
+                rsc,
+                1,
+            );
+        }
+        return Ok(());
+    }
+    let parallelism = gemm::Parallelism::Rayon(pool);
     // SAFETY: `in_bounds` checked that every (i, j) of `a` and `b` lies inside their slices,
     // and `c_needed` that rows 0..m at stride `ldc >= n`, columns 0..n, lie inside `c`. The
     // output rows do not overlap (ldc >= n, column stride 1), and `c` is borrowed mutably, so
-    // it aliases neither input. With beta == 0, matrixmultiply does not read `c`.
+    // it aliases neither input. With `read_dst` false, gemm does not read `c`: it stores
+    // `1 · a · b` (alpha, the factor of the old `c`, is then unused); with it true it stores
+    // `1 · c + 1 · a · b`. Its rayon tasks write disjoint blocks of `c` and return before
+    // the call does.
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.data.as_ptr(),
-            rsa,
-            csa,
-            b.data.as_ptr(),
-            rsb,
-            csb,
-            beta,
+            k,
             c.as_mut_ptr(),
-            rsc,
             1,
+            rsc,
+            accumulate,
+            a.data.as_ptr(),
+            csa,
+            rsa,
+            b.data.as_ptr(),
+            csb,
+            rsb,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
         );
     }
     Ok(())
@@ -168,6 +226,36 @@ fn vec_mat_portable(x: &[f32], b: &[f32], row_stride: usize, col0: usize, out: &
         for (acc, &v) in rest.iter_mut().zip(&b[start..start + len]) {
             *acc = w.mul_add(v, *acc);
         }
+    }
+}
+
+/// `data[i] = f(data[i])`, the loop compiled for AVX2+FMA when the CPU has them, so that a
+/// branch-free `f` (the `vmath` functions) runs eight lanes wide instead of SSE2's four.
+/// `f`'s arithmetic is the same either way: results are bit-identical to the plain loop.
+pub(crate) fn map_f32(data: &mut [f32], f: impl Fn(f32) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is all
+            // `map_f32_avx2` requires; its body is safe code.
+            unsafe { map_f32_avx2(data, &f) };
+            return;
+        }
+    }
+    map_f32_portable(data, &f);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_f32_avx2(data: &mut [f32], f: &impl Fn(f32) -> f32) {
+    map_f32_portable(data, f);
+}
+
+#[inline(always)]
+fn map_f32_portable(data: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for x in data.iter_mut() {
+        *x = f(*x);
     }
 }
 
@@ -255,7 +343,7 @@ mod tests {
             ];
             for (ma, mb) in cases {
                 let mut c = vec![f32::NAN; m * n];
-                sgemm(ma, mb, &mut c, n, false)?;
+                sgemm(ma, mb, &mut c, n, false, Threads::One)?;
                 let r = reference(ma, mb);
                 for (x, y) in c.iter().zip(&r) {
                     assert!(
@@ -268,19 +356,148 @@ mod tests {
         Ok(())
     }
 
+    /// Padded strides, `ldc > n`, accumulation into existing values, and both thread modes
+    /// on pools of 1, 2 and 3 threads, on shapes below and above [`PARALLEL_WORK`] (the RNN
+    /// step's 32 x 136 x 512, odd ones that split unevenly, few rows with many columns).
+    #[test]
+    fn strided_accumulating_and_threaded_products_match_reference() -> Result<(), OpError> {
+        let shapes = [
+            (5, 7, 3),
+            (32, 136, 512),
+            (97, 131, 67),
+            (3, 1000, 257),
+            (300, 33, 301),
+        ];
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| OpError(e.to_string()))?;
+            for &(m, k, n) in &shapes {
+                // a: m x k inside rows of k + 3; b: k x n transposed, columns of k + 2.
+                let (lda, ldb, ldc) = (k + 3, k + 2, n + 5);
+                let av = values(m * lda, 3);
+                let bv = values(n * ldb, 4);
+                let a = MatRef {
+                    data: &av,
+                    rows: m,
+                    cols: k,
+                    row_stride: lda,
+                    col_stride: 1,
+                };
+                let b = MatRef {
+                    data: &bv,
+                    rows: n,
+                    cols: k,
+                    row_stride: ldb,
+                    col_stride: 1,
+                }
+                .t();
+                let r = reference(a, b);
+                let start = values(m * ldc, 5);
+                for mode in [Threads::One, Threads::Pool] {
+                    for accumulate in [false, true] {
+                        let mut c = start.clone();
+                        pool.install(|| sgemm(a, b, &mut c, ldc, accumulate, mode))?;
+                        for i in 0..m {
+                            for j in 0..ldc {
+                                let (got, old) = (c[i * ldc + j], start[i * ldc + j]);
+                                if j >= n {
+                                    assert_eq!(got.to_bits(), old.to_bits(), "padding written");
+                                    continue;
+                                }
+                                let want = r[i * n + j] + if accumulate { old } else { 0.0 };
+                                assert!(
+                                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                    "{m}x{k}x{n} {threads} threads {mode:?} \
+                                     accumulate {accumulate}: ({i},{j}) {got} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_short_output_and_empty_inner_dimension_zeroes() -> Result<(), OpError> {
+        let a = values(6, 1);
+        let b = values(6, 2);
+        let (ma, mb) = (MatRef::row_major(&a, 2, 3), MatRef::row_major(&b, 3, 2));
+        let mut short = vec![0.0f32; 3];
+        assert_eq!(
+            sgemm(ma, mb, &mut short, 2, false, Threads::Pool).err(),
+            Some(OpError("output buffer too small for 2x2".into()))
+        );
+        let mut c = vec![0.0f32; 4];
+        assert_eq!(
+            sgemm(ma, mb, &mut c, 1, false, Threads::Pool).err(),
+            Some(OpError("matrix view out of bounds".into()))
+        );
+        // k = 0: the product is zero, or leaves c alone when accumulating.
+        let empty: [f32; 0] = [];
+        let (ea, eb) = (
+            MatRef::row_major(&empty, 2, 0),
+            MatRef::row_major(&empty, 0, 2),
+        );
+        let mut c = vec![7.0f32; 4];
+        sgemm(ea, eb, &mut c, 2, true, Threads::One)?;
+        assert_eq!(c, [7.0; 4]);
+        sgemm(ea, eb, &mut c, 2, false, Threads::One)?;
+        assert_eq!(c, [0.0; 4]);
+        Ok(())
+    }
+
+    #[test]
+    fn map_f32_is_the_plain_loop() {
+        let xs: Vec<f32> = (0..1037).map(|i| (i as f32 - 500.0) * 0.037).collect();
+        let f = |x: f32| 1.0 / (1.0 + (x * 0.5 - 0.25).abs());
+        let mut got = xs.clone();
+        map_f32(&mut got, f);
+        for (&g, &x) in got.iter().zip(&xs) {
+            assert_eq!(g.to_bits(), f(x).to_bits(), "at {x}");
+        }
+    }
+
     #[test]
     fn rejects_out_of_bounds_views() {
         let a = vec![0.0f32; 5];
         let mut c = vec![0.0f32; 4];
         let bad = MatRef::row_major(&a, 2, 3);
         assert_eq!(
-            sgemm(bad, MatRef::row_major(&a, 3, 1), &mut c, 1, false).err(),
+            sgemm(
+                bad,
+                MatRef::row_major(&a, 3, 1),
+                &mut c,
+                1,
+                false,
+                Threads::One
+            )
+            .err(),
             Some(OpError("matrix view out of bounds".into()))
         );
         let ok = MatRef::row_major(&a, 1, 5);
-        assert!(sgemm(ok, MatRef::row_major(&a, 5, 1), &mut c, 1, false).is_ok());
+        assert!(sgemm(
+            ok,
+            MatRef::row_major(&a, 5, 1),
+            &mut c,
+            1,
+            false,
+            Threads::One
+        )
+        .is_ok());
         assert_eq!(
-            sgemm(ok, MatRef::row_major(&a, 4, 1), &mut c, 1, false).err(),
+            sgemm(
+                ok,
+                MatRef::row_major(&a, 4, 1),
+                &mut c,
+                1,
+                false,
+                Threads::One
+            )
+            .err(),
             Some(OpError("inner dimensions disagree: 1x5 times 4x1".into()))
         );
     }

@@ -244,8 +244,29 @@ where
         let (ad, bd, cd) = (a.data(), b.data(), c.data());
         parallel::for_rows(&mut out, inner, inner, |r, o| {
             let [oa, ob, oc] = layout.row_offsets(r);
-            for (j, o) in o.iter_mut().enumerate() {
-                *o = f(ad[oa + j * sa], bd[ob + j * sb], cd[oc + j * sc]);
+            let len = o.len();
+            match (sa, sb, sc) {
+                // Contiguous rows, or one value of `a` per row (a row-wise `Select`, as
+                // dynamic_rnn masks finished sequences): slices, so the loop vectorizes.
+                (0 | 1, 1, 1) => {
+                    let (bs, cs) = (&bd[ob..ob + len], &cd[oc..oc + len]);
+                    if sa == 0 {
+                        let x = ad[oa];
+                        for ((o, &y), &z) in o.iter_mut().zip(bs).zip(cs) {
+                            *o = f(x, y, z);
+                        }
+                    } else {
+                        let xs = &ad[oa..oa + len];
+                        for (((o, &x), &y), &z) in o.iter_mut().zip(xs).zip(bs).zip(cs) {
+                            *o = f(x, y, z);
+                        }
+                    }
+                }
+                _ => {
+                    for (j, o) in o.iter_mut().enumerate() {
+                        *o = f(ad[oa + j * sa], bd[ob + j * sb], cd[oc + j * sc]);
+                    }
+                }
             }
         });
     }
@@ -319,17 +340,33 @@ pub(crate) mod tests {
 
     #[test]
     fn zip3_matches_reference() -> Result<(), OpError> {
-        let (sa, sb, sc): (&[usize], &[usize], &[usize]) = (&[4, 1, 3], &[5, 1], &[1, 3]);
-        let (a, b, c) = (iota(sa), iota(sb), iota(sc));
-        let out = zip3(&a, &b, &c, |x, y, z| x * 10000.0 + y * 100.0 + z)?;
-        let shape = broadcast_shapes(&[sa, sb, sc])?;
-        assert_eq!(shape, vec![4, 5, 3]);
-        for (i, &v) in out.data().iter().enumerate() {
-            let x = a.data()[reference_index(&shape, sa, i)];
-            let y = b.data()[reference_index(&shape, sb, i)];
-            let z = c.data()[reference_index(&shape, sc, i)];
-            assert_eq!(v, x * 10000.0 + y * 100.0 + z);
+        // Strided rows, one `a` value per row (the contiguous path with a broadcast `a`), and
+        // all three contiguous.
+        let cases: [(&[usize], &[usize], &[usize]); 3] = [
+            (&[4, 1, 3], &[5, 1], &[1, 3]),
+            (&[7, 1], &[7, 33], &[7, 33]),
+            (&[2, 3, 5], &[2, 3, 5], &[2, 3, 5]),
+        ];
+        for (sa, sb, sc) in cases {
+            let (a, b, c) = (iota(sa), iota(sb), iota(sc));
+            let out = zip3(&a, &b, &c, |x, y, z| x * 10000.0 + y * 100.0 + z)?;
+            let shape = broadcast_shapes(&[sa, sb, sc])?;
+            assert_eq!(out.shape(), shape.as_slice());
+            for (i, &v) in out.data().iter().enumerate() {
+                let x = a.data()[reference_index(&shape, sa, i)];
+                let y = b.data()[reference_index(&shape, sb, i)];
+                let z = c.data()[reference_index(&shape, sc, i)];
+                assert_eq!(
+                    v,
+                    x * 10000.0 + y * 100.0 + z,
+                    "{sa:?} {sb:?} {sc:?} at {i}"
+                );
+            }
         }
+        assert_eq!(
+            broadcast_shapes(&[&[4, 1, 3], &[5, 1], &[1, 3]])?,
+            vec![4, 5, 3]
+        );
         Ok(())
     }
 

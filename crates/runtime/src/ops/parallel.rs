@@ -44,6 +44,15 @@ pub(crate) fn map_in_place<T: Copy + Send>(data: &mut [T], f: impl Fn(T) -> T + 
     });
 }
 
+/// `f(chunk)` over disjoint chunks of `data` that cover it, in parallel for large inputs.
+pub(crate) fn chunks_in_place<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sync + Send) {
+    if data.len() < MIN_PARALLEL_WORK {
+        f(data);
+        return;
+    }
+    data.par_chunks_mut(MAP_CHUNK).for_each(f);
+}
+
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, in parallel for large inputs.
 pub(crate) fn zip_map<A, B, U>(a: &[A], b: &[B], f: impl Fn(A, B) -> U + Sync + Send) -> Vec<U>
 where

@@ -5,7 +5,7 @@
 use ckpt_graph::Node;
 use rayon::prelude::*;
 
-use crate::gemm::{dot, sgemm, vec_mat, MatRef};
+use crate::gemm::{dot, sgemm, vec_mat, MatRef, Threads};
 use crate::ops::nn::conv2d::Epilogue;
 use crate::ops::parallel;
 use crate::ops::{fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
@@ -96,78 +96,53 @@ pub(crate) fn matmul(
     Ok(TensorBuf::from_parts(vec![m, n], out))
 }
 
-/// Multiply-adds above which a product splits its rows over the threads.
-const GEMM_PARALLEL_WORK: usize = 1 << 21;
-
-/// `out = a · b`, `out` row-major `a.rows x b.cols`; a large product splits its rows over
-/// the threads, one sgemm call per block of rows.
+/// `out = a · b`, `out` row-major `a.rows x b.cols`; a large product is split over the
+/// threads (by `gemm`, or by output columns on the matrix-vector path).
 pub(crate) fn product(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let threads = rayon::current_num_threads();
-    let work = m.saturating_mul(k).saturating_mul(n);
-    if threads < 2 || work < GEMM_PARALLEL_WORK || m < 2 * GEMM_ROW_BLOCK || n == 0 {
-        return product_serial(a, b, out);
-    }
-    // Blocks of whole register tiles, a few per thread.
-    let rows = m
-        .div_ceil(threads * 2)
-        .next_multiple_of(GEMM_ROW_BLOCK)
-        .min(m);
-    let Some(out) = out.get_mut(..m * n) else {
-        op_bail!("output buffer too small for {m}x{n}");
-    };
-    let failure = std::sync::Mutex::new(None);
-    out.par_chunks_mut(rows * n).enumerate().for_each(|(t, o)| {
-        let r0 = t * rows;
-        let sub = MatRef {
-            data: &a.data[(r0 * a.row_stride).min(a.data.len())..],
-            rows: o.len() / n,
-            ..a
-        };
-        if let Err(e) = product_serial(sub, b, o) {
-            if let Ok(mut f) = failure.lock() {
-                f.get_or_insert(e);
-            }
-        }
-    });
-    match failure.into_inner().ok().flatten() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    product_with(a, b, out, Threads::Pool)
 }
-
-/// Rows of sgemm's register tile: row blocks are multiples of it.
-const GEMM_ROW_BLOCK: usize = 8;
 
 /// [`product`] on the calling thread (for callers that spread products over threads).
 pub(crate) fn product_serial(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
+    product_with(a, b, out, Threads::One)
+}
+
+fn product_with(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    out: &mut [f32],
+    threads: Threads,
+) -> Result<(), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m <= GEMV_MAX_ROWS
         && m > 0
         && n > 0
         && (b.col_stride == 1 || b.row_stride == 1)
         && b.rows == k
+        && b.in_bounds()
+        && a.in_bounds()
+        && out.len() >= m * n
     {
         for (i, row) in out.chunks_mut(n).enumerate().take(m) {
-            gemv_row(a, i, b, row);
+            gemv_row(a, i, b, row, threads);
         }
         return Ok(());
     }
-    sgemm(a, b, out, n, false)
+    sgemm(a, b, out, n, false, threads)
 }
 
 /// `out = a[i, :] · b`.
-fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32]) {
+fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32], threads: Threads) {
     let k = a.cols;
     let x: Vec<f32> = (0..k)
         .map(|p| a.data[i * a.row_stride + p * a.col_stride])
         .collect();
     let n = out.len();
-    let threads = rayon::current_num_threads();
-    let block = if k * n < GEMV_PARALLEL_WORK || threads < 2 {
+    let pool = rayon::current_num_threads();
+    let block = if k * n < GEMV_PARALLEL_WORK || pool < 2 || threads == Threads::One {
         n
     } else {
-        n.div_ceil(threads * 2).next_multiple_of(16)
+        n.div_ceil(pool * 2).next_multiple_of(16)
     };
     let compute = |j0: usize, o: &mut [f32]| {
         if b.col_stride == 1 {

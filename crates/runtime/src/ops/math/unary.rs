@@ -3,6 +3,7 @@
 
 use ckpt_graph::Node;
 
+use crate::gemm;
 use crate::ops::{
     kernel, node_error, op_bail, parallel, take_inputs, BuildCtx, Built, Kernel, OpError,
 };
@@ -54,6 +55,22 @@ pub(crate) fn map_reuse<T: Copy + Default + Send + Sync>(
     }
     let data = parallel::map(t.data(), f);
     TensorBuf::from_parts(t.shape().to_vec(), data)
+}
+
+/// [`map_reuse`] for float32 with the loop compiled for the CPU's widest vectors
+/// ([`gemm::map_f32`]): for the branch-free `vmath` functions of recurrent cells.
+pub(crate) fn map_reuse_f32(
+    t: TensorBuf<f32>,
+    f: impl Fn(f32) -> f32 + Copy + Sync + Send,
+) -> TensorBuf<f32> {
+    let mut t = t;
+    if t.unique_mut().is_none() {
+        t = TensorBuf::from_parts(t.shape().to_vec(), t.data().to_vec());
+    }
+    if let Some(data) = t.unique_mut() {
+        parallel::chunks_in_place(data, |chunk| gemm::map_f32(chunk, f));
+    }
+    t
 }
 
 fn int_op<T: Num>(op: UnOp, t: TensorBuf<T>) -> Result<TensorBuf<T>, OpError> {

@@ -8,7 +8,8 @@
 use ckpt_graph::Node;
 
 use super::vmath;
-use crate::ops::math::unary::map_reuse;
+use crate::gemm;
+use crate::ops::math::unary::{map_reuse, map_reuse_f32};
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
@@ -98,8 +99,8 @@ impl Activation {
             Activation::Elu => data
                 .iter_mut()
                 .for_each(|x| *x = if *x < 0.0 { x.exp_m1() } else { *x }),
-            Activation::Sigmoid => data.iter_mut().for_each(|x| *x = vmath::sigmoid(*x)),
-            Activation::Tanh => data.iter_mut().for_each(|x| *x = vmath::tanh(*x)),
+            Activation::Sigmoid => gemm::map_f32(data, vmath::sigmoid),
+            Activation::Tanh => gemm::map_f32(data, vmath::tanh),
             Activation::Softplus => {
                 let f = softplus!(f32);
                 data.iter_mut().for_each(|x| *x = f(*x))
@@ -112,6 +113,11 @@ impl Kernel for Activation {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x] = take_inputs(inputs)?;
         let y = match x {
+            // The recurrent cells' gates: vmath's branch-free forms at the CPU's vector width.
+            Value::F32(t) if *self == Activation::Sigmoid => {
+                Value::F32(map_reuse_f32(t, vmath::sigmoid))
+            }
+            Value::F32(t) if *self == Activation::Tanh => Value::F32(map_reuse_f32(t, vmath::tanh)),
             Value::F32(t) => Value::F32(activate!(*self, t, f32,
                 sigmoid: vmath::sigmoid, tanh: vmath::tanh)),
             Value::F64(t) => Value::F64(activate!(*self, t, f64,

@@ -6,7 +6,7 @@ use ckpt_graph::Node;
 
 use super::activation::Activation;
 use super::window::{Geometry, Layout, Padding, Window};
-use crate::gemm::{sgemm, MatRef};
+use crate::gemm::{sgemm, MatRef, Threads};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
@@ -166,9 +166,9 @@ pub(crate) fn conv2d(
     // Few input channels: lay patches out tap-major, so an output row's worth of one tap is
     // one (often contiguous) run of the input. Otherwise pixel-major, copying channel runs.
     let tap_major = c < 8;
-    // matrixmultiply splits a product over its own threads once m*k + k*n reaches 2^15. Keep
-    // blocks below that so rayon's split over blocks is the only one, unless the filter alone
-    // is that large: then run blocks in turn and let matrixmultiply use the threads.
+    // Small filters: blocks of output pixels are spread over the threads, one product each.
+    // A large filter (k*co of 2^14 or more) makes each block's product large: blocks then run
+    // in turn and gemm splits each product over the threads.
     let kn = k * co;
     let spread_blocks = kn * 2 < MM_THREADING;
     let block_rows = if spread_blocks {
@@ -178,12 +178,17 @@ pub(crate) fn conv2d(
     } else {
         (PATCH_FLOATS / k.max(1)).max(64)
     };
+    let threads = if spread_blocks {
+        Threads::One
+    } else {
+        Threads::Pool
+    };
     let result = std::sync::Mutex::new(Ok(()));
     let process = |first: usize, block: &mut [f32]| {
         let nrows = block.len() / co;
         let status = if pointwise {
             let a = MatRef::row_major(&xd[first * c..(first + nrows) * c], nrows, c);
-            sgemm(a, filter, block, co, false)
+            sgemm(a, filter, block, co, false, threads)
         } else {
             let mut patch = vec![0.0f32; nrows * k];
             let a = if tap_major {
@@ -199,7 +204,7 @@ pub(crate) fn conv2d(
                 g.fill_pixel_major(xd, first, nrows, &mut patch);
                 MatRef::row_major(&patch, nrows, k)
             };
-            sgemm(a, filter, block, co, false)
+            sgemm(a, filter, block, co, false, threads)
         };
         match status {
             Ok(()) => epilogue.apply(block, bias),
@@ -226,7 +231,8 @@ pub(crate) fn conv2d(
 /// Target size of one block's im2col buffer, in floats (about a quarter of L2).
 const PATCH_FLOATS: usize = 1 << 16;
 
-/// The `m*k + k*n` from which matrixmultiply multithreads a product.
+/// Twice the filter size (`k*co`) from which a convolution's blocks run in turn, each product
+/// split over the threads by gemm, rather than spread over the threads one block each.
 const MM_THREADING: usize = 1 << 15;
 
 /// Convolution geometry for building im2col patch matrices.

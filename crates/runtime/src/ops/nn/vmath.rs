@@ -20,7 +20,8 @@ pub(crate) fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (for |v| < 2^22).
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let v = x * LOG2E + ROUND;
+    let n = v - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -29,8 +30,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    // n is in [-126, 127]: 2^n is a normal float built from its exponent bits.
-    let bits = ((n as i32 + 127) as u32) << 23;
+    // n is in [-126, 127]: 2^n is a normal float built from its exponent bits. `v` is
+    // 1.5 * 2^23 + n, whose low mantissa bits hold n in two's complement: adding the bias 127
+    // and shifting keeps exactly (n + 127) << 23, with integer operations that vectorize
+    // (a float-to-int cast, saturating in Rust, does not).
+    let bits = v.to_bits().wrapping_add(127) << 23;
     e * f32::from_bits(bits)
 }
 
