@@ -15,6 +15,9 @@ const MAX_HEADER_LEN: usize = 1 << 16;
 /// The largest `.npz` member read, in bytes (uncompressed).
 pub const MAX_ENTRY_BYTES: u64 = 16 << 30;
 
+/// The most an `.npz` member's buffer is sized to before its bytes arrive (64 MiB).
+const INITIAL_ENTRY_RESERVE: u64 = 64 << 20;
+
 /// One array: its numpy dtype string, shape and row-major element bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NpyArray<'a> {
@@ -242,11 +245,15 @@ pub fn read_npz<R: Read + Seek>(input: R, what: &str) -> Result<Vec<(String, Npy
                 "{what}: entry {entry_name:?} declares {declared} bytes, more than the {MAX_ENTRY_BYTES} this tool reads"
             );
         }
+        // The declared size is the archive's word, not bytes present: reserve at most
+        // INITIAL_ENTRY_RESERVE up front and let the buffer grow with what really inflates (a
+        // 400-byte archive declaring 4 GB once reserved 4 GB).
         let mut bytes = Vec::new();
+        let reserve = declared.min(INITIAL_ENTRY_RESERVE);
         bytes
-            .try_reserve_exact(usize::try_from(declared)?)
+            .try_reserve_exact(usize::try_from(reserve)?)
             .map_err(|_| {
-                anyhow!("{what}: entry {entry_name:?}: cannot allocate {declared} bytes")
+                anyhow!("{what}: entry {entry_name:?}: cannot allocate {reserve} bytes")
             })?;
         (&mut entry)
             .take(declared.saturating_add(1))

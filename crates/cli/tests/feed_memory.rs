@@ -37,8 +37,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The tests measure one process-wide peak, so they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_fed_npy_is_held_once() -> Result<()> {
+    let _turn = SERIAL.lock();
     const ELEMENTS: usize = 4 << 20; // 16 MiB of float32
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("x.npy");
@@ -65,5 +69,22 @@ fn a_fed_npy_is_held_once() -> Result<()> {
         peak < bytes + bytes / 8,
         "peak {peak} bytes for a {bytes}-byte array"
     );
+    Ok(())
+}
+
+#[test]
+fn an_npz_member_is_not_sized_by_its_declared_length() -> Result<()> {
+    let _turn = SERIAL.lock();
+    // Found by the `array_import` fuzz target: a 410-byte archive whose member declares
+    // 4,278,190,220 bytes once had that much reserved before any byte was inflated.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds/array_import/npz_member_declares_4gb.bin");
+    let data = std::fs::read(path)?;
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let result = ckpt_cli::npy::read_npz(std::io::Cursor::new(&data), "bomb.npz");
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    assert!(result.is_err());
+    assert!(peak <= (64 << 20) + (1 << 20), "peak {peak} bytes");
     Ok(())
 }
