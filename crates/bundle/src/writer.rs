@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ckpt_proto::tensor_shape_proto::Dim;
@@ -16,6 +16,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::index::{Index, MAX_SHARDS};
 use crate::paths::{data_path, index_path};
+use crate::stored::StoredTensor;
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
 use crate::tensor_slice::{parse_shape_and_slice, Extent, TensorSlice};
@@ -91,6 +92,17 @@ impl DataSink {
     }
 }
 
+/// Where the bytes of a tensor being added come from, beyond the tensor itself.
+#[derive(Clone, Copy)]
+enum Origin<'a, 'r> {
+    /// Nowhere else: checksummed as written.
+    Fresh,
+    /// Stored unchanged in another bundle: copied file to file.
+    Stored(&'a StoredTensor<'r>),
+    /// Computed by the caller, who gives their crc32c.
+    Checksummed(u32),
+}
+
 /// One data file being written.
 struct Shard {
     /// Its temporary name (`<data file>.tempstate-<pid>-<n>`).
@@ -130,6 +142,10 @@ pub struct BundleWriter {
     current: usize,
     /// Set once the writer has failed or finished.
     failed: bool,
+    /// Whether each shard's sink writes straight to its file, so that
+    /// [`add_stored`](Self::add_stored) may copy into the file itself (false when a test
+    /// wraps the file).
+    direct: bool,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
 }
 
@@ -153,7 +169,7 @@ impl BundleWriter {
 
     /// [`BundleWriter::create`] with options.
     pub fn create_with(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
-        Self::create_wrapped(prefix.as_ref(), 1, options, |f| Box::new(f))
+        Self::create_wrapped(prefix.as_ref(), 1, options, true, |f| Box::new(f))
     }
 
     /// Starts a bundle of `num_shards` data files, `<prefix>.data-0000k-of-0000N`, as a sharded
@@ -168,15 +184,17 @@ impl BundleWriter {
         num_shards: u32,
         options: WriteOptions,
     ) -> Result<Self> {
-        Self::create_wrapped(prefix.as_ref(), num_shards, options, |f| Box::new(f))
+        Self::create_wrapped(prefix.as_ref(), num_shards, options, true, |f| Box::new(f))
     }
 
     /// Creates the writer, letting `wrap` stand between each shard's buffer and its data file
-    /// (tests use it to simulate a disk that fills up).
+    /// (tests use it to simulate a disk that fills up). `direct` says `wrap` returns the file
+    /// itself, so that stored tensors may be copied into it by the kernel.
     pub(crate) fn create_wrapped(
         prefix: &Path,
         num_shards: u32,
         options: WriteOptions,
+        direct: bool,
         mut wrap: impl FnMut(File) -> Box<dyn Write + Send>,
     ) -> Result<Self> {
         if prefix.file_name().is_none() {
@@ -204,6 +222,7 @@ impl BundleWriter {
             shards: Vec::with_capacity(num_shards as usize),
             current: 0,
             failed: false,
+            direct,
             entries: BTreeMap::new(),
         };
         for k in 0..num_shards {
@@ -258,6 +277,61 @@ impl BundleWriter {
 
     /// Appends `tensor` under `name`.
     pub fn add(&mut self, name: &str, tensor: &Tensor<'_>) -> Result<()> {
+        self.add_from(name, tensor, Origin::Fresh)
+    }
+
+    /// [`add`](Self::add) of a tensor of fixed-size elements whose bytes' crc32c (unmasked)
+    /// the caller has already computed (while producing them, say, as `ckpt average` does
+    /// chunk by chunk while each chunk is in cache), so the writer does not go over them
+    /// again. The crc32c is trusted as given: a wrong one makes a checkpoint that fails
+    /// verification. A string or variant tensor is checksummed as `add` does, `crc32c`
+    /// ignored.
+    ///
+    /// Errors: those of [`add`](Self::add).
+    pub fn add_with_crc32c(&mut self, name: &str, tensor: &Tensor<'_>, crc32c: u32) -> Result<()> {
+        self.add_from(name, tensor, Origin::Checksummed(crc32c))
+    }
+
+    /// Appends a tensor stored in another bundle, unchanged, under `name`: the same entry and
+    /// data bytes as [`add`](Self::add) of the tensor [`BundleReader::read`] gives, but the
+    /// bytes go from the input's data file to this one by the kernel (`copy_file_range` on
+    /// Linux, through [`std::io::copy`]), not through memory and `write(2)`. When `stored`
+    /// [verifies](StoredTensor::verifies), its crc32c is computed from the mapped input
+    /// while the copy runs (on another thread), and a mismatch undoes the copy. Where the
+    /// kernel copy is not available (another platform, the input renamed over since it was
+    /// opened), the bytes are written from the map as `add` writes them.
+    ///
+    /// Errors: those of [`add`](Self::add); [`Error::ChecksumMismatch`] naming the input's
+    /// data file when the bytes do not match the input's crc32c (nothing is written then and
+    /// the writer stays usable).
+    ///
+    /// [`BundleReader::read`]: crate::BundleReader::read
+    pub fn add_stored(&mut self, name: &str, stored: &StoredTensor<'_>) -> Result<()> {
+        self.add_from(name, &stored.tensor, Origin::Stored(stored))
+    }
+
+    /// [`add_slice`](Self::add_slice) for one stored slice of another bundle, copied unchanged
+    /// as [`add_stored`](Self::add_stored) copies.
+    ///
+    /// Errors: those of [`add_tensor_slice`](Self::add_tensor_slice) and
+    /// [`add_stored`](Self::add_stored).
+    pub fn add_stored_slice(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        slice: &[(u64, u64)],
+        stored: &StoredTensor<'_>,
+    ) -> Result<()> {
+        self.add_slice_from(
+            full_name,
+            full_shape,
+            &TensorSlice::from_ranges(slice),
+            &stored.tensor,
+            Origin::Stored(stored),
+        )
+    }
+
+    fn add_from(&mut self, name: &str, tensor: &Tensor<'_>, origin: Origin<'_, '_>) -> Result<()> {
         self.check_usable()?;
         if name.is_empty() {
             return Err(Error::InvalidTensor {
@@ -270,7 +344,7 @@ impl BundleWriter {
             return Err(self.duplicate(name));
         }
         tensor.check(name)?;
-        let entry = self.write_data(tensor)?;
+        let entry = self.write_data(tensor, origin)?;
         self.entries.insert(name.as_bytes().to_vec(), entry);
         Ok(())
     }
@@ -331,6 +405,17 @@ impl BundleWriter {
         slice: &TensorSlice,
         tensor: &Tensor<'_>,
     ) -> Result<()> {
+        self.add_slice_from(full_name, full_shape, slice, tensor, Origin::Fresh)
+    }
+
+    fn add_slice_from(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        slice: &TensorSlice,
+        tensor: &Tensor<'_>,
+        origin: Origin<'_, '_>,
+    ) -> Result<()> {
         self.check_usable()?;
         let bad = |reason: String| Error::InvalidTensor {
             tensor: full_name.to_string(),
@@ -372,7 +457,7 @@ impl BundleWriter {
         }
         // TensorFlow's IsFullSlice: stored as a plain tensor.
         if lens == full_shape {
-            return self.add(full_name, tensor);
+            return self.add_from(full_name, tensor, origin);
         }
         if let Some(full) = self.entries.get(full_name.as_bytes()) {
             if full.slices.is_empty() {
@@ -393,7 +478,7 @@ impl BundleWriter {
             return Err(self.duplicate(&format!("{full_name}[{slice}]")));
         }
         tensor.check(full_name)?;
-        let entry = self.write_data(tensor)?;
+        let entry = self.write_data(tensor, origin)?;
         self.entries.insert(key, entry);
         let full = self
             .entries
@@ -518,9 +603,15 @@ impl BundleWriter {
         let _ = std::fs::remove_file(&self.index_tmp);
     }
 
-    /// Appends a tensor's data and returns its entry (without slices).
-    fn write_data(&mut self, tensor: &Tensor<'_>) -> Result<BundleEntryProto> {
+    /// Appends a tensor's data (copied from where `origin` says when it says) and returns its
+    /// entry (without slices).
+    fn write_data(
+        &mut self,
+        tensor: &Tensor<'_>,
+        origin: Origin<'_, '_>,
+    ) -> Result<BundleEntryProto> {
         let current = self.current;
+        let direct = self.direct;
         let Some(shard) = self.shards.get_mut(current) else {
             return Err(self.failed());
         };
@@ -528,13 +619,21 @@ impl BundleWriter {
             return Err(self.failed());
         };
         let offset = sink.pos;
-        let result = match (&tensor.data, tensor.dtype) {
-            (TensorData::Bytes(b), _) => sink.append_with_crc(b),
-            (TensorData::Strings(s), DType::Variant) => {
+        let result = match (&tensor.data, tensor.dtype, origin) {
+            (TensorData::Bytes(b), _, Origin::Stored(src)) => {
+                match copy_stored(sink, shard.file.as_ref().filter(|_| direct), b, src) {
+                    Ok(Err(computed)) => return Err(src.mismatch(computed)),
+                    Ok(Ok(())) => Ok(src.crc),
+                    Err(e) => Err(e),
+                }
+            }
+            (TensorData::Bytes(b), _, Origin::Checksummed(crc)) => sink.append(b).map(|()| crc),
+            (TensorData::Bytes(b), _, Origin::Fresh) => sink.append_with_crc(b),
+            (TensorData::Strings(s), DType::Variant, _) => {
                 let (bytes, crc) = encode_variants(s.iter().map(|c| &**c));
                 sink.append(&bytes).map(|()| crc)
             }
-            (TensorData::Strings(s), _) => {
+            (TensorData::Strings(s), _, _) => {
                 let (header, mut crc) = encode_string_header(s.iter().map(|c| &**c));
                 let mut r = sink.append(&header);
                 for part in s {
@@ -573,6 +672,58 @@ impl Drop for BundleWriter {
         // After a successful finish the temporary names no longer exist.
         self.abandon();
     }
+}
+
+/// Appends the stored bytes `bytes` of `src` to `sink`: by the kernel from the input's data
+/// file into `out` (the sink's file, given when the sink writes straight to it) when the input
+/// file can be opened again, otherwise from the map. With verification on, the crc32c of the
+/// mapped bytes is computed alongside; `Ok(Err(computed))` when it is not the stored one, with
+/// nothing appended. `Err` is a failed read or write.
+fn copy_stored(
+    sink: &mut DataSink,
+    out: Option<&File>,
+    bytes: &[u8],
+    src: &StoredTensor<'_>,
+) -> std::io::Result<std::result::Result<(), u32>> {
+    let checksum = || src.verify.then(|| crc32c(bytes));
+    let len = bytes.len() as u64;
+    let (Some(out), Some(input)) = (out, out.and_then(|_| src.open_source())) else {
+        if let Some(computed) = checksum().filter(|&c| c != src.crc) {
+            return Ok(Err(computed));
+        }
+        sink.append(bytes)?;
+        return Ok(Ok(()));
+    };
+    sink.flush_buf()?;
+    let offset = sink.pos;
+    // `out` shares the file offset with the sink's handle (one open file description), so
+    // the copy lands at `offset`. std's `io::copy` between files is `copy_file_range` on
+    // Linux (falling back to `sendfile`, then to read and write, by itself).
+    let (computed, copied) = rayon::join(checksum, || {
+        let mut out: &File = out;
+        std::io::copy(&mut (&input).take(len), &mut out)
+    });
+    let copied = copied?;
+    if copied != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} ended {copied} bytes into tensor {:?} ({len} bytes at offset {})",
+                src.path.display(),
+                src.name,
+                src.offset
+            ),
+        ));
+    }
+    if let Some(computed) = computed.filter(|&c| c != src.crc) {
+        // Undo the copy: the file ends where the sink's position says it does.
+        out.set_len(offset)?;
+        let mut out: &File = out;
+        out.seek(SeekFrom::Start(offset))?;
+        return Ok(Err(computed));
+    }
+    sink.pos += len;
+    Ok(Ok(()))
 }
 
 fn shape_proto(shape: &[u64]) -> TensorShapeProto {
@@ -634,7 +785,7 @@ mod tests {
 
     fn full_disk_writer(prefix: &Path, limit: usize) -> Result<BundleWriter> {
         let written = Arc::new(AtomicUsize::new(0));
-        BundleWriter::create_wrapped(prefix, 1, WriteOptions::default(), move |file| {
+        BundleWriter::create_wrapped(prefix, 1, WriteOptions::default(), false, move |file| {
             Box::new(FullDisk {
                 file,
                 written: written.clone(),

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 
 use crate::convert::{dtype_from_safetensors, npy_to_tensor, safetensors_dtype, tensor_to_npy};
-use crate::copy::{check_output, check_output_file, Item, Layout};
+use crate::copy::{check_output, check_output_file, Item, Layout, Source};
 use crate::npy::{read_npz, NpzWriter};
 use crate::object_graph::{self, OBJECT_GRAPH_KEY};
 use crate::summary::{render, shape_text, summarize};
@@ -802,7 +802,7 @@ fn merge(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| crate::copy::read_from(&readers, item, input, slice),
+        |_, _, _, put| put(Source::Unchanged),
     )?;
     eprintln!(
         "merged {} checkpoints into {} ({count} tensors)",
@@ -882,7 +882,7 @@ fn rename(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| crate::copy::read_from(&readers, item, input, slice),
+        |_, _, _, put| put(Source::Unchanged),
     )?;
     eprintln!(
         "wrote {count} tensors to {} ({renamed} renamed)",
@@ -1002,9 +1002,11 @@ fn drop_tensors(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| match (&graph_bytes, item.name.as_str(), slice) {
-            (Some(bytes), OBJECT_GRAPH_KEY, None) => Ok(Tensor::scalar_string(bytes.as_slice())),
-            _ => crate::copy::read_from(&readers, item, input, slice),
+        |item, _input, slice, put| match (&graph_bytes, item.name.as_str(), slice) {
+            (Some(bytes), OBJECT_GRAPH_KEY, None) => {
+                put(Source::Computed(Tensor::scalar_string(bytes.as_slice())))
+            }
+            _ => put(Source::Unchanged),
         },
     )?;
     let rewritten = if graph_bytes.is_some() {
