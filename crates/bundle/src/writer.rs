@@ -927,6 +927,196 @@ mod tests {
         Ok(())
     }
 
+    /// Writes the input bundle of the copy tests: a big float tensor (written straight
+    /// through), small ones (buffered), a partitioned one and a string, in two shards.
+    fn copy_input(prefix: &Path) -> Result<()> {
+        let mut w = BundleWriter::create_sharded(prefix, 2, WriteOptions::default())?;
+        let big: Vec<f32> = (0..(BUFFER_SIZE / 4 + 999))
+            .map(|i| i as f32 * 0.5)
+            .collect();
+        w.add("a_small", &Tensor::from_slice(vec![3], &[1i32, -2, 3])?)?;
+        w.add("big", &Tensor::from_slice(vec![big.len() as u64], &big)?)?;
+        w.set_shard(1)?;
+        w.add("c_small", &Tensor::from_slice(vec![2], &[0.25f64, -8.0])?)?;
+        w.add_slice(
+            "p",
+            &[4],
+            &[(0, 3)],
+            &Tensor::from_slice(vec![3], &[1u16, 2, 3])?,
+        )?;
+        w.set_shard(0)?;
+        w.add_slice("p", &[4], &[(3, 1)], &Tensor::from_slice(vec![1], &[4u16])?)?;
+        w.add(
+            "s",
+            &Tensor::from_strings(
+                DType::String,
+                vec![2],
+                vec![b"xy".as_slice().into(), b"".as_slice().into()],
+            )?,
+        )?;
+        w.finish()
+    }
+
+    /// Rewrites every run of `input` to `out` (2 shards, each run in its shard), copied as
+    /// stored when `stored` (through the kernel when `direct`), else read and added.
+    fn rewrite(input: &crate::BundleReader, out: &Path, stored: bool, direct: bool) -> Result<()> {
+        let mut w =
+            BundleWriter::create_wrapped(out, 2, WriteOptions::default(), direct, |f| Box::new(f))?;
+        for info in input.tensors() {
+            match input.storage(&info.name)? {
+                crate::Storage::Whole { shard } => {
+                    w.set_shard(shard)?;
+                    match input.stored(&info.name, None)?.filter(|_| stored) {
+                        Some(s) => w.add_stored(&info.name, &s)?,
+                        None => w.add(&info.name, &input.read(&info.name)?)?,
+                    }
+                }
+                crate::Storage::Partitioned(slices) => {
+                    for slice in slices {
+                        w.set_shard(slice.shard)?;
+                        let extents = slice.extents.as_slice();
+                        match input.stored(&info.name, Some(extents))?.filter(|_| stored) {
+                            Some(s) => w.add_stored_slice(&info.name, &info.shape, extents, &s)?,
+                            None => {
+                                let part = input
+                                    .read_slice(&info.name, &TensorSlice::from_ranges(extents))?;
+                                w.add_slice(&info.name, &info.shape, extents, &part)?
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        w.finish()
+    }
+
+    fn bundle_files(prefix: &Path) -> Vec<Option<Vec<u8>>> {
+        let mut files = vec![std::fs::read(index_path(prefix)).ok()];
+        files.extend((0..2).map(|k| std::fs::read(data_path(prefix, k, 2)).ok()));
+        files
+    }
+
+    #[test]
+    fn stored_copies_are_byte_identical_to_added_tensors() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let input = dir.path().join("in");
+        copy_input(&input)?;
+        let reader = crate::BundleReader::open(&input)?;
+        // Strings are not copied as stored; the rest are, whole or by slice.
+        assert!(reader.stored("s", None)?.is_none());
+        assert!(reader.stored("p", None)?.is_none());
+        assert!(reader.stored("p", Some(&[(0, 2)]))?.is_none());
+        assert!(reader.stored("big", Some(&[(0, 1)]))?.is_none());
+        let p = reader.stored("p", Some(&[(0, 3)]))?;
+        assert_eq!(p.map(|s| s.tensor().shape().to_vec()), Some(vec![3]));
+
+        let added = dir.path().join("added");
+        rewrite(&reader, &added, false, true)?;
+        let expected = bundle_files(&added);
+        assert!(expected.iter().all(Option::is_some));
+        for direct in [true, false] {
+            let copied = dir.path().join(format!("copied_{direct}"));
+            rewrite(&reader, &copied, true, direct)?;
+            assert_eq!(bundle_files(&copied), expected, "direct: {direct}");
+        }
+        // And the same as the input itself, which was written in the same order.
+        let mut original = bundle_files(&input);
+        original.truncate(3);
+        assert_eq!(original, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn stored_copy_of_damaged_bytes_is_refused_and_undone() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let input = dir.path().join("in");
+        copy_input(&input)?;
+        // Damage one byte of "big" (shard 0, after "a_small"'s 12 bytes).
+        let data = data_path(&input, 0, 2);
+        let mut bytes = std::fs::read(&data).map_err(|e| Error::io(&data, e))?;
+        bytes[12 + 4096] ^= 1;
+        std::fs::write(&data, &bytes).map_err(|e| Error::io(&data, e))?;
+
+        let reader = crate::BundleReader::open(&input)?;
+        for direct in [true, false] {
+            let out = dir.path().join(format!("out_{direct}"));
+            let mut w =
+                BundleWriter::create_wrapped(&out, 1, WriteOptions::default(), direct, |f| {
+                    Box::new(f)
+                })?;
+            w.add("first", &Tensor::from_slice(vec![2], &[5i32, 6])?)?;
+            let big = reader.stored("big", None)?;
+            let err = big.map(|s| w.add_stored("big", &s));
+            assert!(
+                matches!(&err, Some(Err(Error::ChecksumMismatch { tensor, path, .. }))
+                    if tensor == "big" && *path == data),
+                "{err:?}"
+            );
+            // Nothing of it stays; the writer goes on.
+            w.add("last", &Tensor::from_slice(vec![], &[7i64])?)?;
+            w.finish()?;
+            let len = std::fs::metadata(data_path(&out, 0, 1))
+                .map(|m| m.len())
+                .ok();
+            assert_eq!(len, Some(16), "direct: {direct}");
+            let r = crate::BundleReader::open(&out)?;
+            assert_eq!(r.tensors().len(), 2);
+            assert_eq!(&*r.read("last")?.as_slice::<i64>()?, &[7]);
+            assert_eq!(r.verify()?.tensors, 2);
+        }
+
+        // With checksums off the damaged bytes are copied with the input's crc32c, so the
+        // copy fails verification as the input does: the damage is not hidden.
+        let trusting = crate::BundleReader::open_with(
+            &input,
+            crate::ReadOptions {
+                verify_checksums: false,
+            },
+        )?;
+        let out = dir.path().join("trusted");
+        let mut w = BundleWriter::create(&out)?;
+        if let Some(s) = trusting.stored("big", None)? {
+            assert!(!s.verifies());
+            w.add_stored("big", &s)?;
+        }
+        w.finish()?;
+        let err = crate::BundleReader::open(&out)?.read("big").err();
+        assert!(
+            matches!(err, Some(Error::ChecksumMismatch { .. })),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn given_crc32c_is_written_as_given() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let values = [1.5f32, -3.0, 0.0];
+        let t = Tensor::from_slice(vec![3], &values)?;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut w = BundleWriter::create(&a)?;
+        w.add("t", &t)?;
+        w.finish()?;
+        let crc = ::crc32c::crc32c(t.bytes().unwrap_or_default());
+        let mut w = BundleWriter::create(&b)?;
+        w.add_with_crc32c("t", &t, crc)?;
+        w.finish()?;
+        assert_eq!(
+            std::fs::read(index_path(&a)).ok(),
+            std::fs::read(index_path(&b)).ok()
+        );
+        // A wrong one is trusted, and reading then fails.
+        let mut w = BundleWriter::create(&b)?;
+        w.add_with_crc32c("t", &t, crc ^ 1)?;
+        w.finish()?;
+        let err = crate::BundleReader::open(&b)?.read("t").err();
+        assert!(
+            matches!(err, Some(Error::ChecksumMismatch { .. })),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn old_checkpoint_survives_a_failed_rewrite() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
