@@ -275,7 +275,10 @@ fn some_lines(lines: &[String]) -> String {
 
 /// `ckpt average OUT IN...`.
 pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Result<()> {
-    let readers: Vec<Checkpoint> = inputs.iter().map(|p| open(p)).collect::<Result<_>>()?;
+    let readers: Vec<Checkpoint> = inputs
+        .iter()
+        .map(|p| write.open(p))
+        .collect::<Result<_>>()?;
     check_output(out_prefix, &readers.iter().collect::<Vec<_>>(), write.force)?;
     let Some(last) = readers.len().checked_sub(1) else {
         bail!("average needs at least two checkpoints");
@@ -404,7 +407,7 @@ pub fn cast(
         CastTarget::Float16 => FloatType::F16,
         CastTarget::Bfloat16 => FloatType::BF16,
     };
-    let reader = open(path)?;
+    let reader = write.open(path)?;
     check_output(out_prefix, &[&reader], write.force)?;
     if let (Some(re), Some(p)) = (&regex, pattern) {
         if !reader.tensors().iter().any(|t| re.is_match(&t.name)) {
