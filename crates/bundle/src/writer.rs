@@ -674,22 +674,36 @@ impl Drop for BundleWriter {
     }
 }
 
-/// Appends the stored bytes `bytes` of `src` to `sink`: by the kernel from the input's data
-/// file into `out` (the sink's file, given when the sink writes straight to it) when the input
-/// file can be opened again, otherwise from the map. With verification on, the crc32c of the
-/// mapped bytes is computed alongside; `Ok(Err(computed))` when it is not the stored one, with
-/// nothing appended. `Err` is a failed read or write.
+/// Bytes per read of [`copy_stored`]'s checked copy: small enough to stay in the core's cache
+/// between the read, the checksum and the write.
+const COPY_CHUNK: usize = 256 << 10;
+
+/// Appends the stored bytes `bytes` of `src` to `sink`, straight from the input's data file
+/// into `out` (the sink's file, given when the sink writes straight to it) when the input file
+/// can be opened again, otherwise from the map.
+///
+/// With verification on, the file is read in chunks of [`COPY_CHUNK`] into one buffer, each
+/// chunk checksummed while it is in cache and written from there: the bytes cross memory
+/// once each way, as in a kernel copy, and the checksum comes at the cost of reading cache,
+/// not of another pass over the map (its page faults included). Without verification the
+/// kernel copies: std's `io::copy` between files is `copy_file_range` on Linux (falling back
+/// to `sendfile`, then to read and write, by itself).
+///
+/// `Ok(Err(computed))` when the crc32c is not the stored one, with nothing appended (what was
+/// copied is cut off again). `Err` is a failed read or write.
 fn copy_stored(
     sink: &mut DataSink,
     out: Option<&File>,
     bytes: &[u8],
     src: &StoredTensor<'_>,
 ) -> std::io::Result<std::result::Result<(), u32>> {
-    let checksum = || src.verify.then(|| crc32c(bytes));
     let len = bytes.len() as u64;
-    let (Some(out), Some(input)) = (out, out.and_then(|_| src.open_source())) else {
-        if let Some(computed) = checksum().filter(|&c| c != src.crc) {
-            return Ok(Err(computed));
+    let (Some(out), Some(mut input)) = (out, out.and_then(|_| src.open_source())) else {
+        if src.verify {
+            let computed = crc32c(bytes);
+            if computed != src.crc {
+                return Ok(Err(computed));
+            }
         }
         sink.append(bytes)?;
         return Ok(Ok(()));
@@ -697,13 +711,23 @@ fn copy_stored(
     sink.flush_buf()?;
     let offset = sink.pos;
     // `out` shares the file offset with the sink's handle (one open file description), so
-    // the copy lands at `offset`. std's `io::copy` between files is `copy_file_range` on
-    // Linux (falling back to `sendfile`, then to read and write, by itself).
-    let (computed, copied) = rayon::join(checksum, || {
-        let mut out: &File = out;
-        std::io::copy(&mut (&input).take(len), &mut out)
-    });
-    let copied = copied?;
+    // what is written lands at `offset`.
+    let mut writer: &File = out;
+    let mut computed = 0u32;
+    let copied = if src.verify {
+        let mut buf = vec![0u8; COPY_CHUNK.min(bytes.len())];
+        let mut left = bytes.len();
+        while left > 0 {
+            let chunk = &mut buf[..COPY_CHUNK.min(left)];
+            input.read_exact(chunk)?;
+            computed = ::crc32c::crc32c_append(computed, chunk);
+            writer.write_all(chunk)?;
+            left -= chunk.len();
+        }
+        len
+    } else {
+        std::io::copy(&mut (&input).take(len), &mut writer)?
+    };
     if copied != len {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
@@ -715,11 +739,10 @@ fn copy_stored(
             ),
         ));
     }
-    if let Some(computed) = computed.filter(|&c| c != src.crc) {
+    if src.verify && computed != src.crc {
         // Undo the copy: the file ends where the sink's position says it does.
         out.set_len(offset)?;
-        let mut out: &File = out;
-        out.seek(SeekFrom::Start(offset))?;
+        writer.seek(SeekFrom::Start(offset))?;
         return Ok(Err(computed));
     }
     sink.pos += len;
