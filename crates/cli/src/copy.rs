@@ -112,8 +112,8 @@ struct Part {
 /// called with the item, the input and the slice (`None`: whole) and passes what goes into
 /// the output to `put` (the values, or [`Source::Unchanged`]); so a caller may lend a buffer
 /// it reuses from tensor to tensor. Returns the number of tensors written.
-pub fn write<'r>(
-    readers: &'r [Checkpoint],
+pub fn write(
+    readers: &[Checkpoint],
     items: &[Item],
     out_prefix: &Path,
     layout: Layout,
