@@ -16,7 +16,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd hex length: {s}").into());
     }
     (0..s.len())

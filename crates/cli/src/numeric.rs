@@ -977,9 +977,9 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let v = if state % 5 == 0 {
+            let v = if state.is_multiple_of(5) {
                 specials[(state >> 8) as usize % specials.len()]
-            } else if state % 7 == 0 {
+            } else if state.is_multiple_of(7) {
                 // Equal in every input: exercises the "same" branch inside a differing chunk.
                 2.5
             } else {

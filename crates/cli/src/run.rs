@@ -63,6 +63,11 @@ pub struct RunArgs {
     /// timed runs; prints only the median, mean, p10 and p90 latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
+    /// With --bench: then time every step of N more runs and print, per op type, the median
+    /// run's milliseconds and share of the total, then the ten slowest nodes. A fused chain
+    /// counts under its last node.
+    #[arg(long, requires = "bench")]
+    pub profile: bool,
     /// Tile every fed array along axis 0 (or cut it) to N rows, so any batch size can be run
     /// from one input file. Scalars are fed as they are.
     #[arg(long, value_name = "N")]
@@ -276,7 +281,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let feed_refs: Vec<(&str, Value)> =
         feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     if let Some(runs) = args.bench {
-        return bench(&session, &feed_refs, runs.max(1));
+        return bench(&session, &feed_refs, runs.max(1), args.profile);
     }
     let outputs = session.run(&feed_refs)?;
     emit(&fetch_names, &outputs, args.out.as_deref())
@@ -353,7 +358,12 @@ impl BenchStats {
     }
 }
 
-pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
+pub(crate) fn bench(
+    session: &Session,
+    feeds: &[(&str, Value)],
+    runs: usize,
+    profile: bool,
+) -> Result<()> {
     let batch = feeds
         .iter()
         .filter_map(|(_, v)| v.shape().first().copied())
@@ -382,7 +392,72 @@ pub(crate) fn bench(session: &Session, feeds: &[(&str, Value)], runs: usize) -> 
         ms(s.p90),
         batch as f64 / s.median
     );
+    if profile {
+        print_profile(session, feeds, runs)?;
+    }
     Ok(())
+}
+
+/// `--profile`: per op type and per node, the median over `runs` runs of each step's time.
+fn print_profile(session: &Session, feeds: &[(&str, Value)], runs: usize) -> Result<()> {
+    let mut per_step: Vec<Vec<f64>> = Vec::new();
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for _ in 0..runs {
+        let (outputs, steps) = session.run_profiled(feeds)?;
+        drop(outputs);
+        if labels.is_empty() {
+            labels = steps
+                .iter()
+                .map(|s| (s.node.clone(), s.op.clone()))
+                .collect();
+            per_step = vec![Vec::with_capacity(runs); steps.len()];
+        }
+        for (times, step) in per_step.iter_mut().zip(&steps) {
+            times.push(step.elapsed.as_secs_f64());
+        }
+    }
+    let medians: Vec<f64> = per_step
+        .into_iter()
+        .map(|t| BenchStats::of(t).map_or(0.0, |s| s.median))
+        .collect();
+    let total: f64 = medians.iter().sum();
+    let mut by_op: Vec<(&str, f64, usize)> = Vec::new();
+    for ((_, op), &t) in labels.iter().zip(&medians) {
+        match by_op.iter_mut().find(|(o, _, _)| *o == op.as_str()) {
+            Some(entry) => {
+                entry.1 += t;
+                entry.2 += 1;
+            }
+            None => by_op.push((op.as_str(), t, 1)),
+        }
+    }
+    by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let share = |t: f64| if total > 0.0 { 100.0 * t / total } else { 0.0 };
+    println!(
+        "steps: {} ms in {} steps (sum of per-step medians)",
+        fmt_ms(total),
+        medians.len()
+    );
+    println!("{:>10} {:>6} {:>6}  op", "ms", "%", "steps");
+    for (op, t, n) in &by_op {
+        println!("{:>10} {:>5.1}% {n:>6}  {op}", fmt_ms(*t), share(*t));
+    }
+    let mut order: Vec<usize> = (0..medians.len()).collect();
+    order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
+    println!("slowest nodes:");
+    for &i in order.iter().take(10) {
+        let (node, op) = &labels[i];
+        println!(
+            "{:>10} {:>5.1}%  {node} ({op})",
+            fmt_ms(medians[i]),
+            share(medians[i])
+        );
+    }
+    Ok(())
+}
+
+fn fmt_ms(seconds: f64) -> String {
+    format!("{:.3}", seconds * 1e3)
 }
 
 fn describe(model: &Model) -> Result<()> {

@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs, path: &Path) -> Result<()> {
         })?;
     let fed: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     if let Some(runs) = args.bench {
-        return bench(&session, &fed, runs.max(1));
+        return bench(&session, &fed, runs.max(1), args.profile);
     }
     let values = session.run(&fed)?;
     let names: Vec<&str> = session.fetch_names().iter().map(String::as_str).collect();

@@ -63,7 +63,7 @@ fn the_seeds_parse_as_their_formats() -> Result<()> {
 fn hostile_headers_are_errors() -> Result<()> {
     let npy = |header: &str| {
         let mut h = header.to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use ckpt_graph::{Graph, Node, NodeId, Output};
 
 use crate::ops::math::matmul;
-use crate::ops::nn::activation::{self, Activation};
+use crate::ops::nn::activation::{self, Activation, GeluErf};
 use crate::ops::nn::conv2d::{self, Epilogue};
 use crate::ops::nn::depthwise;
 use crate::ops::nn::window::Padding;
@@ -56,6 +56,7 @@ pub(crate) struct Fused {
     pub bias: Option<Output>,
     pub batch_norm: Option<FoldedBatchNorm>,
     activation: Option<Activation>,
+    gelu: Option<GeluErf>,
     /// The explicit padding that replaces an absorbed `Pad` and the producer's `VALID`.
     padding: Option<Padding>,
     build: FusedBuilder,
@@ -70,6 +71,7 @@ impl Fused {
             Epilogue {
                 bias: self.bias.is_some() || self.batch_norm.is_some(),
                 activation: self.activation,
+                gelu: self.gelu,
             },
             self.padding,
         )
@@ -172,6 +174,7 @@ pub(crate) fn find(
             bias: None,
             batch_norm: None,
             activation: None,
+            gelu: None,
             padding: None,
             build,
         };
@@ -215,6 +218,34 @@ pub(crate) fn find(
                 absorbed.push(a);
             }
         }
+        if node.op == "MatMul" && fused.activation.is_none() {
+            let only_reader = |id: NodeId| -> Option<(NodeId, usize)> {
+                let out = Output::new(id, 0);
+                if fetched.contains(&out)
+                    || fed.contains(&out)
+                    || control_readers.contains(&id)
+                    || outputs_read.get(&id).is_some_and(|s| s.len() != 1)
+                {
+                    return None;
+                }
+                match readers.get(&out).map(Vec::as_slice) {
+                    Some(&[(reader, k)]) if graph.node(reader).control_inputs.is_empty() => {
+                        Some((reader, k))
+                    }
+                    _ => None,
+                }
+            };
+            let x_readers = readers.get(&Output::new(last, 0)).map(Vec::as_slice);
+            let x_free = !fetched.contains(&Output::new(last, 0))
+                && !control_readers.contains(&last)
+                && outputs_read.get(&last).is_none_or(|s| s.len() == 1);
+            if let (true, Some(x_readers)) = (x_free, x_readers) {
+                if let Some((form, nodes)) = gelu_erf(graph, x_readers, &only_reader, &resolve)? {
+                    fused.gelu = Some(form);
+                    absorbed.extend(nodes);
+                }
+            }
+        }
         if absorbed.is_empty() && pad.is_none() {
             continue;
         }
@@ -235,6 +266,112 @@ pub(crate) fn find(
         fusions.fused.insert(id, fused);
     }
     Ok(fusions)
+}
+
+/// Whether `out` is a float32 scalar constant equal to `value` (or, when `sqrt` is set, a
+/// `Sqrt` of a constant whose float32 square root is `value`).
+fn is_constant(
+    graph: &Graph,
+    out: Output,
+    value: f32,
+    resolve: &impl Fn(Output) -> Output,
+) -> Result<bool, Error> {
+    let node = graph.node(out.node);
+    if out.index != 0 || !node.control_inputs.is_empty() {
+        return Ok(false);
+    }
+    let scalar = |node: &Node| -> Result<Option<f32>, Error> {
+        if node.op != "Const" {
+            return Ok(None);
+        }
+        Ok(
+            match crate::tensor_proto::decode(node.attr_tensor("value")?) {
+                Ok(Value::F32(t)) if t.len() == 1 => t.data().first().copied(),
+                _ => None,
+            },
+        )
+    };
+    if node.op == "Sqrt" && node.inputs.len() == 1 {
+        let arg = graph.node(resolve(node.inputs[0]).node);
+        return Ok(scalar(arg)?.is_some_and(|v| v.sqrt().to_bits() == value.to_bits()));
+    }
+    Ok(scalar(node)?.is_some_and(|v| v.to_bits() == value.to_bits()))
+}
+
+/// A GELU spelled out after a producer whose output 0, `x`, is read by `x_readers` only:
+/// `RealDiv(x, √2) -> Erf -> AddV2(1, ·)`, then either `Mul(Mul(x, 0.5), ·)` (Keras) or
+/// `Mul(x, Mul(0.5, ·))` (google-research/bert), each product in either operand order. Returns
+/// the form and the nodes it spans, ending with the one whose output is the GELU.
+fn gelu_erf(
+    graph: &Graph,
+    x_readers: &[(NodeId, usize)],
+    only_reader: &impl Fn(NodeId) -> Option<(NodeId, usize)>,
+    resolve: &impl Fn(Output) -> Output,
+) -> Result<Option<(GeluErf, Vec<NodeId>)>, Error> {
+    let &[(r1, k1), (r2, k2)] = x_readers else {
+        return Ok(None);
+    };
+    // The other input of a binary `op` node read at input `k`.
+    let other = |id: NodeId, k: usize, op: &str| -> Option<Output> {
+        let n = graph.node(id);
+        (n.op == op && n.inputs.len() == 2 && k < 2 && n.control_inputs.is_empty())
+            .then(|| resolve(n.inputs[1 - k]))
+    };
+    let sqrt2 = 2.0f32.sqrt();
+    // Which reader divides by √2; the other multiplies.
+    let (div, (mul, mul_k)) = match (other(r1, k1, "RealDiv"), other(r2, k2, "RealDiv")) {
+        (Some(d), _) if k1 == 0 && is_constant(graph, d, sqrt2, resolve)? => (r1, (r2, k2)),
+        (_, Some(d)) if k2 == 0 && is_constant(graph, d, sqrt2, resolve)? => (r2, (r1, k1)),
+        _ => return Ok(None),
+    };
+    let Some((erf, 0)) = only_reader(div) else {
+        return Ok(None);
+    };
+    if graph.node(erf).op != "Erf" {
+        return Ok(None);
+    }
+    let Some((add, add_k)) = only_reader(erf) else {
+        return Ok(None);
+    };
+    match other(add, add_k, "AddV2").or_else(|| other(add, add_k, "Add")) {
+        Some(one) if is_constant(graph, one, 1.0, resolve)? => {}
+        _ => return Ok(None),
+    }
+    let Some((after_add, after_add_k)) = only_reader(add) else {
+        return Ok(None);
+    };
+    let Some(mul_other) = other(mul, mul_k, "Mul") else {
+        return Ok(None);
+    };
+    if is_constant(graph, mul_other, 0.5, resolve)? {
+        // Keras: `mul = x * 0.5`, then `mul * (1 + erf)`.
+        let Some((out, _)) = only_reader(mul) else {
+            return Ok(None);
+        };
+        let Some(half) = other(out, after_add_k, "Mul") else {
+            return Ok(None);
+        };
+        if out != after_add || half != Output::new(mul, 0) {
+            return Ok(None);
+        }
+        return Ok(Some((
+            GeluErf::HalfXTimesCdf,
+            vec![mul, div, erf, add, out],
+        )));
+    }
+    // BERT: `half = 0.5 * (1 + erf)`, then `x * half`, where `mul` is that last product.
+    let half = after_add;
+    match other(half, after_add_k, "Mul") {
+        Some(c) if is_constant(graph, c, 0.5, resolve)? => {}
+        _ => return Ok(None),
+    }
+    if mul_other != Output::new(half, 0) || only_reader(half) != Some((mul, 1 - mul_k)) {
+        return Ok(None);
+    }
+    Ok(Some((
+        GeluErf::XTimesHalfCdf,
+        vec![div, erf, add, half, mul],
+    )))
 }
 
 /// The `epsilon` of `node` if it is a `FusedBatchNorm(V3)` in inference mode (NHWC, five

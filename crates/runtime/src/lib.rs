@@ -71,6 +71,6 @@ pub use error::Error;
 pub use memory::{default_max_memory, max_memory, set_max_memory};
 pub use ops::supported_ops;
 pub use saved_model::LoadedSavedModel;
-pub use session::{FeedInfo, Session, SessionOptions};
+pub use session::{FeedInfo, Session, SessionOptions, StepTime};
 pub use support::{unsupported_ops, MissingOp};
 pub use value::{checked_num_elements, Datum, TensorArray, TensorBuf, TensorList, Value};

@@ -5,7 +5,7 @@ use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
-use crate::plan::{Plan, PlanInput};
+use crate::plan::{Plan, PlanInput, RunState};
 use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
 
@@ -46,6 +46,17 @@ impl Default for SessionOptions {
             unoptimized: false,
         }
     }
+}
+
+/// The wall time of one step of a session's plan, from [`Session::run_profiled`].
+#[derive(Clone, Debug)]
+pub struct StepTime {
+    /// The node the step runs (for a fused chain, the last node, whose output it produces).
+    pub node: String,
+    /// That node's op type.
+    pub op: String,
+    /// Wall time of the step.
+    pub elapsed: std::time::Duration,
 }
 
 /// A placeholder (or other fed tensor) the session expects.
@@ -276,6 +287,46 @@ impl Session {
     /// be fed; a value is cast to the placeholder's dtype (as `feed_dict` does) and checked
     /// against its static shape.
     pub fn run(&self, feeds: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
+        let values = self.feed_values(feeds)?;
+        match &self.pool {
+            Some(pool) => pool.install(|| self.plan.run(values)),
+            None => self.plan.run(values),
+        }
+    }
+
+    /// [`Session::run`], also timing each step of the plan: the fetched values and one
+    /// [`StepTime`] per step, in execution order. Steps inside loop bodies and functions are
+    /// counted in the step that runs them. For `ckpt-run --profile`.
+    ///
+    /// # Errors
+    /// As [`Session::run`].
+    pub fn run_profiled(
+        &self,
+        feeds: &[(&str, Value)],
+    ) -> Result<(Vec<Value>, Vec<StepTime>), Error> {
+        let values = self.feed_values(feeds)?;
+        let mut state = RunState::default();
+        state.step_times = Some(Vec::new());
+        let outputs = match &self.pool {
+            Some(pool) => pool.install(|| self.plan.run_in(&mut state, values)),
+            None => self.plan.run_in(&mut state, values),
+        }?;
+        let times = state.step_times.unwrap_or_default();
+        let steps = self
+            .plan
+            .step_labels()
+            .zip(times)
+            .map(|((node, op), elapsed)| StepTime {
+                node: node.to_string(),
+                op: op.to_string(),
+                elapsed,
+            })
+            .collect();
+        Ok((outputs, steps))
+    }
+
+    /// Checks and orders the feeds of one run.
+    fn feed_values(&self, feeds: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
         let mut values: Vec<Option<Value>> = vec![None; self.feeds.len()];
         for (name, value) in feeds {
             let i = self.feed_index(name)?;
@@ -297,10 +348,7 @@ impl Session {
                 })
             })
             .collect::<Result<_, _>>()?;
-        match &self.pool {
-            Some(pool) => pool.install(|| self.plan.run(values)),
-            None => self.plan.run(values),
-        }
+        Ok(values)
     }
 
     /// The feeds the session expects, in the order given to [`Session::new`].

@@ -177,3 +177,85 @@ fn errors_inside_a_fused_chain_name_the_original_node() -> TestResult {
     }
     Ok(())
 }
+
+/// x -> MatMul -> BiasAdd -> GELU spelled out in ops: Keras' `(x * 0.5) * (1 + erf(x / √2))`
+/// (`keras_form`) or google-research/bert's `x * (0.5 * (1 + erf(x / √2)))`, with `half` in
+/// place of 0.5 (a value other than 0.5 must not fuse). `√2` is `Sqrt(2.0)`.
+fn gelu_graph(keras_form: bool, half: f64) -> Result<Model, ckpt_graph::Error> {
+    let mut text = String::from(
+        "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } }\n",
+    );
+    let w: Vec<f64> = (0..15).map(|i| (i as f64 - 7.0) * 0.37).collect();
+    text += &tensor("w", "DT_FLOAT", &[3, 5], "float_val", &w);
+    text += &tensor(
+        "b",
+        "DT_FLOAT",
+        &[5],
+        "float_val",
+        &[0.1, -0.2, 0.3, 0.0, -1.5],
+    );
+    text += &tensor("half", "DT_FLOAT", &[], "float_val", &[half]);
+    text += &tensor("one", "DT_FLOAT", &[], "float_val", &[1.0]);
+    text += &tensor("two", "DT_FLOAT", &[], "float_val", &[2.0]);
+    text += "node { name: \"mm\" op: \"MatMul\" input: \"x\" input: \"w\" }\n\
+        node { name: \"bias\" op: \"BiasAdd\" input: \"mm\" input: \"b\" }\n\
+        node { name: \"sqrt2\" op: \"Sqrt\" input: \"two\" }\n\
+        node { name: \"div\" op: \"RealDiv\" input: \"bias\" input: \"sqrt2\" }\n\
+        node { name: \"erf\" op: \"Erf\" input: \"div\" }\n\
+        node { name: \"cdf\" op: \"AddV2\" input: \"one\" input: \"erf\" }\n";
+    text += if keras_form {
+        "node { name: \"halfx\" op: \"Mul\" input: \"bias\" input: \"half\" }\n\
+         node { name: \"gelu\" op: \"Mul\" input: \"halfx\" input: \"cdf\" }\n"
+    } else {
+        "node { name: \"halfcdf\" op: \"Mul\" input: \"half\" input: \"cdf\" }\n\
+         node { name: \"gelu\" op: \"Mul\" input: \"bias\" input: \"halfcdf\" }\n"
+    };
+    Model::from_text(&text)
+}
+
+/// Both GELU spellings fuse into the `MatMul` (one step) and give the unfused ops' float32
+/// results bit for bit; a different constant, or the GELU's input also fetched, keeps the ops.
+#[test]
+fn gelu_fuses_into_matmul_bit_exactly() -> TestResult {
+    let data: Vec<f32> = (0..4 * 3).map(|i| (i as f32 - 5.5) * 0.83).collect();
+    let x = Value::new(vec![4, 3], data)?;
+    for keras_form in [true, false] {
+        for (half, fuses) in [(0.5, true), (0.4, false)] {
+            for fetches in [&["gelu"][..], &["gelu", "bias"]] {
+                let model = gelu_graph(keras_form, half)?;
+                let build = |unoptimized| {
+                    Session::new(
+                        &model,
+                        None,
+                        fetches,
+                        &["x"],
+                        SessionOptions {
+                            unoptimized,
+                            ..Default::default()
+                        },
+                    )
+                };
+                let (fast, plain) = (build(false)?, build(true)?);
+                let all_fused = fuses && fetches.len() == 1;
+                let label = format!("keras_form {keras_form}, half {half}, fetches {fetches:?}");
+                assert_eq!(
+                    fast.num_steps() == 1,
+                    all_fused,
+                    "{label}: {} steps",
+                    fast.num_steps()
+                );
+                let got = fast.run(&[("x", x.clone())])?;
+                let want = plain.run(&[("x", x.clone())])?;
+                for (g, w) in got.iter().zip(&want) {
+                    let bits = |t: &Value| {
+                        t.as_f32()
+                            .map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                    };
+                    assert!(bits(g).is_some(), "{label}: float32 output");
+                    assert_eq!(bits(g), bits(w), "{label}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc reuses freed pages across runs and ops (see the cli crate's Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A closed stdout (`ckpt ... | head`) ends the process quietly by SIGPIPE, as other Unix
     // tools do, instead of a panic or an error line.

@@ -305,7 +305,7 @@ pub fn shape_text(shape: &[u64]) -> String {
 }
 
 pub fn hex(text: &str) -> Result<Vec<u8>> {
-    ensure!(text.len() % 2 == 0, "odd-length hex {text:?}");
+    ensure!(text.len().is_multiple_of(2), "odd-length hex {text:?}");
     (0..text.len())
         .step_by(2)
         .map(|i| {

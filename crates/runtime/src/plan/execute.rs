@@ -40,6 +40,8 @@ impl Slot {
 pub(crate) struct RunState {
     slots: Vec<Slot>,
     dead_steps: Vec<bool>,
+    /// When set, the wall time of each step of this plan (outer plan only), by step index.
+    pub(crate) step_times: Option<Vec<std::time::Duration>>,
 }
 
 impl Plan {
@@ -92,7 +94,12 @@ impl Plan {
         if self.tracks_dead {
             dead_steps.resize(self.steps.len(), false);
         }
+        if let Some(times) = &mut state.step_times {
+            times.clear();
+            times.resize(self.steps.len(), std::time::Duration::ZERO);
+        }
         for (si, step) in self.steps.iter().enumerate() {
+            let started = state.step_times.as_ref().map(|_| std::time::Instant::now());
             if self.tracks_dead && self.is_dead(step, slots, dead_steps) {
                 if let Some(d) = dead_steps.get_mut(si) {
                     *d = true;
@@ -184,6 +191,11 @@ impl Plan {
             }
             for &s in &step.unread {
                 slots[s] = Slot::Empty;
+            }
+            if let (Some(times), Some(started)) = (&mut state.step_times, started) {
+                if let Some(t) = times.get_mut(si) {
+                    *t = started.elapsed();
+                }
             }
         }
         let mut fetched = Vec::with_capacity(self.fetches.len());

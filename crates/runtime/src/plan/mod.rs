@@ -133,6 +133,11 @@ impl Plan {
     pub(crate) fn num_steps(&self) -> usize {
         self.steps.len()
     }
+
+    /// Node name and op type of each step, in execution order.
+    pub(crate) fn step_labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.steps.iter().map(|s| (s.node.as_str(), s.op.as_str()))
+    }
 }
 
 /// A function body compiled as a plan: arguments are its feeds, the outputs the caller reads

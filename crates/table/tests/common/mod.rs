@@ -16,7 +16,7 @@ pub const TF_INDEX_HEX: &str = "00000608011a020801000113570801120812020804120208
 
 pub fn hex(s: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd hex length".into());
     }
     s.chunks(2)

@@ -45,7 +45,7 @@ pub(crate) fn resolve(
         }
     }
     if let Some(i) = unknown {
-        if known == 0 || len % known != 0 {
+        if known == 0 || !len.is_multiple_of(known) {
             op_bail!(
                 "cannot reshape a tensor of shape {} ({len} elements) into {requested:?}",
                 fmt_shape(from)

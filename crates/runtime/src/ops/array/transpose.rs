@@ -61,8 +61,13 @@ pub(crate) fn transpose<T: Datum + Default>(
                 off += (rem % out_shape[d]) * strides[d];
                 rem /= out_shape[d];
             }
-            for (j, o) in row.iter_mut().enumerate() {
-                *o = src[off + j * inner_stride].clone();
+            if inner_stride == 1 {
+                // The last axis stays last: each output row is a contiguous input run.
+                row.clone_from_slice(&src[off..off + inner]);
+            } else {
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = src[off + j * inner_stride].clone();
+                }
             }
         });
     }
@@ -77,7 +82,7 @@ mod tests {
     fn transpose_matches_reference() -> Result<(), OpError> {
         let shape = vec![2usize, 3, 4];
         let x = TensorBuf::from_parts(shape.clone(), (0..24).collect::<Vec<i64>>());
-        for perm in [[0i64, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1]] {
+        for perm in [[0i64, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1], [1, 0, 2]] {
             let y = transpose(&x, &perm)?;
             let ys = y.shape().to_vec();
             for i in 0..ys[0] {

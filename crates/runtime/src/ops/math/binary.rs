@@ -318,7 +318,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let k = i * 7 + salt;
-                if k % 5 == 0 {
+                if k.is_multiple_of(5) {
                     SPECIAL[(k / 5) % SPECIAL.len()]
                 } else {
                     ((k * 37) % 101) as f64 / 8.0 - 6.0

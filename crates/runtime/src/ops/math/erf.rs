@@ -13,7 +13,7 @@
 
 use ckpt_graph::Node;
 
-use crate::ops::math::unary::map_reuse;
+use crate::ops::math::unary::{map_reuse, map_reuse_f32};
 use crate::ops::{kernel, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
 
@@ -32,7 +32,7 @@ impl Kernel for ErrorFunction {
     fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>, OpError> {
         let [x] = take_inputs(inputs)?;
         let y = match (x, self.complement) {
-            (Value::F32(t), false) => Value::F32(map_reuse(t, erf_f32)),
+            (Value::F32(t), false) => Value::F32(map_reuse_f32(t, erf_f32)),
             (Value::F32(t), true) => Value::F32(map_reuse(t, erfc_f32)),
             (Value::F64(t), false) => Value::F64(map_reuse(t, erf)),
             (Value::F64(t), true) => Value::F64(map_reuse(t, erfc)),

@@ -55,24 +55,6 @@ impl Kernel for Reduce {
     }
 }
 
-fn identity<T: Num>(op: Reduction) -> T {
-    match op {
-        Reduction::Sum | Reduction::Mean => T::ZERO,
-        Reduction::Prod => T::ONE,
-        Reduction::Max => T::LOWEST,
-        Reduction::Min => T::HIGHEST,
-    }
-}
-
-fn combine<T: Num>(op: Reduction) -> fn(T, T) -> T {
-    match op {
-        Reduction::Sum | Reduction::Mean => |a, b| a + b,
-        Reduction::Prod => |a, b| a * b,
-        Reduction::Max => |a: T, b: T| if a.is_nan() || a > b { a } else { b },
-        Reduction::Min => |a: T, b: T| if a.is_nan() || a < b { a } else { b },
-    }
-}
-
 pub(crate) fn reduce<T: Num>(
     x: &TensorBuf<T>,
     axes: &[i64],
@@ -145,8 +127,40 @@ pub(crate) fn reduce<T: Num>(
 
 /// `out[o, i] = op over j of x[o, j, i]`.
 fn reduce_3d<T: Num>(x: &[T], outer: usize, r: usize, inner: usize, op: Reduction) -> Vec<T> {
-    let init = identity::<T>(op);
-    let f = combine::<T>(op);
+    // One monomorphized loop per reduction, so the combining step inlines and vectorizes.
+    let mut out = match op {
+        Reduction::Sum | Reduction::Mean => {
+            reduce_3d_with(x, outer, r, inner, T::ZERO, |a, b| a + b)
+        }
+        Reduction::Prod => reduce_3d_with(x, outer, r, inner, T::ONE, |a, b| a * b),
+        Reduction::Max => reduce_3d_with(x, outer, r, inner, T::LOWEST, |a: T, b: T| {
+            if a.is_nan() || a > b {
+                a
+            } else {
+                b
+            }
+        }),
+        Reduction::Min => reduce_3d_with(x, outer, r, inner, T::HIGHEST, |a: T, b: T| {
+            if a.is_nan() || a < b {
+                a
+            } else {
+                b
+            }
+        }),
+    };
+    if op == Reduction::Mean {
+        let count = T::from_usize(r);
+        for v in &mut out {
+            *v = v.div(count).unwrap_or(T::ZERO);
+        }
+    }
+    out
+}
+
+fn reduce_3d_with<T: Num, F>(x: &[T], outer: usize, r: usize, inner: usize, init: T, f: F) -> Vec<T>
+where
+    F: Fn(T, T) -> T + Copy + Send + Sync,
+{
     let mut out = vec![init; outer * inner];
     if inner == 1 {
         parallel::for_rows(&mut out, 1, r, |o, acc| {
@@ -157,12 +171,6 @@ fn reduce_3d<T: Num>(x: &[T], outer: usize, r: usize, inner: usize, op: Reductio
             reduce_rows(&x[o * r * inner..(o + 1) * r * inner], inner, acc, init, f);
         });
     }
-    if op == Reduction::Mean {
-        let count = T::from_usize(r);
-        for v in &mut out {
-            *v = v.div(count).unwrap_or(T::ZERO);
-        }
-    }
     out
 }
 
@@ -172,7 +180,7 @@ const LANES: usize = 8;
 /// Reduces a contiguous run in the order of Eigen's vectorized inner-most reducer, which
 /// TensorFlow uses: lane `l` accumulates elements `l, l + 8, ...`, the tail accumulates
 /// separately, then the lanes combine pairwise and the tail is added.
-fn reduce_contiguous<T: Num>(x: &[T], init: T, f: fn(T, T) -> T) -> T {
+fn reduce_contiguous<T: Num>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     let mut lanes = [init; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
@@ -194,7 +202,7 @@ fn reduce_contiguous<T: Num>(x: &[T], init: T, f: fn(T, T) -> T) -> T {
 /// `acc[i] = op over j of rows[j * inner + i]` in the order of Eigen's reducer for a
 /// preserved inner dimension: four interleaved accumulators, combined in order, then the
 /// leftover rows.
-fn reduce_rows<T: Num>(rows: &[T], inner: usize, acc: &mut [T], init: T, f: fn(T, T) -> T) {
+fn reduce_rows<T: Num>(rows: &[T], inner: usize, acc: &mut [T], init: T, f: impl Fn(T, T) -> T) {
     let r = rows.len() / inner;
     let add = |acc: &mut [T], j: usize| {
         for (a, &b) in acc.iter_mut().zip(&rows[j * inner..(j + 1) * inner]) {

@@ -9,6 +9,7 @@ use ckpt_graph::Node;
 
 use super::vmath;
 use crate::gemm;
+use crate::ops::math::erf::erf_f32;
 use crate::ops::math::unary::{map_reuse, map_reuse_f32};
 use crate::ops::{kernel, node_error, op_bail, take_inputs, BuildCtx, Built, Kernel, OpError};
 use crate::{Error, Value};
@@ -104,6 +105,33 @@ impl Activation {
             Activation::Softplus => {
                 let f = softplus!(f32);
                 data.iter_mut().for_each(|x| *x = f(*x))
+            }
+        }
+    }
+}
+
+/// GELU with the exact error function, which graphs spell out op by op (google-research/bert's
+/// `gelu`, Keras' `gelu(approximate=False)`); the fusion recognizes the two spellings and
+/// computes each in its own order of float32 operations, so results are bit-identical to the
+/// unfused ops. `√2` is `sqrt(2.0)` in float32 and `erf` is [`erf_f32`], as the `Erf` op.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum GeluErf {
+    /// `(x * 0.5) * (1 + erf(x / √2))` (Keras).
+    HalfXTimesCdf,
+    /// `x * (0.5 * (1 + erf(x / √2)))` (google-research/bert).
+    XTimesHalfCdf,
+}
+
+impl GeluErf {
+    /// Applies GELU to a float32 slice in place (for fused kernels), at the CPU's vector width.
+    pub(crate) fn apply_f32(self, data: &mut [f32]) {
+        let sqrt2 = 2.0f32.sqrt();
+        match self {
+            GeluErf::HalfXTimesCdf => {
+                gemm::map_f32(data, |x| (x * 0.5) * (1.0 + erf_f32(x / sqrt2)))
+            }
+            GeluErf::XTimesHalfCdf => {
+                gemm::map_f32(data, |x| x * (0.5 * (1.0 + erf_f32(x / sqrt2))))
             }
         }
     }

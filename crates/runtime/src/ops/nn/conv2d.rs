@@ -4,7 +4,7 @@
 
 use ckpt_graph::Node;
 
-use super::activation::Activation;
+use super::activation::{Activation, GeluErf};
 use super::window::{Geometry, Layout, Padding, Window};
 use crate::gemm::{sgemm, MatRef, Threads};
 use crate::ops::{
@@ -42,6 +42,8 @@ pub(crate) fn build_fused(
 pub(crate) struct Epilogue {
     pub bias: bool,
     pub activation: Option<Activation>,
+    /// A GELU spelled out in ops after the bias (only `MatMul` chains absorb one).
+    pub gelu: Option<GeluErf>,
 }
 
 /// The f32 inputs of a kernel with an epilogue: two operands, then the bias when fused.
@@ -80,6 +82,9 @@ impl Epilogue {
         }
         if let Some(act) = self.activation {
             act.apply_f32(block);
+        }
+        if let Some(gelu) = self.gelu {
+            gelu.apply_f32(block);
         }
     }
 }
@@ -463,6 +468,7 @@ pub(crate) mod tests {
                 Epilogue {
                     bias: true,
                     activation: Some(Activation::Relu),
+                    gelu: None,
                 },
                 Some(&bias),
             )?;
@@ -516,6 +522,7 @@ pub(crate) mod tests {
             Epilogue {
                 bias: false,
                 activation: Some(activation),
+                gelu: None,
             }
             .apply(&mut block, None);
             block.map(f32::to_bits)

@@ -336,6 +336,7 @@ mod tests {
                 Epilogue {
                     bias: true,
                     activation: Some(Activation::Relu6),
+                    gelu: None,
                 },
                 Some(&bias),
                 None,

@@ -10,7 +10,9 @@
 //!   clamped to ±7.905 (where it reaches ±1), and `x` itself below 0.0004 in magnitude;
 //! - `sigmoid`: `1 / (1 + exp(-x))` with the `exp` above.
 
-/// `e^x`, within 2 ulps over `[-87.3, 88.3]` (saturating outside).
+/// `e^x`, within 2 ulps over `[-87.3, 88.3]`; `e^88.3` above that range and exactly 0 below
+/// it (where `e^x` is subnormal or smaller: subnormal results would slow every later
+/// multiplication by them, such as a softmax of masked attention scores).
 #[inline(always)]
 #[allow(clippy::excessive_precision)] // the coefficients as Cephes writes them
 pub(crate) fn exp(x: f32) -> f32 {
@@ -19,6 +21,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer (for |v| < 2^22).
     const ROUND: f32 = 12_582_912.0;
+    let x_in = x;
     let x = x.clamp(-87.3, 88.3);
     let v = x * LOG2E + ROUND;
     let n = v - ROUND;
@@ -35,7 +38,12 @@ pub(crate) fn exp(x: f32) -> f32 {
     // and shifting keeps exactly (n + 127) << 23, with integer operations that vectorize
     // (a float-to-int cast, saturating in Rust, does not).
     let bits = v.to_bits().wrapping_add(127) << 23;
-    e * f32::from_bits(bits)
+    let y = e * f32::from_bits(bits);
+    if x_in < -87.3 {
+        0.0
+    } else {
+        y
+    }
 }
 
 /// `tanh(x)`, Eigen's rational approximation (at most 3.2e-7 relative error, 6 ulps just
@@ -104,6 +112,9 @@ mod tests {
         assert_eq!(tanh(-100.0), -1.0);
         assert_eq!(sigmoid(100.0), 1.0);
         assert!(sigmoid(-100.0) < 1e-37);
+        assert_eq!(exp(-87.5), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert!(exp(f32::NAN).is_nan());
         assert!(tanh(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan());
     }
 }
