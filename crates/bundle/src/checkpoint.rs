@@ -233,6 +233,22 @@ impl Checkpoint {
         }
     }
 
+    /// The stored bytes of a tensor or of one stored slice of it, for copying unchanged
+    /// (see [`BundleReader::stored`]); always `Ok(None)` for a V1 checkpoint, whose values are
+    /// protobuf lists rather than bundle bytes.
+    ///
+    /// Errors: those of [`BundleReader::stored`]; for V1, [`Error::TensorNotFound`](crate::Error::TensorNotFound).
+    pub fn stored(
+        &self,
+        name: &str,
+        extents: Option<&[(u64, u64)]>,
+    ) -> Result<Option<crate::StoredTensor<'_>>> {
+        match self {
+            Checkpoint::V2(r) => r.stored(name, extents),
+            Checkpoint::V1(r) => r.info(name).map(|_| None),
+        }
+    }
+
     /// Reads the part of tensor `name` that `slice` selects.
     ///
     /// Errors: those of [`BundleReader::read_slice`] and [`V1Reader::read_slice`].

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ckpt_proto::tensor_shape_proto::Dim;
@@ -16,6 +16,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::index::{Index, MAX_SHARDS};
 use crate::paths::{data_path, index_path};
+use crate::stored::StoredTensor;
 use crate::strings::{encode_string_header, encode_variants};
 use crate::tensor::{Tensor, TensorData};
 use crate::tensor_slice::{parse_shape_and_slice, Extent, TensorSlice};
@@ -91,6 +92,17 @@ impl DataSink {
     }
 }
 
+/// Where the bytes of a tensor being added come from, beyond the tensor itself.
+#[derive(Clone, Copy)]
+enum Origin<'a, 'r> {
+    /// Nowhere else: checksummed as written.
+    Fresh,
+    /// Stored unchanged in another bundle: copied file to file.
+    Stored(&'a StoredTensor<'r>),
+    /// Computed by the caller, who gives their crc32c.
+    Checksummed(u32),
+}
+
 /// One data file being written.
 struct Shard {
     /// Its temporary name (`<data file>.tempstate-<pid>-<n>`).
@@ -130,6 +142,10 @@ pub struct BundleWriter {
     current: usize,
     /// Set once the writer has failed or finished.
     failed: bool,
+    /// Whether each shard's sink writes straight to its file, so that
+    /// [`add_stored`](Self::add_stored) may copy into the file itself (false when a test
+    /// wraps the file).
+    direct: bool,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
 }
 
@@ -153,7 +169,7 @@ impl BundleWriter {
 
     /// [`BundleWriter::create`] with options.
     pub fn create_with(prefix: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
-        Self::create_wrapped(prefix.as_ref(), 1, options, |f| Box::new(f))
+        Self::create_wrapped(prefix.as_ref(), 1, options, true, |f| Box::new(f))
     }
 
     /// Starts a bundle of `num_shards` data files, `<prefix>.data-0000k-of-0000N`, as a sharded
@@ -168,15 +184,17 @@ impl BundleWriter {
         num_shards: u32,
         options: WriteOptions,
     ) -> Result<Self> {
-        Self::create_wrapped(prefix.as_ref(), num_shards, options, |f| Box::new(f))
+        Self::create_wrapped(prefix.as_ref(), num_shards, options, true, |f| Box::new(f))
     }
 
     /// Creates the writer, letting `wrap` stand between each shard's buffer and its data file
-    /// (tests use it to simulate a disk that fills up).
+    /// (tests use it to simulate a disk that fills up). `direct` says `wrap` returns the file
+    /// itself, so that stored tensors may be copied into it by the kernel.
     pub(crate) fn create_wrapped(
         prefix: &Path,
         num_shards: u32,
         options: WriteOptions,
+        direct: bool,
         mut wrap: impl FnMut(File) -> Box<dyn Write + Send>,
     ) -> Result<Self> {
         if prefix.file_name().is_none() {
@@ -204,6 +222,7 @@ impl BundleWriter {
             shards: Vec::with_capacity(num_shards as usize),
             current: 0,
             failed: false,
+            direct,
             entries: BTreeMap::new(),
         };
         for k in 0..num_shards {
@@ -258,6 +277,61 @@ impl BundleWriter {
 
     /// Appends `tensor` under `name`.
     pub fn add(&mut self, name: &str, tensor: &Tensor<'_>) -> Result<()> {
+        self.add_from(name, tensor, Origin::Fresh)
+    }
+
+    /// [`add`](Self::add) of a tensor of fixed-size elements whose bytes' crc32c (unmasked)
+    /// the caller has already computed (while producing them, say, as `ckpt average` does
+    /// chunk by chunk while each chunk is in cache), so the writer does not go over them
+    /// again. The crc32c is trusted as given: a wrong one makes a checkpoint that fails
+    /// verification. A string or variant tensor is checksummed as `add` does, `crc32c`
+    /// ignored.
+    ///
+    /// Errors: those of [`add`](Self::add).
+    pub fn add_with_crc32c(&mut self, name: &str, tensor: &Tensor<'_>, crc32c: u32) -> Result<()> {
+        self.add_from(name, tensor, Origin::Checksummed(crc32c))
+    }
+
+    /// Appends a tensor stored in another bundle, unchanged, under `name`: the same entry and
+    /// data bytes as [`add`](Self::add) of the tensor [`BundleReader::read`] gives, but the
+    /// bytes go from the input's data file to this one by the kernel (`copy_file_range` on
+    /// Linux, through [`std::io::copy`]), not through memory and `write(2)`. When `stored`
+    /// [verifies](StoredTensor::verifies), its crc32c is computed from the mapped input
+    /// while the copy runs (on another thread), and a mismatch undoes the copy. Where the
+    /// kernel copy is not available (another platform, the input renamed over since it was
+    /// opened), the bytes are written from the map as `add` writes them.
+    ///
+    /// Errors: those of [`add`](Self::add); [`Error::ChecksumMismatch`] naming the input's
+    /// data file when the bytes do not match the input's crc32c (nothing is written then and
+    /// the writer stays usable).
+    ///
+    /// [`BundleReader::read`]: crate::BundleReader::read
+    pub fn add_stored(&mut self, name: &str, stored: &StoredTensor<'_>) -> Result<()> {
+        self.add_from(name, &stored.tensor, Origin::Stored(stored))
+    }
+
+    /// [`add_slice`](Self::add_slice) for one stored slice of another bundle, copied unchanged
+    /// as [`add_stored`](Self::add_stored) copies.
+    ///
+    /// Errors: those of [`add_tensor_slice`](Self::add_tensor_slice) and
+    /// [`add_stored`](Self::add_stored).
+    pub fn add_stored_slice(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        slice: &[(u64, u64)],
+        stored: &StoredTensor<'_>,
+    ) -> Result<()> {
+        self.add_slice_from(
+            full_name,
+            full_shape,
+            &TensorSlice::from_ranges(slice),
+            &stored.tensor,
+            Origin::Stored(stored),
+        )
+    }
+
+    fn add_from(&mut self, name: &str, tensor: &Tensor<'_>, origin: Origin<'_, '_>) -> Result<()> {
         self.check_usable()?;
         if name.is_empty() {
             return Err(Error::InvalidTensor {
@@ -270,7 +344,7 @@ impl BundleWriter {
             return Err(self.duplicate(name));
         }
         tensor.check(name)?;
-        let entry = self.write_data(tensor)?;
+        let entry = self.write_data(tensor, origin)?;
         self.entries.insert(name.as_bytes().to_vec(), entry);
         Ok(())
     }
@@ -331,6 +405,17 @@ impl BundleWriter {
         slice: &TensorSlice,
         tensor: &Tensor<'_>,
     ) -> Result<()> {
+        self.add_slice_from(full_name, full_shape, slice, tensor, Origin::Fresh)
+    }
+
+    fn add_slice_from(
+        &mut self,
+        full_name: &str,
+        full_shape: &[u64],
+        slice: &TensorSlice,
+        tensor: &Tensor<'_>,
+        origin: Origin<'_, '_>,
+    ) -> Result<()> {
         self.check_usable()?;
         let bad = |reason: String| Error::InvalidTensor {
             tensor: full_name.to_string(),
@@ -372,7 +457,7 @@ impl BundleWriter {
         }
         // TensorFlow's IsFullSlice: stored as a plain tensor.
         if lens == full_shape {
-            return self.add(full_name, tensor);
+            return self.add_from(full_name, tensor, origin);
         }
         if let Some(full) = self.entries.get(full_name.as_bytes()) {
             if full.slices.is_empty() {
@@ -393,7 +478,7 @@ impl BundleWriter {
             return Err(self.duplicate(&format!("{full_name}[{slice}]")));
         }
         tensor.check(full_name)?;
-        let entry = self.write_data(tensor)?;
+        let entry = self.write_data(tensor, origin)?;
         self.entries.insert(key, entry);
         let full = self
             .entries
@@ -518,9 +603,15 @@ impl BundleWriter {
         let _ = std::fs::remove_file(&self.index_tmp);
     }
 
-    /// Appends a tensor's data and returns its entry (without slices).
-    fn write_data(&mut self, tensor: &Tensor<'_>) -> Result<BundleEntryProto> {
+    /// Appends a tensor's data (copied from where `origin` says when it says) and returns its
+    /// entry (without slices).
+    fn write_data(
+        &mut self,
+        tensor: &Tensor<'_>,
+        origin: Origin<'_, '_>,
+    ) -> Result<BundleEntryProto> {
         let current = self.current;
+        let direct = self.direct;
         let Some(shard) = self.shards.get_mut(current) else {
             return Err(self.failed());
         };
@@ -528,13 +619,21 @@ impl BundleWriter {
             return Err(self.failed());
         };
         let offset = sink.pos;
-        let result = match (&tensor.data, tensor.dtype) {
-            (TensorData::Bytes(b), _) => sink.append_with_crc(b),
-            (TensorData::Strings(s), DType::Variant) => {
+        let result = match (&tensor.data, tensor.dtype, origin) {
+            (TensorData::Bytes(b), _, Origin::Stored(src)) => {
+                match copy_stored(sink, shard.file.as_ref().filter(|_| direct), b, src) {
+                    Ok(Err(computed)) => return Err(src.mismatch(computed)),
+                    Ok(Ok(())) => Ok(src.crc),
+                    Err(e) => Err(e),
+                }
+            }
+            (TensorData::Bytes(b), _, Origin::Checksummed(crc)) => sink.append(b).map(|()| crc),
+            (TensorData::Bytes(b), _, Origin::Fresh) => sink.append_with_crc(b),
+            (TensorData::Strings(s), DType::Variant, _) => {
                 let (bytes, crc) = encode_variants(s.iter().map(|c| &**c));
                 sink.append(&bytes).map(|()| crc)
             }
-            (TensorData::Strings(s), _) => {
+            (TensorData::Strings(s), _, _) => {
                 let (header, mut crc) = encode_string_header(s.iter().map(|c| &**c));
                 let mut r = sink.append(&header);
                 for part in s {
@@ -573,6 +672,81 @@ impl Drop for BundleWriter {
         // After a successful finish the temporary names no longer exist.
         self.abandon();
     }
+}
+
+/// Bytes per read of [`copy_stored`]'s checked copy: small enough to stay in the core's cache
+/// between the read, the checksum and the write.
+const COPY_CHUNK: usize = 256 << 10;
+
+/// Appends the stored bytes `bytes` of `src` to `sink`, straight from the input's data file
+/// into `out` (the sink's file, given when the sink writes straight to it) when the input file
+/// can be opened again, otherwise from the map.
+///
+/// With verification on, the file is read in chunks of [`COPY_CHUNK`] into one buffer, each
+/// chunk checksummed while it is in cache and written from there: the bytes cross memory
+/// once each way, as in a kernel copy, and the checksum comes at the cost of reading cache,
+/// not of another pass over the map (its page faults included). Without verification the
+/// kernel copies: std's `io::copy` between files is `copy_file_range` on Linux (falling back
+/// to `sendfile`, then to read and write, by itself).
+///
+/// `Ok(Err(computed))` when the crc32c is not the stored one, with nothing appended (what was
+/// copied is cut off again). `Err` is a failed read or write.
+fn copy_stored(
+    sink: &mut DataSink,
+    out: Option<&File>,
+    bytes: &[u8],
+    src: &StoredTensor<'_>,
+) -> std::io::Result<std::result::Result<(), u32>> {
+    let len = bytes.len() as u64;
+    let (Some(out), Some(mut input)) = (out, out.and_then(|_| src.open_source())) else {
+        if src.verify {
+            let computed = crc32c(bytes);
+            if computed != src.crc {
+                return Ok(Err(computed));
+            }
+        }
+        sink.append(bytes)?;
+        return Ok(Ok(()));
+    };
+    sink.flush_buf()?;
+    let offset = sink.pos;
+    // `out` shares the file offset with the sink's handle (one open file description), so
+    // what is written lands at `offset`.
+    let mut writer: &File = out;
+    let mut computed = 0u32;
+    let copied = if src.verify {
+        let mut buf = vec![0u8; COPY_CHUNK.min(bytes.len())];
+        let mut left = bytes.len();
+        while left > 0 {
+            let chunk = &mut buf[..COPY_CHUNK.min(left)];
+            input.read_exact(chunk)?;
+            computed = ::crc32c::crc32c_append(computed, chunk);
+            writer.write_all(chunk)?;
+            left -= chunk.len();
+        }
+        len
+    } else {
+        std::io::copy(&mut (&input).take(len), &mut writer)?
+    };
+    if copied != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} ended {copied} bytes into tensor {:?} ({len} bytes at offset {})",
+                src.path.display(),
+                src.name,
+                src.offset
+            ),
+        ));
+    }
+    if src.verify && computed != src.crc {
+        // Undo the copy: the file ends where the sink's position says it does.
+        out.set_len(offset)?;
+        writer.seek(SeekFrom::Start(offset))?;
+        return Ok(Err(computed));
+    }
+    sink.pos += len;
+    Ok(Ok(()))
 }
 
 fn shape_proto(shape: &[u64]) -> TensorShapeProto {
@@ -634,7 +808,7 @@ mod tests {
 
     fn full_disk_writer(prefix: &Path, limit: usize) -> Result<BundleWriter> {
         let written = Arc::new(AtomicUsize::new(0));
-        BundleWriter::create_wrapped(prefix, 1, WriteOptions::default(), move |file| {
+        BundleWriter::create_wrapped(prefix, 1, WriteOptions::default(), false, move |file| {
             Box::new(FullDisk {
                 file,
                 written: written.clone(),
@@ -773,6 +947,196 @@ mod tests {
         w.add("a", &Tensor::from_slice(vec![], &[1.0f64])?)?;
         drop(w);
         assert!(files_in(dir.path()).is_empty());
+        Ok(())
+    }
+
+    /// Writes the input bundle of the copy tests: a big float tensor (written straight
+    /// through), small ones (buffered), a partitioned one and a string, in two shards.
+    fn copy_input(prefix: &Path) -> Result<()> {
+        let mut w = BundleWriter::create_sharded(prefix, 2, WriteOptions::default())?;
+        let big: Vec<f32> = (0..(BUFFER_SIZE / 4 + 999))
+            .map(|i| i as f32 * 0.5)
+            .collect();
+        w.add("a_small", &Tensor::from_slice(vec![3], &[1i32, -2, 3])?)?;
+        w.add("big", &Tensor::from_slice(vec![big.len() as u64], &big)?)?;
+        w.set_shard(1)?;
+        w.add("c_small", &Tensor::from_slice(vec![2], &[0.25f64, -8.0])?)?;
+        w.add_slice(
+            "p",
+            &[4],
+            &[(0, 3)],
+            &Tensor::from_slice(vec![3], &[1u16, 2, 3])?,
+        )?;
+        w.set_shard(0)?;
+        w.add_slice("p", &[4], &[(3, 1)], &Tensor::from_slice(vec![1], &[4u16])?)?;
+        w.add(
+            "s",
+            &Tensor::from_strings(
+                DType::String,
+                vec![2],
+                vec![b"xy".as_slice().into(), b"".as_slice().into()],
+            )?,
+        )?;
+        w.finish()
+    }
+
+    /// Rewrites every run of `input` to `out` (2 shards, each run in its shard), copied as
+    /// stored when `stored` (through the kernel when `direct`), else read and added.
+    fn rewrite(input: &crate::BundleReader, out: &Path, stored: bool, direct: bool) -> Result<()> {
+        let mut w =
+            BundleWriter::create_wrapped(out, 2, WriteOptions::default(), direct, |f| Box::new(f))?;
+        for info in input.tensors() {
+            match input.storage(&info.name)? {
+                crate::Storage::Whole { shard } => {
+                    w.set_shard(shard)?;
+                    match input.stored(&info.name, None)?.filter(|_| stored) {
+                        Some(s) => w.add_stored(&info.name, &s)?,
+                        None => w.add(&info.name, &input.read(&info.name)?)?,
+                    }
+                }
+                crate::Storage::Partitioned(slices) => {
+                    for slice in slices {
+                        w.set_shard(slice.shard)?;
+                        let extents = slice.extents.as_slice();
+                        match input.stored(&info.name, Some(extents))?.filter(|_| stored) {
+                            Some(s) => w.add_stored_slice(&info.name, &info.shape, extents, &s)?,
+                            None => {
+                                let part = input
+                                    .read_slice(&info.name, &TensorSlice::from_ranges(extents))?;
+                                w.add_slice(&info.name, &info.shape, extents, &part)?
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        w.finish()
+    }
+
+    fn bundle_files(prefix: &Path) -> Vec<Option<Vec<u8>>> {
+        let mut files = vec![std::fs::read(index_path(prefix)).ok()];
+        files.extend((0..2).map(|k| std::fs::read(data_path(prefix, k, 2)).ok()));
+        files
+    }
+
+    #[test]
+    fn stored_copies_are_byte_identical_to_added_tensors() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let input = dir.path().join("in");
+        copy_input(&input)?;
+        let reader = crate::BundleReader::open(&input)?;
+        // Strings are not copied as stored; the rest are, whole or by slice.
+        assert!(reader.stored("s", None)?.is_none());
+        assert!(reader.stored("p", None)?.is_none());
+        assert!(reader.stored("p", Some(&[(0, 2)]))?.is_none());
+        assert!(reader.stored("big", Some(&[(0, 1)]))?.is_none());
+        let p = reader.stored("p", Some(&[(0, 3)]))?;
+        assert_eq!(p.map(|s| s.tensor().shape().to_vec()), Some(vec![3]));
+
+        let added = dir.path().join("added");
+        rewrite(&reader, &added, false, true)?;
+        let expected = bundle_files(&added);
+        assert!(expected.iter().all(Option::is_some));
+        for direct in [true, false] {
+            let copied = dir.path().join(format!("copied_{direct}"));
+            rewrite(&reader, &copied, true, direct)?;
+            assert_eq!(bundle_files(&copied), expected, "direct: {direct}");
+        }
+        // And the same as the input itself, which was written in the same order.
+        let mut original = bundle_files(&input);
+        original.truncate(3);
+        assert_eq!(original, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn stored_copy_of_damaged_bytes_is_refused_and_undone() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let input = dir.path().join("in");
+        copy_input(&input)?;
+        // Damage one byte of "big" (shard 0, after "a_small"'s 12 bytes).
+        let data = data_path(&input, 0, 2);
+        let mut bytes = std::fs::read(&data).map_err(|e| Error::io(&data, e))?;
+        bytes[12 + 4096] ^= 1;
+        std::fs::write(&data, &bytes).map_err(|e| Error::io(&data, e))?;
+
+        let reader = crate::BundleReader::open(&input)?;
+        for direct in [true, false] {
+            let out = dir.path().join(format!("out_{direct}"));
+            let mut w =
+                BundleWriter::create_wrapped(&out, 1, WriteOptions::default(), direct, |f| {
+                    Box::new(f)
+                })?;
+            w.add("first", &Tensor::from_slice(vec![2], &[5i32, 6])?)?;
+            let big = reader.stored("big", None)?;
+            let err = big.map(|s| w.add_stored("big", &s));
+            assert!(
+                matches!(&err, Some(Err(Error::ChecksumMismatch { tensor, path, .. }))
+                    if tensor == "big" && *path == data),
+                "{err:?}"
+            );
+            // Nothing of it stays; the writer goes on.
+            w.add("last", &Tensor::from_slice(vec![], &[7i64])?)?;
+            w.finish()?;
+            let len = std::fs::metadata(data_path(&out, 0, 1))
+                .map(|m| m.len())
+                .ok();
+            assert_eq!(len, Some(16), "direct: {direct}");
+            let r = crate::BundleReader::open(&out)?;
+            assert_eq!(r.tensors().len(), 2);
+            assert_eq!(&*r.read("last")?.as_slice::<i64>()?, &[7]);
+            assert_eq!(r.verify()?.tensors, 2);
+        }
+
+        // With checksums off the damaged bytes are copied with the input's crc32c, so the
+        // copy fails verification as the input does: the damage is not hidden.
+        let trusting = crate::BundleReader::open_with(
+            &input,
+            crate::ReadOptions {
+                verify_checksums: false,
+            },
+        )?;
+        let out = dir.path().join("trusted");
+        let mut w = BundleWriter::create(&out)?;
+        if let Some(s) = trusting.stored("big", None)? {
+            assert!(!s.verifies());
+            w.add_stored("big", &s)?;
+        }
+        w.finish()?;
+        let err = crate::BundleReader::open(&out)?.read("big").err();
+        assert!(
+            matches!(err, Some(Error::ChecksumMismatch { .. })),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn given_crc32c_is_written_as_given() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let values = [1.5f32, -3.0, 0.0];
+        let t = Tensor::from_slice(vec![3], &values)?;
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut w = BundleWriter::create(&a)?;
+        w.add("t", &t)?;
+        w.finish()?;
+        let crc = ::crc32c::crc32c(t.bytes().unwrap_or_default());
+        let mut w = BundleWriter::create(&b)?;
+        w.add_with_crc32c("t", &t, crc)?;
+        w.finish()?;
+        assert_eq!(
+            std::fs::read(index_path(&a)).ok(),
+            std::fs::read(index_path(&b)).ok()
+        );
+        // A wrong one is trusted, and reading then fails.
+        let mut w = BundleWriter::create(&b)?;
+        w.add_with_crc32c("t", &t, crc ^ 1)?;
+        w.finish()?;
+        let err = crate::BundleReader::open(&b)?.read("t").err();
+        assert!(
+            matches!(err, Some(Error::ChecksumMismatch { .. })),
+            "{err:?}"
+        );
         Ok(())
     }
 

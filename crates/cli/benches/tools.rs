@@ -1,14 +1,16 @@
 //! Throughput of `ckpt diff`, `ckpt average` and `ckpt drop` as a user runs them: the `ckpt`
-//! binary on checkpoints of 16 float32 tensors of 16 MiB (256 MiB each) in a temporary
-//! directory, hot in the page cache. Throughput is bytes of input read (`diff` of two: 512 MiB;
-//! `average` of five: 1.25 GiB). Next to them, for scale: `ckpt verify` of one checkpoint
-//! (every byte read and checksummed, at memory speed) and a copy of its files, fsync'd as `drop`
-//! fsyncs its output (what `drop` should cost no more than).
+//! binary on checkpoints of float32 tensors of 16 MiB (16 of them, 256 MiB, by default) in a
+//! temporary directory, hot in the page cache. Throughput is bytes of input read (`diff` of
+//! two: twice a checkpoint; `average` of five: five times). Next to them, for scale: `ckpt
+//! verify` of one checkpoint (every byte read and checksummed, at memory speed) and a copy of
+//! its files, fsync'd as `drop` fsyncs its output (what `drop` should cost no more than);
+//! `drop_1` checks the checksums of what it copies, `drop_1_no_verify` does not.
 //!
 //! Run with `cargo bench -p ckpt-cli --bench tools`. The checkpoints go to `$CKPT_BENCH_DIR` if
 //! set, else the system's temporary directory; `average` and `drop` write (and fsync) their
 //! output there too, so on a slow disk the sync, not the arithmetic, sets their figure: set
-//! `CKPT_BENCH_DIR=/dev/shm` to measure the tool rather than the disk.
+//! `CKPT_BENCH_DIR=/dev/shm` to measure the tool rather than the disk. `CKPT_BENCH_TENSORS=64`
+//! makes 1 GiB checkpoints (five of them, plus the outputs, must fit there).
 #![allow(clippy::expect_used)] // a benchmark that cannot set itself up has nothing to measure
 
 use std::path::{Path, PathBuf};
@@ -18,12 +20,19 @@ use std::time::{Duration, Instant};
 use ckpt_bundle::{BundleWriter, DType, Tensor, WriteOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-/// Tensors per checkpoint.
+/// Tensors per checkpoint, unless `$CKPT_BENCH_TENSORS` says otherwise.
 const TENSORS: usize = 16;
 /// Bytes per tensor: 16 MiB of float32.
 const TENSOR_BYTES: usize = 16 << 20;
-/// Bytes of tensor data per checkpoint.
-const CHECKPOINT_BYTES: u64 = (TENSORS * TENSOR_BYTES) as u64;
+
+/// Tensors per checkpoint: `$CKPT_BENCH_TENSORS`, or [`TENSORS`].
+fn tensors() -> usize {
+    std::env::var("CKPT_BENCH_TENSORS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(TENSORS)
+}
 
 /// Float32 values of tensor `index` of checkpoint `seed`: deterministic, every element
 /// different between checkpoints (so `diff` has to compute every difference).
@@ -54,7 +63,7 @@ fn write_checkpoint(dir: &Path, seed: usize) -> PathBuf {
             &Tensor::from_vec(Vec::new(), vec![seed as i64]).expect("scalar"),
         )
         .expect("add");
-    for index in 0..TENSORS {
+    for index in 0..tensors() {
         let bytes = payload(seed, index);
         let tensor = Tensor::from_bytes(
             DType::Float32,
@@ -121,12 +130,13 @@ fn tools(c: &mut Criterion) {
     let inputs: Vec<PathBuf> = (0..5).map(|s| write_checkpoint(dir.path(), s)).collect();
     let work = dir.path().to_path_buf();
 
-    let mut group = c.benchmark_group("tools_256MiB");
+    let checkpoint_bytes = (tensors() * TENSOR_BYTES) as u64;
+    let mut group = c.benchmark_group(format!("tools_{}MiB", checkpoint_bytes >> 20));
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(15));
 
-    group.throughput(Throughput::Bytes(CHECKPOINT_BYTES));
+    group.throughput(Throughput::Bytes(checkpoint_bytes));
     group.bench_function("verify_1", |b| {
         b.iter(|| ckpt(&[Path::new("verify"), &inputs[0]], &[0]))
     });
@@ -161,8 +171,25 @@ fn tools(c: &mut Criterion) {
             })
         })
     });
+    group.bench_function("drop_1_no_verify", |b| {
+        b.iter_custom(|iters| {
+            timed_writes(&work, iters, |out| {
+                ckpt(
+                    &[
+                        Path::new("drop"),
+                        &inputs[0],
+                        out,
+                        Path::new("--match"),
+                        Path::new("^extra/"),
+                        Path::new("--no-verify"),
+                    ],
+                    &[0],
+                )
+            })
+        })
+    });
 
-    group.throughput(Throughput::Bytes(2 * CHECKPOINT_BYTES));
+    group.throughput(Throughput::Bytes(2 * checkpoint_bytes));
     group.bench_function("diff_2", |b| {
         b.iter(|| ckpt(&[Path::new("diff"), &inputs[0], &inputs[1]], &[1]))
     });
@@ -174,7 +201,7 @@ fn tools(c: &mut Criterion) {
         })
     });
 
-    group.throughput(Throughput::Bytes(5 * CHECKPOINT_BYTES));
+    group.throughput(Throughput::Bytes(5 * checkpoint_bytes));
     group.bench_function("average_5", |b| {
         b.iter_custom(|iters| {
             timed_writes(&work, iters, |out| {

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 
 use crate::convert::{dtype_from_safetensors, npy_to_tensor, safetensors_dtype, tensor_to_npy};
-use crate::copy::{check_output, check_output_file, Item, Layout};
+use crate::copy::{check_output, check_output_file, Item, Layout, Source};
 use crate::npy::{read_npz, NpzWriter};
 use crate::object_graph::{self, OBJECT_GRAPH_KEY};
 use crate::summary::{render, shape_text, summarize};
@@ -44,6 +44,12 @@ pub struct WriteArgs {
     /// Write partitioned variables as whole tensors instead of keeping their slices.
     #[arg(long)]
     pub join_partitions: bool,
+    /// Do not check the inputs' crc32c checksums. Tensors copied unchanged (by drop, rename,
+    /// merge, and the tensors average and cast leave alone) keep the input's checksum, so
+    /// damage in them still shows in `ckpt verify` of the output; with the check (the default)
+    /// it is computed while the kernel copies, on another core.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl WriteArgs {
@@ -52,6 +58,14 @@ impl WriteArgs {
             shards: self.shards,
             join_partitions: self.join_partitions,
         }
+    }
+
+    /// Opens an input checkpoint of a writing command, checksums checked unless --no-verify.
+    pub(crate) fn open(&self, path: &Path) -> Result<Checkpoint> {
+        let options = ckpt_bundle::ReadOptions {
+            verify_checksums: !self.no_verify,
+        };
+        open_with(path, options)
     }
 }
 
@@ -355,7 +369,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 pub(crate) fn open(path: &Path) -> Result<Checkpoint> {
-    Checkpoint::open(path).map_err(|e| match e {
+    open_with(path, Default::default())
+}
+
+fn open_with(path: &Path, options: ckpt_bundle::ReadOptions) -> Result<Checkpoint> {
+    Checkpoint::open_with(path, options).map_err(|e| match e {
         // The message already says everything, starting with the path.
         ckpt_bundle::Error::RemotePath { .. } => anyhow::Error::new(e),
         e => anyhow::Error::new(e).context(format!("cannot open checkpoint {}", path.display())),
@@ -753,8 +771,8 @@ fn import(input: &Path, out_prefix: &Path, keep_names: bool, force: bool) -> Res
     Ok(())
 }
 
-fn open_all(inputs: &[PathBuf]) -> Result<Vec<Checkpoint>> {
-    inputs.iter().map(|p| open(p)).collect()
+fn open_all(inputs: &[PathBuf], write: &WriteArgs) -> Result<Vec<Checkpoint>> {
+    inputs.iter().map(|p| write.open(p)).collect()
 }
 
 fn merge(
@@ -763,7 +781,7 @@ fn merge(
     prefer: Option<Prefer>,
     write: &WriteArgs,
 ) -> Result<()> {
-    let readers = open_all(inputs)?;
+    let readers = open_all(inputs, write)?;
     check_output(out_prefix, &readers.iter().collect::<Vec<_>>(), write.force)?;
     // name -> the inputs holding it, in order.
     let mut holders: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
@@ -802,7 +820,7 @@ fn merge(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| crate::copy::read_from(&readers, item, input, slice),
+        |_, _, _, put| put(Source::Unchanged),
     )?;
     eprintln!(
         "merged {} checkpoints into {} ({count} tensors)",
@@ -849,7 +867,7 @@ fn rename(
     write: &WriteArgs,
 ) -> Result<()> {
     let regex = Regex::new(pattern).with_context(|| format!("bad --from pattern {pattern:?}"))?;
-    let reader = open(path)?;
+    let reader = write.open(path)?;
     check_output(out_prefix, &[&reader], write.force)?;
     let mut items = Vec::new();
     let mut seen = std::collections::BTreeMap::new();
@@ -882,7 +900,7 @@ fn rename(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| crate::copy::read_from(&readers, item, input, slice),
+        |_, _, _, put| put(Source::Unchanged),
     )?;
     eprintln!(
         "wrote {count} tensors to {} ({renamed} renamed)",
@@ -910,7 +928,7 @@ fn drop_tensors(
     if regexes.is_empty() && !optimizer {
         bail!("nothing to drop: give --match REGEX or --optimizer");
     }
-    let reader = open(path)?;
+    let reader = write.open(path)?;
     if !dry_run {
         check_output(out_prefix, &[&reader], write.force)?;
     }
@@ -1002,9 +1020,11 @@ fn drop_tensors(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| match (&graph_bytes, item.name.as_str(), slice) {
-            (Some(bytes), OBJECT_GRAPH_KEY, None) => Ok(Tensor::scalar_string(bytes.as_slice())),
-            _ => crate::copy::read_from(&readers, item, input, slice),
+        |item, _input, slice, put| match (&graph_bytes, item.name.as_str(), slice) {
+            (Some(bytes), OBJECT_GRAPH_KEY, None) => {
+                put(Source::Computed(Tensor::scalar_string(bytes.as_slice())))
+            }
+            _ => put(Source::Unchanged),
         },
     )?;
     let rewritten = if graph_bytes.is_some() {

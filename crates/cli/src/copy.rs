@@ -80,6 +80,20 @@ pub fn check_output_file(out: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// What goes into the output for one stored run of an item.
+#[derive(Debug)]
+pub enum Source<'a> {
+    /// These values.
+    Computed(Tensor<'a>),
+    /// These values of fixed-size elements, with the crc32c of their bytes (unmasked), which
+    /// the writer then takes as given. Used for whole tensors; a slice is checksummed anew.
+    Checksummed(Tensor<'a>, u32),
+    /// The input's stored bytes, unchanged: copied file to file by the kernel when the input is
+    /// a little-endian V2 bundle of fixed-size elements (the crc32c still checked against the
+    /// input's, while the copy runs), otherwise read and written as `read_from` gives them.
+    Unchanged,
+}
+
 /// A stored run of an item: the input it is in, its slice extents (`None`: whole), its shard.
 type Run = (usize, Option<Vec<(u64, u64)>>, u32);
 
@@ -94,15 +108,21 @@ struct Part {
     bytes: u64,
 }
 
-/// Writes `items` (their out names unique) to `out_prefix`; `read` gives the data of an item
-/// from one input, whole (`None`) or one stored slice of it. Returns the number of tensors
-/// written.
-pub fn write<'r>(
-    readers: &'r [Checkpoint],
+/// Writes `items` (their out names unique) to `out_prefix`. For each stored run, `read` is
+/// called with the item, the input and the slice (`None`: whole) and passes what goes into
+/// the output to `put` (the values, or [`Source::Unchanged`]); so a caller may lend a buffer
+/// it reuses from tensor to tensor. Returns the number of tensors written.
+pub fn write(
+    readers: &[Checkpoint],
     items: &[Item],
     out_prefix: &Path,
     layout: Layout,
-    mut read: impl FnMut(&Item, usize, Option<&TensorSlice>) -> Result<Tensor<'r>>,
+    mut read: impl FnMut(
+        &Item,
+        usize,
+        Option<&TensorSlice>,
+        &mut dyn FnMut(Source<'_>) -> Result<()>,
+    ) -> Result<()>,
 ) -> Result<usize> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     // Sorted by the new names, as TensorFlow's saver writes them.
@@ -192,22 +212,40 @@ pub fn write<'r>(
     for part in &parts {
         let item = &items[part.item];
         writer.set_shard(part.shard)?;
-        match &part.extents {
-            None => {
-                let tensor = read(item, part.input, None)?;
-                writer
-                    .add(&item.out_name, &tensor)
-                    .with_context(|| format!("writing {:?}", item.out_name))?;
-            }
-            Some(extents) => {
-                let full_shape = readers[item.input].info(&item.name)?.shape.clone();
-                let slice = TensorSlice::from_ranges(extents);
-                let tensor = read(item, part.input, Some(&slice))?;
-                writer
-                    .add_slice(&item.out_name, &full_shape, extents, &tensor)
-                    .with_context(|| format!("writing {:?}", item.out_name))?;
-            }
-        }
+        let slice = part.extents.as_deref().map(TensorSlice::from_ranges);
+        let full_shape = match &part.extents {
+            Some(_) => readers[item.input].info(&item.name)?.shape.clone(),
+            None => Vec::new(),
+        };
+        let mut put = |source: Source<'_>| -> Result<()> {
+            let stored = match source {
+                Source::Unchanged => {
+                    readers[part.input].stored(&item.name, part.extents.as_deref())?
+                }
+                Source::Computed(_) | Source::Checksummed(..) => None,
+            };
+            let written = if let Some(s) = &stored {
+                match &part.extents {
+                    None => writer.add_stored(&item.out_name, s),
+                    Some(e) => writer.add_stored_slice(&item.out_name, &full_shape, e, s),
+                }
+            } else {
+                let (tensor, crc) = match source {
+                    Source::Computed(t) => (t, None),
+                    Source::Checksummed(t, crc) => (t, Some(crc)),
+                    Source::Unchanged => {
+                        (read_from(readers, item, part.input, slice.as_ref())?, None)
+                    }
+                };
+                match (&part.extents, crc) {
+                    (None, None) => writer.add(&item.out_name, &tensor),
+                    (None, Some(crc)) => writer.add_with_crc32c(&item.out_name, &tensor, crc),
+                    (Some(e), _) => writer.add_slice(&item.out_name, &full_shape, e, &tensor),
+                }
+            };
+            written.with_context(|| format!("writing {:?}", item.out_name))
+        };
+        read(item, part.input, slice.as_ref(), &mut put)?;
         bar.inc(part.bytes);
     }
     writer

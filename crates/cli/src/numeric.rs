@@ -557,7 +557,9 @@ fn mean_chunk_any(float: FloatType, inputs: &[&[u8]], out: &mut [u8]) {
 ///
 /// Errors: no inputs, or inputs of different lengths.
 pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
-    Ok(mean_impl(float, inputs, false)?.0)
+    let mut out = Vec::new();
+    mean_impl(float, inputs, false, &mut out)?;
+    Ok(out)
 }
 
 /// [`mean`], also returning the crc32c of each input, computed in the same pass over the
@@ -567,11 +569,36 @@ pub fn mean(float: FloatType, inputs: &[&[u8]]) -> Result<Vec<u8>> {
 ///
 /// Errors: those of [`mean`].
 pub fn mean_checked(float: FloatType, inputs: &[&[u8]]) -> Result<(Vec<u8>, Vec<u32>)> {
-    mean_impl(float, inputs, true)
+    let mut out = Vec::new();
+    let crcs = mean_impl(float, inputs, true, &mut out)?;
+    Ok((out, crcs.inputs))
 }
 
-/// [`mean`] and, if `crc`, the crc32c of each input (else none).
-fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, Vec<u32>)> {
+/// The checksums [`mean_checked_into`] computes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeanCrcs {
+    /// The crc32c of each input.
+    pub inputs: Vec<u32>,
+    /// The crc32c of the output bytes.
+    pub output: u32,
+}
+
+/// [`mean_checked`] into `out`, a buffer reused from tensor to tensor (resized to the
+/// output's length: bytes already there are overwritten, not zeroed first), also returning the
+/// crc32c of the output, computed chunk by chunk right after the chunk is written, while it is
+/// in cache (so the checkpoint writer need not go over the output again).
+///
+/// Errors: those of [`mean`].
+pub fn mean_checked_into(
+    float: FloatType,
+    inputs: &[&[u8]],
+    out: &mut Vec<u8>,
+) -> Result<MeanCrcs> {
+    mean_impl(float, inputs, true, out)
+}
+
+/// [`mean`] into `out` and, if `crc`, the crc32c of each input and of the output (else none).
+fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool, out: &mut Vec<u8>) -> Result<MeanCrcs> {
     let Some(first) = inputs.first() else {
         bail!("no inputs to average");
     };
@@ -579,7 +606,8 @@ fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, 
         bail!("inputs differ in size");
     }
     let size = float.size();
-    let mut out = vec![0u8; first.len() / size * size];
+    // Every byte is written below: only a buffer that grows gets (its new part) zeroed.
+    out.resize(first.len() / size * size, 0);
     if !crc {
         let step = CHUNK * size;
         out.par_chunks_mut(step).enumerate().for_each(|(c, o)| {
@@ -587,22 +615,26 @@ fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, 
             let parts: Vec<&[u8]> = inputs.iter().map(|i| &i[start..start + o.len()]).collect();
             mean_chunk(float, &parts, o);
         });
-        return Ok((out, Vec::new()));
+        return Ok(MeanCrcs {
+            inputs: Vec::new(),
+            output: 0,
+        });
     }
     // One segment per thread, its chunks in order, each input's chunk checksummed and then
     // summed while it is in cache.
     let step = (CHECKED_CHUNK_BYTES / size).max(1) * size;
     let mut pieces: Vec<(usize, &mut [u8])> = Vec::new();
-    let mut rest: &mut [u8] = &mut out;
+    let mut rest: &mut [u8] = out;
     for range in segments(first.len() / size * size, size) {
         let (head, tail) = std::mem::take(&mut rest).split_at_mut(range.len());
         pieces.push((range.start, head));
         rest = tail;
     }
+    // Per segment: the crc32c of each input, then of the output.
     let parts: Vec<(Vec<u32>, usize)> = pieces
         .into_par_iter()
         .map(|(start, segment)| {
-            let mut crcs = vec![0u32; inputs.len()];
+            let mut crcs = vec![0u32; inputs.len() + 1];
             let len = segment.len();
             for (c, o) in segment.chunks_mut(step).enumerate() {
                 let at = start + c * step;
@@ -611,14 +643,21 @@ fn mean_impl(float: FloatType, inputs: &[&[u8]], crc: bool) -> Result<(Vec<u8>, 
                     *crc = crc32c::crc32c_append(*crc, p);
                 }
                 mean_chunk(float, &parts, o);
+                if let Some(crc) = crcs.last_mut() {
+                    *crc = crc32c::crc32c_append(*crc, o);
+                }
             }
             (crcs, len)
         })
         .collect();
-    let crcs = (0..inputs.len())
+    let mut crcs: Vec<u32> = (0..=inputs.len())
         .map(|i| combine_crcs(parts.iter().map(|(c, len)| (c[i], *len))))
         .collect();
-    Ok((out, crcs))
+    let output = crcs.pop().unwrap_or(0);
+    Ok(MeanCrcs {
+        inputs: crcs,
+        output,
+    })
 }
 
 /// What a cast did to one tensor.
@@ -1068,6 +1107,12 @@ mod tests {
                 crcs,
                 inputs.iter().map(|i| crc32c::crc32c(i)).collect::<Vec<_>>()
             );
+            // Into a reused buffer: one left longer, with other bytes in it, from before.
+            let mut out = vec![0xA5u8; m.len() + 13];
+            let both = mean_checked_into(float, &inputs, &mut out)?;
+            assert_eq!(out, m, "{float:?} x {count}");
+            assert_eq!(both.inputs, crcs);
+            assert_eq!(both.output, crc32c::crc32c(&m));
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use regex::Regex;
 use serde_json::{json, Value};
 
 use crate::commands::{ignore_broken_pipe, open, CastTarget, WriteArgs};
-use crate::copy::{check_output, Item};
+use crate::copy::{check_output, Item, Source};
 use crate::numeric::{self, Difference, FloatType, Stats};
 use crate::summary::shape_text;
 
@@ -275,7 +275,10 @@ fn some_lines(lines: &[String]) -> String {
 
 /// `ckpt average OUT IN...`.
 pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Result<()> {
-    let readers: Vec<Checkpoint> = inputs.iter().map(|p| open(p)).collect::<Result<_>>()?;
+    let readers: Vec<Checkpoint> = inputs
+        .iter()
+        .map(|p| write.open(p))
+        .collect::<Result<_>>()?;
     check_output(out_prefix, &readers.iter().collect::<Vec<_>>(), write.force)?;
     let Some(last) = readers.len().checked_sub(1) else {
         bail!("average needs at least two checkpoints");
@@ -339,15 +342,17 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
         .iter()
         .filter(|t| numeric::float_type(t.dtype).is_some())
         .count();
+    // The output buffer, reused from tensor to tensor (so not zeroed again for each).
+    let mut out = Vec::new();
     let count = crate::copy::write(
         &readers,
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| {
+        |item, input, slice, put| {
             let dtype = readers[input].info(&item.name)?.dtype;
             let Some(float) = numeric::float_type(dtype) else {
-                return crate::copy::read_from(&readers, item, input, slice);
+                return put(Source::Unchanged);
             };
             // Whole tensors are read once: their checksums are computed in the same pass as
             // the mean (see `Checkpoint::read_deferred`).
@@ -364,13 +369,15 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
                 .iter()
                 .map(|t| t.bytes().unwrap_or_default())
                 .collect();
-            let (mean, crcs) = numeric::mean_checked(float, &bytes)
+            // The output's crc32c too, chunk by chunk while it is in cache: the writer takes it.
+            let crcs = numeric::mean_checked_into(float, &bytes, &mut out)
                 .with_context(|| format!("averaging {:?}", item.name))?;
-            for (check, crc) in checks.into_iter().zip(crcs) {
+            for (check, crc) in checks.into_iter().zip(crcs.inputs) {
                 finish_check(check, || crc)?;
             }
             let shape = parts.last().map(|t| t.shape().to_vec()).unwrap_or_default();
-            Ok(Tensor::from_bytes(dtype, shape, mean)?.into_owned())
+            let mean = Tensor::from_bytes(dtype, shape, out.as_slice())?;
+            put(Source::Checksummed(mean, crcs.output))
         },
     )?;
     eprintln!(
@@ -400,7 +407,7 @@ pub fn cast(
         CastTarget::Float16 => FloatType::F16,
         CastTarget::Bfloat16 => FloatType::BF16,
     };
-    let reader = open(path)?;
+    let reader = write.open(path)?;
     check_output(out_prefix, &[&reader], write.force)?;
     if let (Some(re), Some(p)) = (&regex, pattern) {
         if !reader.tensors().iter().any(|t| re.is_match(&t.name)) {
@@ -440,11 +447,11 @@ pub fn cast(
         &items,
         out_prefix,
         write.layout(),
-        |item, input, slice| {
-            let tensor = crate::copy::read_from(&readers, item, input, slice)?;
+        |item, input, slice, put| {
             if !chosen.contains(&item.name) {
-                return Ok(tensor);
+                return put(Source::Unchanged);
             }
+            let tensor = crate::copy::read_from(&readers, item, input, slice)?;
             let from = numeric::float_type(tensor.dtype())
                 .ok_or_else(|| anyhow!("{:?} is not a float tensor", item.name))?;
             let (bytes, rounding) = numeric::cast(from, target, tensor.bytes().unwrap_or_default());
@@ -454,11 +461,11 @@ pub fn cast(
             if rounding.overflowed > 0 {
                 *overflowed.entry(item.name.clone()).or_default() += rounding.overflowed;
             }
-            Ok(Tensor::from_bytes(
+            put(Source::Computed(Tensor::from_bytes(
                 target.dtype(),
                 tensor.shape().to_vec(),
                 bytes,
-            )?)
+            )?))
         },
     )?;
     for (name, n) in &overflowed {

@@ -139,3 +139,71 @@ fn drop_match_removes_exactly_the_matches() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn kept_tensors_are_copied_byte_for_byte_and_their_checksums_checked() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let big: Vec<f32> = (0..300_000).map(|i| i as f32 * 0.25 - 7.0).collect();
+    let input = make_checkpoint(
+        temp.path(),
+        "in",
+        &[
+            ("a", &f32_npy(vec![2], &[1.5, -2.0])),
+            ("b", &f32_npy(vec![300_000], &big)),
+            ("c", &f32_npy(vec![], &[9.0])),
+        ],
+    )?;
+    let data_of = |prefix: &Path| {
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(".data-00000-of-00001");
+        std::path::PathBuf::from(name)
+    };
+    // Dropping the last tensor leaves the first two, whose bytes are the input's first ones.
+    let out = temp.path().join("out/model.ckpt");
+    ckpt([
+        Path::new("drop"),
+        &input,
+        &out,
+        Path::new("--match"),
+        Path::new("^c$"),
+    ])?
+    .success()?;
+    let (written, original) = (
+        std::fs::read(data_of(&out))?,
+        std::fs::read(data_of(&input))?,
+    );
+    assert_eq!(written.len(), 8 + 1_200_000);
+    assert_eq!(&written[..], &original[..written.len()]);
+    ckpt([Path::new("verify"), &out])?.success()?;
+
+    // One bit of "b" damaged: drop refuses, naming it, and writes nothing ...
+    common::flip_bit(&data_of(&input), 8 + 4321, 3)?;
+    let refused = temp.path().join("refused/model.ckpt");
+    ckpt([
+        Path::new("drop"),
+        &input,
+        &refused,
+        Path::new("--match"),
+        Path::new("^c$"),
+    ])?
+    .failure()?
+    .stderr_has(&["\"b\"", "checksum"])?;
+    assert!(file_names(&temp.path().join("refused"))?.is_empty());
+
+    // ... unless told not to check: then the damaged bytes keep the input's checksum, so the
+    // output fails verification as the input does.
+    let trusted = temp.path().join("trusted/model.ckpt");
+    ckpt([
+        Path::new("drop"),
+        &input,
+        &trusted,
+        Path::new("--match"),
+        Path::new("^c$"),
+        Path::new("--no-verify"),
+    ])?
+    .success()?;
+    ckpt([Path::new("verify"), &trusted])?
+        .failure()?
+        .stderr_has(&["\"b\"", "checksum"])?;
+    Ok(())
+}

@@ -245,6 +245,54 @@ impl BundleReader {
         }
     }
 
+    /// The stored bytes of tensor `name` (`extents: None`), or of its stored slice `extents`
+    /// (`(start, length)` per dimension, as [`storage`](Self::storage) lists them), for
+    /// copying them unchanged into another bundle with
+    /// [`BundleWriter::add_stored`](crate::BundleWriter::add_stored). Nothing is read and no
+    /// checksum checked here (the writer checks it while copying); bounds and sizes are.
+    ///
+    /// `Ok(None)` when the run cannot be copied as stored: a big-endian bundle (its bytes are
+    /// swapped on read), strings and variants (their layout is checked on read), a partitioned
+    /// tensor asked whole, a whole tensor asked by slice, or extents that are not one stored
+    /// slice. Read those with [`read`](Self::read) or [`read_slice`](Self::read_slice).
+    ///
+    /// Errors: [`Error::TensorNotFound`]; [`Error::MissingShard`]; [`Error::DataOutOfBounds`].
+    pub fn stored(
+        &self,
+        name: &str,
+        extents: Option<&[(u64, u64)]>,
+    ) -> Result<Option<crate::StoredTensor<'_>>> {
+        let (info, layout) = self.entry(name)?;
+        if self.big_endian || info.dtype.element_size().is_none() {
+            return Ok(None);
+        }
+        let (shape, d) = match (layout, extents) {
+            (Layout::Whole(d), None) => (info.shape.clone(), d),
+            (Layout::Sliced { pieces, .. }, Some(want)) => {
+                match pieces.iter().find(|p| p.extents == want) {
+                    Some(p) => (want.iter().map(|r| r.1).collect(), &p.data),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let tensor = self.read_whole_with(info, &shape, d, false)?;
+        let file_id = self
+            .shards
+            .get(d.slot)
+            .and_then(|s| s.bytes.get())
+            .and_then(|b| b.file_id());
+        Ok(Some(crate::StoredTensor {
+            tensor,
+            name: info.name.clone(),
+            path: self.shard_path(d.slot),
+            file_id,
+            offset: d.offset,
+            crc: unmask(d.crc),
+            verify: self.options.verify_checksums,
+        }))
+    }
+
     /// How tensor `name` is stored: whole in one shard, or as slices (each with its shard).
     ///
     /// Errors: [`Error::TensorNotFound`].
