@@ -114,7 +114,7 @@ pub(crate) fn sgemm(
         as_isize(b.col_stride)?,
         as_isize(ldc)?,
     );
-    let pool = rayon::current_num_threads();
+    let pool = crate::ops::parallel::num_threads();
     if threads == Threads::One || pool < 2 || m.saturating_mul(k).saturating_mul(n) < PARALLEL_WORK
     {
         // One thread: matrixmultiply, whose sums (in the order of its kc blocks) stay within

@@ -5,6 +5,7 @@ use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
+use crate::ops::parallel;
 use crate::plan::{Plan, PlanInput, RunState};
 use crate::rewrite::Rewrite;
 use crate::{DType, Error, Value};
@@ -14,6 +15,8 @@ use crate::{DType, Error, Value};
 pub struct SessionOptions {
     /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
     /// [`Error::TooManyThreads`]); `None` uses rayon's global pool (one thread per core).
+    /// `Some(1)` runs on the calling thread itself, with every kernel single-threaded; more
+    /// threads are a pool of their own, each run handed to it.
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
@@ -92,6 +95,8 @@ pub struct Session {
     feeds: Vec<(Output, FeedInfo)>,
     fetch_names: Vec<String>,
     pool: Option<rayon::ThreadPool>,
+    /// `threads: Some(1)`: runs on the caller's thread with single-threaded kernels.
+    one_thread: bool,
 }
 
 impl Session {
@@ -262,6 +267,8 @@ impl Session {
                     limit: SessionOptions::MAX_THREADS,
                 })
             }
+            // One thread: the caller's own, kernels single-threaded (see `one_thread`).
+            Some(1) => None,
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n.max(1))
@@ -271,8 +278,10 @@ impl Session {
             None => None,
         };
         // Folding constants runs kernels: do it on the session's threads too.
+        let one_thread = options.threads == Some(1);
         let plan = match &pool {
             Some(pool) => pool.install(build)?,
+            None if one_thread => parallel::one_thread(build)?,
             None => build()?,
         };
         Ok(Session {
@@ -280,6 +289,7 @@ impl Session {
             feeds: feed_infos,
             fetch_names: fetches.into_iter().map(|(name, _)| name).collect(),
             pool,
+            one_thread,
         })
     }
 
@@ -290,6 +300,7 @@ impl Session {
         let values = self.feed_values(feeds)?;
         match &self.pool {
             Some(pool) => pool.install(|| self.plan.run(values)),
+            None if self.one_thread => parallel::one_thread(|| self.plan.run(values)),
             None => self.plan.run(values),
         }
     }
@@ -309,6 +320,9 @@ impl Session {
         state.step_times = Some(Vec::new());
         let outputs = match &self.pool {
             Some(pool) => pool.install(|| self.plan.run_in(&mut state, values)),
+            None if self.one_thread => {
+                parallel::one_thread(|| self.plan.run_in(&mut state, values))
+            }
             None => self.plan.run_in(&mut state, values),
         }?;
         let times = state.step_times.unwrap_or_default();

@@ -1,7 +1,34 @@
 //! Splitting work over rayon: disjoint output chunks, and only above a size threshold, where
 //! the work outweighs the cost of waking threads.
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
+
+thread_local! {
+    /// Set while [`one_thread`] runs on this thread.
+    static ONE_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The threads a kernel may split its work over: 1 inside [`one_thread`], otherwise the
+/// current rayon pool's.
+pub(crate) fn num_threads() -> usize {
+    if ONE_THREAD.with(Cell::get) {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
+/// Runs `f` on the calling thread with every kernel single-threaded: how a session with one
+/// thread runs, without handing each run to a pool's worker and waiting for it (two context
+/// switches, a third of a batch-1 MLP's run).
+pub(crate) fn one_thread<R>(f: impl FnOnce() -> R) -> R {
+    let before = ONE_THREAD.with(|c| c.replace(true));
+    let result = f();
+    ONE_THREAD.with(|c| c.set(before));
+    result
+}
 
 /// Work units (about one multiply-add each) below which a kernel runs on the calling thread.
 pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 16;
@@ -15,7 +42,7 @@ where
     T: Copy + Sync,
     U: Copy + Default + Send,
 {
-    if src.len() < MIN_PARALLEL_WORK {
+    if src.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         return src.iter().map(|&x| f(x)).collect();
     }
     let mut out = vec![U::default(); src.len()];
@@ -31,7 +58,7 @@ where
 
 /// `data[i] = f(data[i])`, in parallel for large inputs.
 pub(crate) fn map_in_place<T: Copy + Send>(data: &mut [T], f: impl Fn(T) -> T + Sync + Send) {
-    if data.len() < MIN_PARALLEL_WORK {
+    if data.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         for x in data.iter_mut() {
             *x = f(*x);
         }
@@ -46,7 +73,7 @@ pub(crate) fn map_in_place<T: Copy + Send>(data: &mut [T], f: impl Fn(T) -> T + 
 
 /// `f(chunk)` over disjoint chunks of `data` that cover it, in parallel for large inputs.
 pub(crate) fn chunks_in_place<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sync + Send) {
-    if data.len() < MIN_PARALLEL_WORK {
+    if data.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         f(data);
         return;
     }
@@ -60,7 +87,7 @@ where
     B: Copy + Sync,
     U: Copy + Default + Send,
 {
-    if a.len() < MIN_PARALLEL_WORK {
+    if a.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
     let mut out = vec![U::default(); a.len()];
@@ -80,7 +107,7 @@ where
     T: Copy + Send,
     S: Copy + Sync,
 {
-    if dst.len() < MIN_PARALLEL_WORK {
+    if dst.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         for (d, &s) in dst.iter_mut().zip(src) {
             *d = f(*d, s);
         }
@@ -109,7 +136,7 @@ pub(crate) fn for_rows<T: Send>(
     }
     let rows = out.len() / row_len;
     let total = rows.saturating_mul(work_per_row.max(1));
-    let threads = rayon::current_num_threads();
+    let threads = num_threads();
     if total < MIN_PARALLEL_WORK || rows < 2 || threads < 2 {
         for (i, row) in out.chunks_mut(row_len).enumerate() {
             f(i, row);
@@ -142,7 +169,7 @@ pub(crate) fn for_row_blocks<T: Send>(
     }
     let rows = out.len() / row_len;
     let total = rows.saturating_mul(work_per_row.max(1));
-    let threads = rayon::current_num_threads();
+    let threads = num_threads();
     let max_rows = max_rows_per_block.max(1);
     if total < MIN_PARALLEL_WORK || rows < 2 || threads < 2 {
         for (b, block) in out.chunks_mut(max_rows * row_len).enumerate() {
@@ -171,6 +198,39 @@ mod tests {
             assert_eq!(out.len(), n);
             assert!(out.iter().enumerate().all(|(i, &y)| y == 2.0 * i as f32));
         }
+    }
+
+    #[test]
+    fn one_thread_makes_kernels_single_threaded_on_the_caller() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build();
+        let Ok(pool) = pool else {
+            return;
+        };
+        pool.install(|| {
+            assert_eq!(num_threads(), 3);
+            let caller = std::thread::current().id();
+            let (threads, ran_on) = one_thread(|| (num_threads(), std::thread::current().id()));
+            assert_eq!((threads, ran_on), (1, caller));
+            // Nested calls restore the flag they found.
+            one_thread(|| one_thread(|| ()));
+            assert_eq!(num_threads(), 3);
+            // Maps above the size threshold stay on the caller's thread.
+            let data: Vec<u32> = (0..MIN_PARALLEL_WORK as u32 * 2).collect();
+            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+            let out = one_thread(|| {
+                map(&data, |x| {
+                    if let Ok(mut s) = seen.lock() {
+                        s.insert(std::thread::current().id());
+                    }
+                    x + 1
+                })
+            });
+            assert_eq!(out.iter().map(|&x| u64::from(x)).sum::<u64>(), {
+                let n = data.len() as u64;
+                n * (n + 1) / 2
+            });
+            assert_eq!(seen.lock().map(|s| s.len()).unwrap_or(0), 1);
+        });
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl BatchMatMul {
                 view(y.data(), yi, yr, yc, self.adj_y),
             )
         };
-        let threads = rayon::current_num_threads();
+        let threads = crate::ops::parallel::num_threads();
         let per_product = m * k * n;
         if g.pairs.len() >= threads && per_product * g.pairs.len() >= parallel::MIN_PARALLEL_WORK {
             // One product per task, each on one thread.

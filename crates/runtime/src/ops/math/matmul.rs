@@ -138,7 +138,7 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32], threads: Th
         .map(|p| a.data[i * a.row_stride + p * a.col_stride])
         .collect();
     let n = out.len();
-    let pool = rayon::current_num_threads();
+    let pool = crate::ops::parallel::num_threads();
     let block = if k * n < GEMV_PARALLEL_WORK || pool < 2 || threads == Threads::One {
         n
     } else {
