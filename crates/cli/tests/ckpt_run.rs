@@ -479,3 +479,66 @@ fn out_files_are_written_whole_or_not_at_all() -> Result<()> {
     );
     Ok(())
 }
+
+/// `--bench N --profile --batch B`: the timing line for batch B (no tensor printed), then the
+/// per-op table with every op type the MLP runs and the slowest nodes; `--profile` alone is a
+/// usage error.
+#[test]
+fn bench_profile_prints_timings_per_op() -> Result<()> {
+    let (_out, run) = run_mlp(&[
+        "--feed",
+        "keep_prob=1.0",
+        "--fetch",
+        "logits",
+        "--inference",
+        "--bench",
+        "5",
+        "--profile",
+        "--batch",
+        "3",
+    ])?;
+    let run = run.success()?;
+    let mut lines = run.stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    ensure!(
+        first.starts_with("batch 3, 5 runs after warm-up: median ") && first.contains("samples/s"),
+        "timing line: {first}"
+    );
+    ensure!(
+        !run.stdout.contains("dtype"),
+        "no tensor printed: {}",
+        run.stdout
+    );
+    let steps = lines.next().unwrap_or_default();
+    ensure!(
+        steps.starts_with("steps: ") && steps.contains(" ms in "),
+        "{steps}"
+    );
+    let table: Vec<&str> = run.stdout.lines().collect();
+    for op in ["MatMul", "Relu"] {
+        ensure!(
+            table
+                .iter()
+                .any(|l| l.trim_end().ends_with(&format!("  {op}"))),
+            "no {op} row in:\n{}",
+            run.stdout
+        );
+    }
+    let slowest = table
+        .iter()
+        .position(|l| *l == "slowest nodes:")
+        .context("no slowest-nodes list")?;
+    let first_slowest = table.get(slowest + 1).copied().unwrap_or_default();
+    ensure!(
+        first_slowest.ends_with(')') && first_slowest.contains('%'),
+        "{}",
+        run.stdout
+    );
+    let (_out, run) = run_mlp(&["--feed", "keep_prob=1.0", "--fetch", "logits", "--profile"])?;
+    ensure!(
+        run.code == Some(2) && run.stderr.contains("--bench"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
