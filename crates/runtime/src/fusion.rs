@@ -88,6 +88,26 @@ pub(crate) struct Fusions {
     /// Each fused producer, by the last node of its chain (by itself when it absorbed only a
     /// `Pad`).
     pub producer_at: HashMap<NodeId, NodeId>,
+    /// Layer normalizations spelled out in ops, by their last node (the one planned, as
+    /// [`crate::ops::nn::layer_norm::LayerNorm`]); their other nodes are in `absorbed`.
+    pub layer_norms: HashMap<NodeId, LayerNormInputs>,
+}
+
+/// What a fused layer normalization reads, in the kernel's input order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerNormInputs {
+    pub x: Output,
+    pub axes: Output,
+    pub epsilon: Output,
+    pub gamma: Output,
+    pub beta: Output,
+}
+
+impl LayerNormInputs {
+    /// The kernel's inputs: `x`, the axes, `epsilon`, `gamma`, `beta`.
+    pub(crate) fn outputs(&self) -> [Output; 5] {
+        [self.x, self.axes, self.epsilon, self.gamma, self.beta]
+    }
 }
 
 impl Fusions {
@@ -265,7 +285,176 @@ pub(crate) fn find(
             .insert(absorbed.last().copied().unwrap_or(id), id);
         fusions.fused.insert(id, fused);
     }
+    // The readers of `id`'s output 0 when that is its only output read and nothing else
+    // (a fetch, a feed, a control edge) needs it.
+    let only_readers = |id: NodeId| -> Option<&[(NodeId, usize)]> {
+        let out = Output::new(id, 0);
+        if fetched.contains(&out)
+            || fed.contains(&out)
+            || control_readers.contains(&id)
+            || outputs_read.get(&id).is_some_and(|s| s.len() != 1)
+        {
+            return None;
+        }
+        readers.get(&out).map(Vec::as_slice)
+    };
+    for &id in order {
+        if fusions.absorbed.contains(&id) || fusions.fused.contains_key(&id) {
+            continue;
+        }
+        if let Some((last, inputs, nodes)) = layer_norm(graph, id, &only_readers, &resolve)? {
+            if nodes
+                .iter()
+                .chain([&last])
+                .any(|n| fusions.absorbed.contains(n) || fusions.fused.contains_key(n))
+            {
+                continue;
+            }
+            fusions.absorbed.extend(nodes);
+            fusions.layer_norms.insert(last, inputs);
+        }
+    }
     Ok(fusions)
+}
+
+/// The integer values of a constant output, if it is one.
+fn const_ints(graph: &Graph, out: Output) -> Option<Vec<i64>> {
+    let node = graph.node(out.node);
+    if node.op != "Const" || out.index != 0 {
+        return None;
+    }
+    match crate::tensor_proto::decode(node.attr_tensor("value").ok()?).ok()? {
+        Value::I32(t) => Some(t.data().iter().map(|&v| i64::from(v)).collect()),
+        Value::I64(t) => Some(t.data().to_vec()),
+        _ => None,
+    }
+}
+
+/// A layer normalization spelled out from `mean`, a float32 `Mean` with `keep_dims` (see
+/// [`crate::ops::nn::layer_norm`] for the ops): its last node, its inputs and the other nodes
+/// it spans. Every node but the last must be read only inside the pattern; both means reduce
+/// over the same axes (one output, or constants of equal values); each product may have its
+/// operands either way round.
+#[allow(clippy::type_complexity)]
+fn layer_norm<'a>(
+    graph: &Graph,
+    mean: NodeId,
+    only_readers: &impl Fn(NodeId) -> Option<&'a [(NodeId, usize)]>,
+    resolve: &impl Fn(Output) -> Output,
+) -> Result<Option<(NodeId, LayerNormInputs, Vec<NodeId>)>, Error> {
+    let node = |id: NodeId| graph.node(id);
+    let is = |id: NodeId, op: &str, n_inputs: usize| {
+        let n = node(id);
+        n.op == op && n.inputs.len() == n_inputs && n.control_inputs.is_empty()
+    };
+    let is_add = |id: NodeId| is(id, "AddV2", 2) || is(id, "Add", 2);
+    let input = |id: NodeId, k: usize| resolve(node(id).inputs[k]);
+    let is_float_mean = |id: NodeId| -> Result<bool, Error> {
+        Ok(is(id, "Mean", 2)
+            && node(id).attr_bool_or("keep_dims", false)?
+            && node(id).attr_dtype_or("T", ckpt_proto::DataType::DtFloat)?
+                == ckpt_proto::DataType::DtFloat)
+    };
+    // The only reader of `id`, reading it at input `k` (any when `None`).
+    let sole = |id: NodeId| match only_readers(id) {
+        Some(&[(r, k)]) => Some((r, k)),
+        _ => None,
+    };
+    if !is_float_mean(mean)? {
+        return Ok(None);
+    }
+    let (x, axes) = (input(mean, 0), input(mean, 1));
+    let Some(&[(r1, k1), (r2, k2)]) = only_readers(mean) else {
+        return Ok(None);
+    };
+    // One reader leads to the variance (through StopGradient or not), the other is `mean * m`.
+    let variance_side = |r: NodeId, k: usize| -> Option<(Option<NodeId>, NodeId)> {
+        if is(r, "StopGradient", 1) {
+            let (sqd, 1) = sole(r)? else { return None };
+            return Some((Some(r), sqd));
+        }
+        (k == 1).then_some((None, r))
+    };
+    let ((stop, sqd), (mean_m, mean_k)) = match (variance_side(r1, k1), variance_side(r2, k2)) {
+        (Some(v), _) if is(r2, "Mul", 2) => (v, (r2, k2)),
+        (_, Some(v)) if is(r1, "Mul", 2) => (v, (r1, k1)),
+        _ => return Ok(None),
+    };
+    if !is(sqd, "SquaredDifference", 2) || input(sqd, 0) != x {
+        return Ok(None);
+    }
+    let Some((var, 0)) = sole(sqd) else {
+        return Ok(None);
+    };
+    if !is_float_mean(var)? {
+        return Ok(None);
+    }
+    let var_axes = input(var, 1);
+    let same_axes = var_axes == axes
+        || matches!((const_ints(graph, axes), const_ints(graph, var_axes)), (Some(a), Some(b)) if a == b);
+    if !same_axes {
+        return Ok(None);
+    }
+    let Some((add, add_k)) = sole(var) else {
+        return Ok(None);
+    };
+    if !is_add(add) {
+        return Ok(None);
+    }
+    let epsilon = input(add, 1 - add_k);
+    let Some((rsqrt, 0)) = sole(add) else {
+        return Ok(None);
+    };
+    if !is(rsqrt, "Rsqrt", 1) {
+        return Ok(None);
+    }
+    let Some((m, m_k)) = sole(rsqrt) else {
+        return Ok(None);
+    };
+    if !is(m, "Mul", 2) {
+        return Ok(None);
+    }
+    let gamma = input(m, 1 - m_k);
+    // `m` is read by `x * m` and by `mean * m` (the latter already found).
+    let Some(&[(a, ak), (b, bk)]) = only_readers(m) else {
+        return Ok(None);
+    };
+    let (x_m, x_k) = match (a == mean_m, b == mean_m) {
+        (false, true) => (a, ak),
+        (true, false) => (b, bk),
+        _ => return Ok(None),
+    };
+    let m_of_mean_k = if a == mean_m { ak } else { bk };
+    if !is(x_m, "Mul", 2) || input(x_m, 1 - x_k) != x || m_of_mean_k != 1 - mean_k {
+        return Ok(None);
+    }
+    let Some((sub, 1)) = sole(mean_m) else {
+        return Ok(None);
+    };
+    if !is(sub, "Sub", 2) {
+        return Ok(None);
+    }
+    let beta = input(sub, 0);
+    let (Some((last, k_xm)), Some((last2, k_sub))) = (sole(x_m), sole(sub)) else {
+        return Ok(None);
+    };
+    if last != last2 || k_xm == k_sub || !is_add(last) {
+        return Ok(None);
+    }
+    let mut nodes = vec![mean];
+    nodes.extend(stop);
+    nodes.extend([sqd, var, add, rsqrt, m, x_m, mean_m, sub]);
+    Ok(Some((
+        last,
+        LayerNormInputs {
+            x,
+            axes,
+            epsilon,
+            gamma,
+            beta,
+        },
+        nodes,
+    )))
 }
 
 /// Whether `out` is a float32 scalar constant equal to `value` (or, when `sqrt` is set, a

@@ -259,3 +259,82 @@ fn gelu_fuses_into_matmul_bit_exactly() -> TestResult {
     }
     Ok(())
 }
+
+/// A layer norm as `tf.nn.moments` + `tf.nn.batch_normalization` spell it (BERT's
+/// `LayerNorm`), over axis `axis` of a [4, 6] input, with `gamma`/`beta` of `param_len`
+/// values (6: one per element of the last axis; 1: broadcast scalars).
+fn layer_norm_graph(axis: i64, param_len: usize) -> Result<Model, ckpt_graph::Error> {
+    let mut text = String::from(
+        "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } }\n",
+    );
+    let gamma: Vec<f64> = (0..param_len).map(|i| 0.75 + 0.125 * i as f64).collect();
+    let beta: Vec<f64> = (0..param_len).map(|i| -0.5 + 0.25 * i as f64).collect();
+    text += &tensor("gamma", "DT_FLOAT", &[param_len], "float_val", &gamma);
+    text += &tensor("beta", "DT_FLOAT", &[param_len], "float_val", &beta);
+    text += &tensor("eps", "DT_FLOAT", &[], "float_val", &[1e-3]);
+    text += &tensor("axes1", "DT_INT32", &[1], "int_val", &[axis as f64]);
+    text += &tensor("axes2", "DT_INT32", &[1], "int_val", &[axis as f64]);
+    let keep = "attr { key: \"keep_dims\" value { b: true } }";
+    text += &format!(
+        "node {{ name: \"mean\" op: \"Mean\" input: \"x\" input: \"axes1\" {keep} }}\n\
+         node {{ name: \"sg\" op: \"StopGradient\" input: \"mean\" }}\n\
+         node {{ name: \"sqd\" op: \"SquaredDifference\" input: \"x\" input: \"sg\" }}\n\
+         node {{ name: \"var\" op: \"Mean\" input: \"sqd\" input: \"axes2\" {keep} }}\n\
+         node {{ name: \"add\" op: \"AddV2\" input: \"var\" input: \"eps\" }}\n\
+         node {{ name: \"rsqrt\" op: \"Rsqrt\" input: \"add\" }}\n\
+         node {{ name: \"m\" op: \"Mul\" input: \"rsqrt\" input: \"gamma\" }}\n\
+         node {{ name: \"xm\" op: \"Mul\" input: \"x\" input: \"m\" }}\n\
+         node {{ name: \"meanm\" op: \"Mul\" input: \"mean\" input: \"m\" }}\n\
+         node {{ name: \"sub\" op: \"Sub\" input: \"beta\" input: \"meanm\" }}\n\
+         node {{ name: \"y\" op: \"AddV2\" input: \"xm\" input: \"sub\" }}\n"
+    );
+    Model::from_text(&text)
+}
+
+/// The layer norm runs as one step, bit-identical to the unfused ops, over the last axis
+/// (given as 1 or -1) and in its general form (axis 0, scalar gamma and beta); with an
+/// intermediate also fetched, the ops stay unfused.
+#[test]
+fn layer_norm_fuses_bit_exactly() -> TestResult {
+    let data: Vec<f32> = (0..24)
+        .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.61)
+        .collect();
+    let x = Value::new(vec![4, 6], data)?;
+    for (axis, param_len) in [(1, 6), (-1, 6), (0, 1), (1, 1)] {
+        for fetches in [&["y"][..], &["y", "var"]] {
+            let model = layer_norm_graph(axis, param_len)?;
+            let build = |unoptimized| {
+                Session::new(
+                    &model,
+                    None,
+                    fetches,
+                    &["x"],
+                    SessionOptions {
+                        unoptimized,
+                        ..Default::default()
+                    },
+                )
+            };
+            let (fast, plain) = (build(false)?, build(true)?);
+            let label = format!("axis {axis}, {param_len} parameters, fetches {fetches:?}");
+            assert_eq!(
+                fast.num_steps() == 1,
+                fetches.len() == 1,
+                "{label}: {} steps",
+                fast.num_steps()
+            );
+            let got = fast.run(&[("x", x.clone())])?;
+            let want = plain.run(&[("x", x.clone())])?;
+            for (g, w) in got.iter().zip(&want) {
+                let bits = |t: &Value| {
+                    t.as_f32()
+                        .map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                };
+                assert!(bits(g).is_some(), "{label}: float32 output");
+                assert_eq!(bits(g), bits(w), "{label}");
+                assert_eq!(g.shape(), w.shape(), "{label}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -491,6 +491,18 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         let node = self.input.graph.node(id);
+        if let Some(ln) = self.fusions.layer_norms.get(&id).copied() {
+            let sources = ln
+                .outputs()
+                .into_iter()
+                .map(|o| self.source(self.resolve(o)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let control = self.control_steps(node);
+            let kernel: Box<dyn Kernel> = Box::new(crate::ops::nn::layer_norm::LayerNorm);
+            let location = self.fold_or_add(node, kernel, sources, control, used_outputs.len())?;
+            self.location.insert(id, location);
+            return Ok(());
+        }
         // A fused producer's kernel is built first, so that its errors name it before those
         // of a batch norm folded into it.
         let (built, sources) = match self.fusions.fused.get(&id).copied() {

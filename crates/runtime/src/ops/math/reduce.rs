@@ -174,6 +174,12 @@ where
     out
 }
 
+/// The float32 `Mean` of one contiguous row, bit-identical to the `Mean` kernel's result for
+/// a reduction over the last axis (for the fused layer norm).
+pub(crate) fn mean_of_row(x: &[f32]) -> f32 {
+    reduce_contiguous(x, 0.0, |a, b| a + b) / x.len() as f32
+}
+
 /// Lanes of Eigen's float packets in TensorFlow's x86 builds (AVX).
 const LANES: usize = 8;
 

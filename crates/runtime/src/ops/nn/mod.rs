@@ -6,6 +6,7 @@ pub(crate) mod batch_norm;
 pub(crate) mod conv2d;
 pub(crate) mod depthwise;
 pub(crate) mod fold_batch_norm;
+pub(crate) mod layer_norm;
 pub(crate) mod pool;
 pub(crate) mod softmax;
 pub(crate) mod top_k;
