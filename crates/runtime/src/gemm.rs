@@ -150,7 +150,7 @@ pub(crate) fn sgemm(
     // `1 · a · b` (alpha, the factor of the old `c`, is then unused); with it true it stores
     // `1 · c + 1 · a · b`. Its rayon tasks write disjoint blocks of `c` and return before
     // the call does.
-    unsafe {
+    crate::ops::parallel::section(|| unsafe {
         gemm::gemm(
             m,
             n,
@@ -172,7 +172,7 @@ pub(crate) fn sgemm(
             false,
             parallelism,
         );
-    }
+    });
     Ok(())
 }
 

@@ -16,7 +16,10 @@ pub struct SessionOptions {
     /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
     /// [`Error::TooManyThreads`]); `None` uses rayon's global pool (one thread per core).
     /// `Some(1)` runs on the calling thread itself, with every kernel single-threaded; more
-    /// threads are a pool of their own, each run handed to it.
+    /// threads are a pool of their own: a run with many parallel sections is handed to it
+    /// whole, one with at most [`Session::CALLER_RUN_SECTIONS`] (judged by the previous run)
+    /// runs on the calling thread and hands only those sections over. Kernels split their
+    /// work the same way either way, so results do not depend on which.
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
@@ -94,7 +97,10 @@ pub struct Session {
     plan: Plan,
     feeds: Vec<(Output, FeedInfo)>,
     fetch_names: Vec<String>,
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+    /// Whether the next run goes on the caller's thread (its previous run had few parallel
+    /// sections).
+    caller_runs: std::sync::atomic::AtomicBool,
     /// `threads: Some(1)`: runs on the caller's thread with single-threaded kernels.
     one_thread: bool,
 }
@@ -288,7 +294,8 @@ impl Session {
             plan,
             feeds: feed_infos,
             fetch_names: fetches.into_iter().map(|(name, _)| name).collect(),
-            pool,
+            pool: pool.map(std::sync::Arc::new),
+            caller_runs: std::sync::atomic::AtomicBool::new(false),
             one_thread,
         })
     }
@@ -298,11 +305,31 @@ impl Session {
     /// against its static shape.
     pub fn run(&self, feeds: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
         let values = self.feed_values(feeds)?;
-        match &self.pool {
-            Some(pool) => pool.install(|| self.plan.run(values)),
-            None if self.one_thread => parallel::one_thread(|| self.plan.run(values)),
-            None => self.plan.run(values),
-        }
+        self.execute(|| self.plan.run(values))
+    }
+
+    /// Runs with at most this many parallel sections go on the caller's thread (see
+    /// [`SessionOptions::threads`]).
+    pub const CALLER_RUN_SECTIONS: usize = 2;
+
+    /// Runs `run` on this session's threads (see [`SessionOptions::threads`]).
+    fn execute<R: Send>(&self, run: impl FnOnce() -> R + Send) -> R {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(pool) = &self.pool else {
+            return if self.one_thread {
+                parallel::one_thread(run)
+            } else {
+                run()
+            };
+        };
+        let (result, sections) = if self.caller_runs.load(Relaxed) {
+            parallel::on_caller(pool, || parallel::count_sections(run))
+        } else {
+            pool.install(|| parallel::count_sections(run))
+        };
+        self.caller_runs
+            .store(sections <= Self::CALLER_RUN_SECTIONS, Relaxed);
+        result
     }
 
     /// [`Session::run`], also timing each step of the plan: the fetched values and one
@@ -318,13 +345,7 @@ impl Session {
         let values = self.feed_values(feeds)?;
         let mut state = RunState::default();
         state.step_times = Some(Vec::new());
-        let outputs = match &self.pool {
-            Some(pool) => pool.install(|| self.plan.run_in(&mut state, values)),
-            None if self.one_thread => {
-                parallel::one_thread(|| self.plan.run_in(&mut state, values))
-            }
-            None => self.plan.run_in(&mut state, values),
-        }?;
+        let outputs = self.execute(|| self.plan.run_in(&mut state, values))?;
         let times = state.step_times.unwrap_or_default();
         let steps = self
             .plan

@@ -534,3 +534,41 @@ fn numerics_at_the_edges_as_tensorflow() -> TestResult {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }
+
+/// With 2 threads, a session hands its first run to its pool and, when that run had few
+/// parallel sections, runs the next ones on the caller's thread: every run gives the same
+/// bits, on a model with many parallel sections (MobileNetV2) and one with few (the MLP).
+#[test]
+fn runs_on_the_pool_or_the_caller_give_the_same_bits() -> TestResult {
+    for name in ["mlp", "mobilenet_v2"] {
+        let case = load_case(name)?;
+        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+        let feeds: Vec<(&str, Value)> = case
+            .feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let session = Session::new(
+            &case.model,
+            case.bundle.as_ref(),
+            &fetch_names,
+            &feed_names,
+            SessionOptions {
+                threads: Some(2),
+                ..Default::default()
+            },
+        )?;
+        let bits = |values: Vec<Value>| -> Vec<Option<Vec<u32>>> {
+            values
+                .iter()
+                .map(|v| v.as_f32().map(|d| d.iter().map(|x| x.to_bits()).collect()))
+                .collect()
+        };
+        let first = bits(session.run(&feeds)?);
+        for run in 1..4 {
+            assert_eq!(bits(session.run(&feeds)?), first, "{name}: run {run}");
+        }
+    }
+    Ok(())
+}

@@ -1,23 +1,29 @@
 //! Splitting work over rayon: disjoint output chunks, and only above a size threshold, where
 //! the work outweighs the cost of waking threads.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 thread_local! {
     /// Set while [`one_thread`] runs on this thread.
     static ONE_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The session's pool while [`on_caller`] runs a plan on this (non-pool) thread.
+    static CALLER_POOL: RefCell<Option<Arc<rayon::ThreadPool>>> = const { RefCell::new(None) };
+    /// Parallel sections entered on this thread, for [`count_sections`].
+    static SECTIONS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The threads a kernel may split its work over: 1 inside [`one_thread`], otherwise the
-/// current rayon pool's.
+/// The threads a kernel may split its work over: 1 inside [`one_thread`], the session's pool's
+/// inside [`on_caller`], otherwise the current rayon pool's.
 pub(crate) fn num_threads() -> usize {
     if ONE_THREAD.with(Cell::get) {
-        1
-    } else {
-        rayon::current_num_threads()
+        return 1;
     }
+    CALLER_POOL
+        .with(|p| p.borrow().as_ref().map(|p| p.current_num_threads()))
+        .unwrap_or_else(rayon::current_num_threads)
 }
 
 /// Runs `f` on the calling thread with every kernel single-threaded: how a session with one
@@ -28,6 +34,34 @@ pub(crate) fn one_thread<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     ONE_THREAD.with(|c| c.set(before));
     result
+}
+
+/// Runs `f` (a plan) on the calling thread, each parallel section handed to `pool`: for runs
+/// with few parallel sections, which then skip the hand-over of the whole run to the pool.
+/// Kernels see the pool's thread count, so they split work exactly as inside the pool.
+pub(crate) fn on_caller<R>(pool: &Arc<rayon::ThreadPool>, f: impl FnOnce() -> R) -> R {
+    let before = CALLER_POOL.with(|p| p.replace(Some(Arc::clone(pool))));
+    let result = f();
+    CALLER_POOL.with(|p| *p.borrow_mut() = before);
+    result
+}
+
+/// `f`'s result and the number of parallel sections it entered on this thread.
+pub(crate) fn count_sections<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = SECTIONS.with(|c| c.replace(0));
+    let result = f();
+    let sections = SECTIONS.with(|c| c.replace(before));
+    (result, sections)
+}
+
+/// Runs one parallel section of a kernel: on the session's pool when the plan runs on the
+/// caller's thread ([`on_caller`]), otherwise right here (already on a pool's thread).
+pub(crate) fn section<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    SECTIONS.with(|c| c.set(c.get() + 1));
+    match CALLER_POOL.with(|p| p.borrow().clone()) {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
 }
 
 /// Work units (about one multiply-add each) below which a kernel runs on the calling thread.
@@ -46,13 +80,15 @@ where
         return src.iter().map(|&x| f(x)).collect();
     }
     let mut out = vec![U::default(); src.len()];
-    out.par_chunks_mut(MAP_CHUNK)
-        .zip(src.par_chunks(MAP_CHUNK))
-        .for_each(|(o, s)| {
-            for (o, &x) in o.iter_mut().zip(s) {
-                *o = f(x);
-            }
-        });
+    section(|| {
+        out.par_chunks_mut(MAP_CHUNK)
+            .zip(src.par_chunks(MAP_CHUNK))
+            .for_each(|(o, s)| {
+                for (o, &x) in o.iter_mut().zip(s) {
+                    *o = f(x);
+                }
+            })
+    });
     out
 }
 
@@ -64,10 +100,12 @@ pub(crate) fn map_in_place<T: Copy + Send>(data: &mut [T], f: impl Fn(T) -> T + 
         }
         return;
     }
-    data.par_chunks_mut(MAP_CHUNK).for_each(|chunk| {
-        for x in chunk.iter_mut() {
-            *x = f(*x);
-        }
+    section(|| {
+        data.par_chunks_mut(MAP_CHUNK).for_each(|chunk| {
+            for x in chunk.iter_mut() {
+                *x = f(*x);
+            }
+        })
     });
 }
 
@@ -77,7 +115,7 @@ pub(crate) fn chunks_in_place<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sy
         f(data);
         return;
     }
-    data.par_chunks_mut(MAP_CHUNK).for_each(f);
+    section(|| data.par_chunks_mut(MAP_CHUNK).for_each(f));
 }
 
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, in parallel for large inputs.
@@ -91,13 +129,15 @@ where
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
     let mut out = vec![U::default(); a.len()];
-    out.par_chunks_mut(MAP_CHUNK)
-        .zip(a.par_chunks(MAP_CHUNK).zip(b.par_chunks(MAP_CHUNK)))
-        .for_each(|(o, (a, b))| {
-            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                *o = f(x, y);
-            }
-        });
+    section(|| {
+        out.par_chunks_mut(MAP_CHUNK)
+            .zip(a.par_chunks(MAP_CHUNK).zip(b.par_chunks(MAP_CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(x, y);
+                }
+            })
+    });
     out
 }
 
@@ -113,13 +153,15 @@ where
         }
         return;
     }
-    dst.par_chunks_mut(MAP_CHUNK)
-        .zip(src.par_chunks(MAP_CHUNK))
-        .for_each(|(d, s)| {
-            for (d, &s) in d.iter_mut().zip(s) {
-                *d = f(*d, s);
-            }
-        });
+    section(|| {
+        dst.par_chunks_mut(MAP_CHUNK)
+            .zip(src.par_chunks(MAP_CHUNK))
+            .for_each(|(d, s)| {
+                for (d, &s) in d.iter_mut().zip(s) {
+                    *d = f(*d, s);
+                }
+            })
+    });
 }
 
 /// Calls `f(row_index, row)` for every `row_len`-element row of `out`, spreading rows over
@@ -146,13 +188,15 @@ pub(crate) fn for_rows<T: Send>(
     // A few tasks per thread balances uneven rows without much scheduling overhead.
     let tasks = (threads * 4).min(rows);
     let rows_per_task = rows.div_ceil(tasks);
-    out.par_chunks_mut(rows_per_task * row_len)
-        .enumerate()
-        .for_each(|(t, chunk)| {
-            for (i, row) in chunk.chunks_mut(row_len).enumerate() {
-                f(t * rows_per_task + i, row);
-            }
-        });
+    section(|| {
+        out.par_chunks_mut(rows_per_task * row_len)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                for (i, row) in chunk.chunks_mut(row_len).enumerate() {
+                    f(t * rows_per_task + i, row);
+                }
+            })
+    });
 }
 
 /// Like [`for_rows`], but hands each task a block of whole rows: `f(first_row, block)`.
@@ -179,11 +223,13 @@ pub(crate) fn for_row_blocks<T: Send>(
     }
     let tasks = (threads * 4).min(rows);
     let rows_per_task = rows.div_ceil(tasks).min(max_rows);
-    out.par_chunks_mut(rows_per_task * row_len)
-        .enumerate()
-        .for_each(|(t, block)| {
-            f(t * rows_per_task, block);
-        });
+    section(|| {
+        out.par_chunks_mut(rows_per_task * row_len)
+            .enumerate()
+            .for_each(|(t, block)| {
+                f(t * rows_per_task, block);
+            })
+    });
 }
 
 #[cfg(test)]
@@ -231,6 +277,43 @@ mod tests {
             });
             assert_eq!(seen.lock().map(|s| s.len()).unwrap_or(0), 1);
         });
+    }
+
+    #[test]
+    fn on_caller_hands_sections_to_the_pool_and_counts_them() {
+        let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(3).build() else {
+            return;
+        };
+        let pool = Arc::new(pool);
+        let caller = std::thread::current().id();
+        let ((threads, here, in_section, in_pool), sections) = on_caller(&pool, || {
+            count_sections(|| {
+                let threads = num_threads();
+                let here = std::thread::current().id();
+                let (in_section, in_pool) = section(|| {
+                    (
+                        std::thread::current().id(),
+                        rayon::current_thread_index().is_some(),
+                    )
+                });
+                (threads, here, in_section, in_pool)
+            })
+        });
+        // Kernels see the pool's threads; the plan stays on the caller; a section runs on a
+        // pool thread.
+        assert_eq!((threads, here, sections), (3, caller, 1));
+        assert!(in_pool && in_section != caller);
+        // Outside `on_caller` the pool is forgotten, and sections run where they are.
+        assert_eq!(num_threads(), rayon::current_num_threads());
+        let (_, counted) = count_sections(|| section(|| ()));
+        assert_eq!(counted, 1);
+        // Results equal a run inside the pool: the same chunking decisions.
+        let data: Vec<u32> = (0..MIN_PARALLEL_WORK as u32 * 3).collect();
+        let inside = pool.install(|| map(&data, |x| x.wrapping_mul(7)));
+        let (outside, sections) = on_caller(&pool, || {
+            count_sections(|| map(&data, |x| x.wrapping_mul(7)))
+        });
+        assert_eq!((inside, sections), (outside, 1));
     }
 
     #[test]

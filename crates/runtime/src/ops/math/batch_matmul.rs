@@ -149,13 +149,15 @@ impl BatchMatMul {
         if g.pairs.len() >= threads && per_product * g.pairs.len() >= parallel::MIN_PARALLEL_WORK {
             // One product per task, each on one thread.
             let failure = Mutex::new(None);
-            out.par_chunks_mut(m * n).enumerate().for_each(|(i, o)| {
-                let (a, b) = operands(i);
-                if let Err(e) = product_serial(a, b, o) {
-                    if let Ok(mut f) = failure.lock() {
-                        f.get_or_insert(e);
+            parallel::section(|| {
+                out.par_chunks_mut(m * n).enumerate().for_each(|(i, o)| {
+                    let (a, b) = operands(i);
+                    if let Err(e) = product_serial(a, b, o) {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
                     }
-                }
+                })
             });
             if let Some(e) = failure.into_inner().ok().flatten() {
                 return Err(e);

@@ -159,9 +159,11 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32], threads: Th
     if block >= n {
         compute(0, out);
     } else {
-        out.par_chunks_mut(block)
-            .enumerate()
-            .for_each(|(t, o)| compute(t * block, o));
+        crate::ops::parallel::section(|| {
+            out.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(t, o)| compute(t * block, o))
+        });
     }
 }
 
