@@ -173,6 +173,19 @@ pub(crate) fn find(
             _ => None,
         }
     };
+    // The readers of `id`'s output 0 when that is its only output read and nothing else
+    // (a fetch, a feed, a control edge) needs it.
+    let only_readers = |id: NodeId| -> Option<&[(NodeId, usize)]> {
+        let out = Output::new(id, 0);
+        if fetched.contains(&out)
+            || fed.contains(&out)
+            || control_readers.contains(&id)
+            || outputs_read.get(&id).is_some_and(|s| s.len() != 1)
+        {
+            return None;
+        }
+        readers.get(&out).map(Vec::as_slice)
+    };
     let mut fusions = Fusions::default();
     for &id in order {
         let node = graph.node(id);
@@ -239,27 +252,13 @@ pub(crate) fn find(
             }
         }
         if node.op == "MatMul" && fused.activation.is_none() {
-            let only_reader = |id: NodeId| -> Option<(NodeId, usize)> {
-                let out = Output::new(id, 0);
-                if fetched.contains(&out)
-                    || fed.contains(&out)
-                    || control_readers.contains(&id)
-                    || outputs_read.get(&id).is_some_and(|s| s.len() != 1)
-                {
-                    return None;
+            let only_reader = |id: NodeId| match only_readers(id) {
+                Some(&[(reader, k)]) if graph.node(reader).control_inputs.is_empty() => {
+                    Some((reader, k))
                 }
-                match readers.get(&out).map(Vec::as_slice) {
-                    Some(&[(reader, k)]) if graph.node(reader).control_inputs.is_empty() => {
-                        Some((reader, k))
-                    }
-                    _ => None,
-                }
+                _ => None,
             };
-            let x_readers = readers.get(&Output::new(last, 0)).map(Vec::as_slice);
-            let x_free = !fetched.contains(&Output::new(last, 0))
-                && !control_readers.contains(&last)
-                && outputs_read.get(&last).is_none_or(|s| s.len() == 1);
-            if let (true, Some(x_readers)) = (x_free, x_readers) {
+            if let Some(x_readers) = only_readers(last) {
                 if let Some((form, nodes)) = gelu_erf(graph, x_readers, &only_reader, &resolve)? {
                     fused.gelu = Some(form);
                     absorbed.extend(nodes);
@@ -285,19 +284,6 @@ pub(crate) fn find(
             .insert(absorbed.last().copied().unwrap_or(id), id);
         fusions.fused.insert(id, fused);
     }
-    // The readers of `id`'s output 0 when that is its only output read and nothing else
-    // (a fetch, a feed, a control edge) needs it.
-    let only_readers = |id: NodeId| -> Option<&[(NodeId, usize)]> {
-        let out = Output::new(id, 0);
-        if fetched.contains(&out)
-            || fed.contains(&out)
-            || control_readers.contains(&id)
-            || outputs_read.get(&id).is_some_and(|s| s.len() != 1)
-        {
-            return None;
-        }
-        readers.get(&out).map(Vec::as_slice)
-    };
     for &id in order {
         if fusions.absorbed.contains(&id) || fusions.fused.contains_key(&id) {
             continue;
