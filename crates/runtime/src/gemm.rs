@@ -4,6 +4,8 @@
 
 #![allow(unsafe_code)]
 
+use std::mem::MaybeUninit;
+
 use crate::ops::{op_bail, OpError};
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
@@ -127,6 +129,35 @@ pub(crate) fn sgemm_new(
         c.set_len(len);
     }
     Ok(c)
+}
+
+/// `c = a · b` into uninitialized memory: `c` holds exactly `a.rows * b.cols` elements,
+/// row-major. Returns `c` as the initialized floats the GEMM stored there (every element).
+/// Errors as [`sgemm`], and when `c` has another length.
+pub(crate) fn sgemm_uninit<'c>(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &'c mut [MaybeUninit<f32>],
+    threads: Threads,
+) -> Result<&'c mut [f32], OpError> {
+    let (m, n) = (a.rows, b.cols);
+    if m.checked_mul(n) != Some(c.len()) {
+        op_bail!("output buffer of {} floats for a {m}x{n} product", c.len());
+    }
+    check(a, b, c.len(), n)?;
+    if c.is_empty() || a.cols == 0 {
+        for e in c.iter_mut() {
+            e.write(0.0);
+        }
+    } else {
+        // SAFETY: `c` holds m x n floats, rows of n at stride n, which `check` verified the
+        // product fits; it is borrowed mutably for the call. The GEMM does not read it
+        // (accumulate false) and stores every element.
+        unsafe { sgemm_raw(a, b, c.as_mut_ptr().cast::<f32>(), n, false, threads)? };
+    }
+    // SAFETY: every element of `c` was written just above (the zero loop, or the GEMM, which
+    // returned without error); `MaybeUninit<f32>` and `f32` have the same layout.
+    Ok(unsafe { &mut *(std::ptr::from_mut::<[MaybeUninit<f32>]>(c) as *mut [f32]) })
 }
 
 /// Checks the shapes and views of a product into `c_len` floats at row stride `ldc`;

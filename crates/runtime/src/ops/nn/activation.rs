@@ -87,16 +87,19 @@ impl Activation {
     /// Applies the activation to a float32 slice in place (for fused kernels).
     pub(crate) fn apply_f32(self, data: &mut [f32]) {
         match self {
-            Activation::Relu => data
-                .iter_mut()
-                .for_each(|x| *x = if x.is_nan() || *x > 0.0 { *x } else { 0.0 }),
-            Activation::Relu6 => data.iter_mut().for_each(|x| {
-                let r = if x.is_nan() || *x > 0.0 { *x } else { 0.0 };
-                *x = if r > 6.0 { 6.0 } else { r };
+            // Branch-free selects, eight lanes wide through `map_f32`.
+            Activation::Relu => {
+                gemm::map_f32(data, |x| if x.is_nan() || x > 0.0 { x } else { 0.0 })
+            }
+            Activation::Relu6 => gemm::map_f32(data, |x| {
+                let r = if x.is_nan() || x > 0.0 { x } else { 0.0 };
+                if r > 6.0 {
+                    6.0
+                } else {
+                    r
+                }
             }),
-            Activation::LeakyRelu(a) => data
-                .iter_mut()
-                .for_each(|x| *x = if *x > 0.0 { *x } else { *x * a }),
+            Activation::LeakyRelu(a) => gemm::map_f32(data, |x| if x > 0.0 { x } else { x * a }),
             Activation::Elu => data
                 .iter_mut()
                 .for_each(|x| *x = if *x < 0.0 { x.exp_m1() } else { *x }),

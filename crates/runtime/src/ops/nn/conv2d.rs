@@ -2,11 +2,15 @@
 //! over threads; a 1x1 stride-1 unpadded convolution is a single matrix product. Bias and
 //! activation can be applied to each block while it is in cache (see the plan's fusion).
 
+#![allow(unsafe_code)] // one `set_len` over the output the GEMM filled, see `conv2d`
+
+use std::mem::MaybeUninit;
+
 use ckpt_graph::Node;
 
 use super::activation::{Activation, GeluErf};
 use super::window::{Geometry, Layout, Padding, Window};
-use crate::gemm::{sgemm, MatRef, Threads};
+use crate::gemm::{sgemm_uninit, MatRef, Threads};
 use crate::ops::{
     expect_f32, fmt_shape, kernel, op_bail, parallel, BuildCtx, Built, Kernel, OpError,
 };
@@ -148,10 +152,15 @@ pub(crate) fn conv2d(
     let total = crate::ops::output_len(&[n, oh, ow, co], 4)?;
     let rows = n * oh * ow;
     let k = kh * kw * c;
-    let mut out = vec![0.0f32; total];
     if rows == 0 || co == 0 {
-        return Ok(TensorBuf::from_parts(vec![n, oh, ow, co], out));
+        return Ok(TensorBuf::from_parts(
+            vec![n, oh, ow, co],
+            vec![0.0f32; total],
+        ));
     }
+    // The GEMM stores every output element, block by block: the buffer is never zeroed.
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let spare = &mut out.spare_capacity_mut()[..total];
     let filter = MatRef::row_major(f.data(), k, co);
     let pointwise =
         kh == 1 && kw == 1 && window.strides == [1, 1] && oh == h && ow == w && pt == 0 && pl == 0;
@@ -189,11 +198,11 @@ pub(crate) fn conv2d(
         Threads::Pool
     };
     let result = std::sync::Mutex::new(Ok(()));
-    let process = |first: usize, block: &mut [f32]| {
+    let process = |first: usize, block: &mut [MaybeUninit<f32>]| {
         let nrows = block.len() / co;
         let status = if pointwise {
             let a = MatRef::row_major(&xd[first * c..(first + nrows) * c], nrows, c);
-            sgemm(a, filter, block, co, false, threads)
+            sgemm_uninit(a, filter, block, threads)
         } else {
             let mut patch = vec![0.0f32; nrows * k];
             let a = if tap_major {
@@ -209,10 +218,10 @@ pub(crate) fn conv2d(
                 g.fill_pixel_major(xd, first, nrows, &mut patch);
                 MatRef::row_major(&patch, nrows, k)
             };
-            sgemm(a, filter, block, co, false, threads)
+            sgemm_uninit(a, filter, block, threads)
         };
         match status {
-            Ok(()) => epilogue.apply(block, bias),
+            Ok(block) => epilogue.apply(block, bias),
             Err(e) => {
                 if let Ok(mut slot) = result.lock() {
                     *slot = Err(e);
@@ -221,15 +230,19 @@ pub(crate) fn conv2d(
         }
     };
     if spread_blocks {
-        parallel::for_row_blocks(&mut out, co, kn, block_rows, process);
+        parallel::for_row_blocks(spare, co, kn, block_rows, process);
     } else {
-        for (i, block) in out.chunks_mut(block_rows * co).enumerate() {
+        for (i, block) in spare.chunks_mut(block_rows * co).enumerate() {
             process(i * block_rows, block);
         }
     }
     result
         .into_inner()
         .map_err(|_| OpError("a convolution task panicked".into()))??;
+    // SAFETY: the blocks above partition the first `total` elements of the spare capacity,
+    // and each was handed to `process`, whose `sgemm_uninit` stored every element of it: no
+    // error was recorded (checked just above), so all `total` elements are initialized.
+    unsafe { out.set_len(total) };
     Ok(TensorBuf::from_parts(vec![n, oh, ow, co], out))
 }
 
