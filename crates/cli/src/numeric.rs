@@ -389,8 +389,11 @@ const CHECKED_CHUNK_BYTES: usize = 256 << 10;
 /// The crc32c of consecutive parts of a buffer, given as (crc32c, length) in order.
 /// (`crc32c_combine` costs tens of microseconds: it is called once per segment, not per
 /// chunk.)
-fn combine_crcs(parts: impl Iterator<Item = (u32, usize)>) -> u32 {
-    parts.fold(0, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
+fn combine_crcs(mut parts: impl Iterator<Item = (u32, usize)>) -> u32 {
+    // The first part's crc32c is the start: combining it with the empty prefix's (0) would
+    // give it back at the cost of a combine.
+    let first = parts.next().map_or(0, |(crc, _)| crc);
+    parts.fold(first, |acc, (crc, len)| crc32c::crc32c_combine(acc, crc, len))
 }
 
 /// Splits `len` bytes of `size`-byte elements into one contiguous segment per thread (at
