@@ -76,7 +76,9 @@ impl DataSink {
         let Some(background) = self.background.take() else {
             return Ok(());
         };
-        let Background { send, done, thread, .. } = background;
+        let Background {
+            send, done, thread, ..
+        } = background;
         drop(send);
         let mut result = Ok(());
         for (_, written) in done.iter() {
@@ -1415,7 +1417,11 @@ mod tests {
             matches!(&err, Some(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::StorageFull),
             "{err:?}"
         );
-        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
         assert!(matches!(add(&mut w, "c"), Err(Error::WriterFailed { .. })));
         assert!(matches!(w.finish(), Err(Error::WriterFailed { .. })));
         // Fails on the last buffer: reported by finish.
@@ -1424,12 +1430,20 @@ mod tests {
         add(&mut w, "b")?;
         let err = w.finish().err();
         assert!(matches!(err, Some(Error::Io { .. })), "{err:?}");
-        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
         // Dropped with a write under way: the thread ends and the file goes.
         let mut w = full_disk_writer(&prefix, usize::MAX)?;
         add(&mut w, "a")?;
         drop(w);
-        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
         Ok(())
     }
 
