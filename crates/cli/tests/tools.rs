@@ -639,7 +639,7 @@ fn average_writing_in_the_background_gives_the_same_bytes_and_no_partial_output(
         let want: Vec<u32> = x
             .as_slice::<f32>()?
             .iter()
-            .zip(y.as_slice::<f32>()?)
+            .zip(y.as_slice::<f32>()?.iter())
             .map(|(p, q)| (((*p as f64) + (*q as f64)) / 2.0) as f32)
             .map(f32::to_bits)
             .collect();
