@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use ckpt_graph::{Graph, Node, NodeId, Output};
 
+use crate::ops::math::batch_matmul::{is_permutation, FoldedTransposes};
 use crate::ops::math::matmul;
 use crate::ops::nn::activation::{self, Activation, GeluErf};
 use crate::ops::nn::conv2d::{self, Epilogue};
@@ -91,6 +92,10 @@ pub(crate) struct Fusions {
     /// Layer normalizations spelled out in ops, by their last node (the one planned, as
     /// [`crate::ops::nn::layer_norm::LayerNorm`]); their other nodes are in `absorbed`.
     pub layer_norms: HashMap<NodeId, LayerNormInputs>,
+    /// Batch products reading a `Transpose`'s input in place of its output, or writing their
+    /// product through the `Transpose` applied to it, by the product's node. A product with
+    /// a folded output transpose is planned where that transpose was (`producer_at`).
+    pub folded_transposes: HashMap<NodeId, FoldedTransposes>,
 }
 
 /// What a fused layer normalization reads, in the kernel's input order.
@@ -119,7 +124,13 @@ impl Fusions {
         if let Some(&producer) = self.producer_at.get(&id) {
             return Some(producer);
         }
-        if self.absorbed.contains(&id) || self.fused.contains_key(&id) {
+        if self.absorbed.contains(&id)
+            || self.fused.contains_key(&id)
+            || self
+                .folded_transposes
+                .get(&id)
+                .is_some_and(|f| f.output.is_some())
+        {
             return None;
         }
         Some(id)
@@ -300,7 +311,130 @@ pub(crate) fn find(
             fusions.layer_norms.insert(last, inputs);
         }
     }
+    for &id in order {
+        if fusions.absorbed.contains(&id) || fusions.fused.contains_key(&id) {
+            continue;
+        }
+        let Some((folded, transposes)) =
+            transposed_batch_matmul(graph, id, &only_readers, &resolve, fed)?
+        else {
+            continue;
+        };
+        if transposes
+            .iter()
+            .flatten()
+            .any(|t| fusions.absorbed.contains(t) || fusions.fused.contains_key(t))
+        {
+            continue;
+        }
+        let [x_t, y_t, out_t] = transposes;
+        for t in [x_t, y_t].into_iter().flatten() {
+            // The product reads the transpose's input.
+            fusions.absorbed.insert(t);
+            fusions
+                .alias
+                .insert(Output::new(t, 0), resolve(graph.node(t).inputs[0]));
+        }
+        if let Some(t) = out_t {
+            fusions.absorbed.insert(t);
+            fusions.alias.insert(Output::new(t, 0), Output::new(id, 0));
+            fusions.producer_at.insert(t, id);
+        }
+        fusions.folded_transposes.insert(id, folded);
+    }
     Ok(fusions)
+}
+
+/// A float32 batch product `id` whose inputs come from `Transpose`s read by nothing else, or
+/// whose product is read only by a `Transpose` keeping the first and last axes (attention's
+/// `[batch, seq, heads, depth]` shuffles): the permutations, and the `Transpose` nodes (for
+/// `x`, `y` and the output) folded. `y`'s permutation must keep its last axis among the
+/// matrix axes, so that the product takes the same route as on a row-major copy.
+#[allow(clippy::type_complexity)]
+fn transposed_batch_matmul<'a>(
+    graph: &Graph,
+    id: NodeId,
+    only_readers: &impl Fn(NodeId) -> Option<&'a [(NodeId, usize)]>,
+    resolve: &impl Fn(Output) -> Output,
+    fed: &HashSet<Output>,
+) -> Result<Option<(FoldedTransposes, [Option<NodeId>; 3])>, Error> {
+    let node = graph.node(id);
+    let float = ckpt_proto::DataType::DtFloat;
+    let dtype_ok = match node.op.as_str() {
+        "BatchMatMul" | "BatchMatMulV2" => node.attr_dtype_or("T", float)? == float,
+        "BatchMatMulV3" => ["Ta", "Tb", "Tout"]
+            .iter()
+            .map(|a| node.attr_dtype_or(a, float))
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .all(|&t| t == float),
+        _ => false,
+    };
+    if !dtype_ok || node.inputs.len() != 2 || !node.control_inputs.is_empty() {
+        return Ok(None);
+    }
+    // A `Transpose` with a constant permutation, read at `out` by nothing but `reader`'s
+    // input `k`.
+    let transpose = |out: Output, reader: NodeId, k: usize| -> Option<Vec<usize>> {
+        let t = graph.node(out.node);
+        if out.index != 0
+            || t.op != "Transpose"
+            || t.inputs.len() != 2
+            || !t.control_inputs.is_empty()
+            || fed.contains(&out)
+        {
+            return None;
+        }
+        match only_readers(out.node) {
+            Some(&[(r, kk)]) if r == reader && kk == k => {}
+            _ => return None,
+        }
+        let perm = const_ints(graph, resolve(t.inputs[1]))?;
+        let perm: Vec<usize> = perm
+            .iter()
+            .map(|&a| usize::try_from(a).ok())
+            .collect::<Option<_>>()?;
+        (perm.len() >= 2 && is_permutation(&perm, perm.len())).then_some(perm)
+    };
+    let mut folded = FoldedTransposes::default();
+    let mut nodes = [None; 3];
+    for (k, &input) in node.inputs.iter().enumerate() {
+        let input = resolve(input);
+        let Some(perm) = transpose(input, id, k) else {
+            continue;
+        };
+        let r = perm.len();
+        if k == 1 && !perm[r - 2..].contains(&(r - 1)) {
+            continue;
+        }
+        folded.inputs[k] = Some(perm);
+        nodes[k] = Some(input.node);
+    }
+    if let Some(&[(t, 0)]) = only_readers(id) {
+        let tn = graph.node(t);
+        let perm = (tn.op == "Transpose"
+            && tn.inputs.len() == 2
+            && tn.control_inputs.is_empty()
+            && !fed.contains(&Output::new(t, 0)))
+        .then(|| const_ints(graph, resolve(tn.inputs[1])))
+        .flatten()
+        .and_then(|p| {
+            p.iter()
+                .map(|&a| usize::try_from(a).ok())
+                .collect::<Option<Vec<usize>>>()
+        });
+        if let Some(perm) = perm {
+            let r = perm.len();
+            if r >= 3 && is_permutation(&perm, r) && perm[0] == 0 && perm[r - 1] == r - 1 {
+                folded.output = Some(perm);
+                nodes[2] = Some(t);
+            }
+        }
+    }
+    if nodes.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    Ok(Some((folded, nodes)))
 }
 
 /// The integer values of a constant output, if it is one.

@@ -83,6 +83,60 @@ pub(crate) fn sgemm(
     accumulate: bool,
     threads: Threads,
 ) -> Result<(), OpError> {
+    let (m, n) = check(a, b, c.len(), ldc)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if a.cols == 0 {
+        if !accumulate {
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return Ok(());
+    }
+    // SAFETY: `check` verified that rows 0..m at stride `ldc >= n`, columns 0..n, lie inside
+    // `c`, which is initialized and borrowed mutably for the call.
+    unsafe { sgemm_raw(a, b, c.as_mut_ptr(), ldc, accumulate, threads) }
+}
+
+/// `a · b` as a new row-major `a.rows x b.cols` vector, written by the GEMM into fresh memory
+/// (never zeroed first: the GEMM stores every element without reading any). Errors as
+/// [`sgemm`].
+pub(crate) fn sgemm_new(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    threads: Threads,
+) -> Result<Vec<f32>, OpError> {
+    let (m, n) = (a.rows, b.cols);
+    let len = m
+        .checked_mul(n)
+        .ok_or_else(|| OpError(format!("a {m}x{n} product overflows")))?;
+    check(a, b, len, n)?;
+    if len == 0 || a.cols == 0 {
+        return Ok(vec![0.0; len]);
+    }
+    let mut c: Vec<f32> = Vec::with_capacity(len);
+    let spare = c.spare_capacity_mut();
+    // SAFETY: `spare` holds `len` floats (capacity just reserved), which `check` verified is
+    // what rows 0..m of n columns at stride n need. The GEMM is told not to read `c`
+    // (accumulate false) and stores all m x n elements, so they are all initialized when it
+    // returns without error, and then the length is set to cover exactly them.
+    unsafe {
+        sgemm_raw(a, b, spare.as_mut_ptr().cast::<f32>(), n, false, threads)?;
+        c.set_len(len);
+    }
+    Ok(c)
+}
+
+/// Checks the shapes and views of a product into `c_len` floats at row stride `ldc`;
+/// returns `(m, n)`.
+fn check(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c_len: usize,
+    ldc: usize,
+) -> Result<(usize, usize), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         op_bail!("inner dimensions disagree: {m}x{k} times {}x{n}", b.rows);
@@ -91,20 +145,37 @@ pub(crate) fn sgemm(
         op_bail!("matrix view out of bounds");
     }
     if m == 0 || n == 0 {
-        return Ok(());
+        return Ok((m, n));
     }
     let c_needed = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
-    if !matches!(c_needed, Some(need) if need <= c.len()) {
+    if !matches!(c_needed, Some(need) if need <= c_len) {
         op_bail!("output buffer too small for {m}x{n}");
     }
-    if k == 0 {
-        if !accumulate {
-            for row in c.chunks_mut(ldc).take(m) {
-                row[..n].fill(0.0);
-            }
-        }
-        return Ok(());
-    }
+    Ok((m, n))
+}
+
+/// A raw output pointer that may cross to the pool's threads (the product's tasks write
+/// disjoint blocks).
+struct OutPtr(*mut f32);
+// SAFETY: only the GEMM call below dereferences it, writing disjoint blocks from its tasks,
+// all of which finish before `sgemm_raw` returns.
+unsafe impl Send for OutPtr {}
+
+/// The product behind [`sgemm`] and [`sgemm_new`].
+///
+/// # Safety
+/// `a` and `b` passed [`check`] with `m, n >= 1` and `k >= 1`, and `c` points to memory
+/// valid for writes (and, when `accumulate`, initialized reads) of rows 0..m at stride
+/// `ldc >= n`, columns 0..n, that nothing else accesses during the call.
+unsafe fn sgemm_raw(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    threads: Threads,
+) -> Result<(), OpError> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     let as_isize =
         |x: usize| isize::try_from(x).map_err(|_| OpError("matrix stride too large".into()));
     let (rsa, csa, rsb, csb, rsc) = (
@@ -121,7 +192,9 @@ pub(crate) fn sgemm(
         // the fixtures' 1e-5 of TensorFlow on the small classifier heads where gemm's order
         // drifted 2.5e-5 relative (lenet and layers_v1 logits).
         let beta = if accumulate { 1.0 } else { 0.0 };
-        // SAFETY: as below; with beta == 0, matrixmultiply does not read `c`.
+        // SAFETY: `check` verified that every (i, j) of `a` and `b` lies inside their
+        // slices; the caller guarantees `c`. With beta == 0, matrixmultiply does not read
+        // `c` and stores every element of it.
         unsafe {
             matrixmultiply::sgemm(
                 m,
@@ -135,7 +208,7 @@ pub(crate) fn sgemm(
                 rsb,
                 csb,
                 beta,
-                c.as_mut_ptr(),
+                c,
                 rsc,
                 1,
             );
@@ -143,19 +216,21 @@ pub(crate) fn sgemm(
         return Ok(());
     }
     let parallelism = gemm::Parallelism::Rayon(pool);
-    // SAFETY: `in_bounds` checked that every (i, j) of `a` and `b` lies inside their slices,
-    // and `c_needed` that rows 0..m at stride `ldc >= n`, columns 0..n, lie inside `c`. The
-    // output rows do not overlap (ldc >= n, column stride 1), and `c` is borrowed mutably, so
-    // it aliases neither input. With `read_dst` false, gemm does not read `c`: it stores
-    // `1 · a · b` (alpha, the factor of the old `c`, is then unused); with it true it stores
-    // `1 · c + 1 · a · b`. Its rayon tasks write disjoint blocks of `c` and return before
-    // the call does.
-    crate::ops::parallel::section(|| unsafe {
+    let out = OutPtr(c);
+    // SAFETY: `check` verified that every (i, j) of `a` and `b` lies inside their slices;
+    // the caller guarantees `c` for rows 0..m at stride `ldc >= n`, columns 0..n (the output
+    // rows do not overlap; column stride 1), and that nothing else touches it, so it aliases
+    // neither input. With `read_dst` false, gemm does not read `c`: it stores `1 · a · b` in
+    // every element (alpha, the factor of the old `c`, is then unused); with it true it
+    // stores `1 · c + 1 · a · b`. Its rayon tasks write disjoint blocks of `c` and return
+    // before the call does.
+    crate::ops::parallel::section(move || unsafe {
+        let out = out;
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            out.0,
             1,
             rsc,
             accumulate,

@@ -581,6 +581,9 @@ impl<'a> Planner<'a> {
         if let Some(fused) = self.fusions.fused.get(&id) {
             return fused.build(node);
         }
+        if let Some(folded) = self.fusions.folded_transposes.get(&id) {
+            return ops::math::batch_matmul::build_folded(node, folded.clone());
+        }
         // Constants standing in for missing variables are never computed with.
         let const_inputs: Vec<Option<&Value>> = sources
             .iter()

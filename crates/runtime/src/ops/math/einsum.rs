@@ -360,6 +360,7 @@ fn binary(
         adj_x,
         adj_y,
         broadcast: true,
+        folded: Default::default(),
     }
     .run(vec![a, b])?
     .pop()

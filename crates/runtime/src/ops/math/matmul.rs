@@ -5,7 +5,7 @@
 use ckpt_graph::Node;
 use rayon::prelude::*;
 
-use crate::gemm::{dot, sgemm, vec_mat, MatRef, Threads};
+use crate::gemm::{dot, sgemm, sgemm_new, vec_mat, MatRef, Threads};
 use crate::ops::nn::conv2d::Epilogue;
 use crate::ops::parallel;
 use crate::ops::{fmt_shape, kernel, op_bail, BuildCtx, Built, Kernel, OpError};
@@ -91,44 +91,59 @@ pub(crate) fn matmul(
         );
     }
     let (m, n) = (am.rows, bm.cols);
-    let mut out = vec![0.0f32; m * n];
-    product(am, bm, &mut out)?;
+    let out = if uses_gemv(am, bm) {
+        let mut out = vec![0.0f32; m * n];
+        product(am, bm, &mut out)?;
+        out
+    } else {
+        // Written by the GEMM into fresh memory, without zeroing it first.
+        sgemm_new(am, bm, Threads::Pool)?
+    };
     Ok(TensorBuf::from_parts(vec![m, n], out))
 }
 
 /// `out = a · b`, `out` row-major `a.rows x b.cols`; a large product is split over the
 /// threads (by `gemm`, or by output columns on the matrix-vector path).
 pub(crate) fn product(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
-    product_with(a, b, out, Threads::Pool)
+    product_into(a, b, out, b.cols, Threads::Pool)
 }
 
-/// [`product`] on the calling thread (for callers that spread products over threads).
-pub(crate) fn product_serial(a: MatRef<'_>, b: MatRef<'_>, out: &mut [f32]) -> Result<(), OpError> {
-    product_with(a, b, out, Threads::One)
-}
-
-fn product_with(
+/// `out = a · b`, row `i` of the product at `out[i * ldc..]` (`ldc >= b.cols`), split over
+/// the pool's threads only when `threads` is [`Threads::Pool`] and the product is large. The
+/// arithmetic does not depend on `ldc`.
+///
+/// Errors when the inner dimensions disagree or a view or `out` is too small.
+pub(crate) fn product_into(
     a: MatRef<'_>,
     b: MatRef<'_>,
     out: &mut [f32],
+    ldc: usize,
     threads: Threads,
 ) -> Result<(), OpError> {
+    let (m, n) = (a.rows, b.cols);
+    let fits = m
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(ldc))
+        .and_then(|r| r.checked_add(n));
+    if uses_gemv(a, b) && ldc >= n && fits.is_some_and(|f| f <= out.len()) {
+        for i in 0..m {
+            gemv_row(a, i, b, &mut out[i * ldc..i * ldc + n], threads);
+        }
+        return Ok(());
+    }
+    sgemm(a, b, out, ldc, false, threads)
+}
+
+/// Whether `a · b` takes the matrix-vector path (few rows, `b` contiguous along one axis).
+fn uses_gemv(a: MatRef<'_>, b: MatRef<'_>) -> bool {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if m <= GEMV_MAX_ROWS
+    m <= GEMV_MAX_ROWS
         && m > 0
         && n > 0
         && (b.col_stride == 1 || b.row_stride == 1)
         && b.rows == k
         && b.in_bounds()
         && a.in_bounds()
-        && out.len() >= m * n
-    {
-        for (i, row) in out.chunks_mut(n).enumerate().take(m) {
-            gemv_row(a, i, b, row, threads);
-        }
-        return Ok(());
-    }
-    sgemm(a, b, out, n, false, threads)
 }
 
 /// `out = a[i, :] · b`.
