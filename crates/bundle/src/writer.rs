@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use ckpt_proto::tensor_shape_proto::Dim;
 use ckpt_proto::{BundleEntryProto, BundleHeaderProto, Message, TensorShapeProto, VersionDef};
@@ -41,12 +43,111 @@ impl Default for WriteOptions {
 
 /// The data file being written: a large buffer in front of the file, and the position.
 struct DataSink {
+    /// The file (or what a test wraps it in); a stand-in while `background` has it.
     inner: Box<dyn Write + Send>,
     buf: Vec<u8>,
     pos: u64,
+    /// The thread writing handed-over buffers, while it runs.
+    background: Option<Background>,
+}
+
+/// A thread that writes whole buffers handed to it, in order, and hands each back once it is
+/// written ([`BundleWriter::add_owned_with_crc32c`]).
+struct Background {
+    /// Buffers to write.
+    send: SyncSender<Vec<u8>>,
+    /// Buffers written, with the result of their write.
+    done: Receiver<(Vec<u8>, std::io::Result<()>)>,
+    /// Gives the file back when `send` is closed.
+    thread: JoinHandle<Box<dyn Write + Send>>,
+    /// Buffers sent and not yet received back.
+    in_flight: usize,
+}
+
+/// The error of a writing thread that stopped without saying why (it panicked).
+fn thread_lost() -> std::io::Error {
+    std::io::Error::other("the thread writing the data file stopped")
 }
 
 impl DataSink {
+    /// Waits until every buffer handed to the background thread is written and takes the file
+    /// back; the first error those writes met. Does nothing when no thread runs.
+    fn settle(&mut self) -> std::io::Result<()> {
+        let Some(background) = self.background.take() else {
+            return Ok(());
+        };
+        let Background {
+            send, done, thread, ..
+        } = background;
+        drop(send);
+        let mut result = Ok(());
+        for (_, written) in done.iter() {
+            if result.is_ok() {
+                result = written;
+            }
+        }
+        self.inner = thread.join().map_err(|_| thread_lost())?;
+        result
+    }
+
+    /// Appends `bytes` on the background thread (started on first use), returning a buffer
+    /// that is no longer needed: the one appended at the call before once it is written, or an
+    /// empty one. So at most two buffers are in use, and the caller fills one while the other
+    /// is written. Errors: a failed write of an earlier buffer.
+    fn append_owned(&mut self, bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        // A small buffer is not worth a thread: it is copied into the write buffer and given
+        // back at once.
+        if self.background.is_none() && bytes.len() < BUFFER_SIZE {
+            self.append(&bytes)?;
+            return Ok(bytes);
+        }
+        if self.background.is_none() {
+            self.flush_buf()?;
+            let inner = std::mem::replace(&mut self.inner, Box::new(std::io::sink()));
+            let (send, todo) = sync_channel::<Vec<u8>>(2);
+            let (report, done) = channel();
+            let spawned = std::thread::Builder::new()
+                .name("ckpt-bundle-writer".to_string())
+                .spawn(move || {
+                    let mut inner = inner;
+                    let mut failed = false;
+                    for buf in todo {
+                        // After a failure nothing more is written: the file is abandoned.
+                        let written = if failed {
+                            Err(std::io::Error::other("an earlier write failed"))
+                        } else {
+                            inner.write_all(&buf)
+                        };
+                        failed |= written.is_err();
+                        if report.send((buf, written)).is_err() {
+                            break;
+                        }
+                    }
+                    inner
+                });
+            let thread = spawned?;
+            self.background = Some(Background {
+                send,
+                done,
+                thread,
+                in_flight: 0,
+            });
+        }
+        let Some(background) = self.background.as_mut() else {
+            return Err(thread_lost());
+        };
+        let len = bytes.len() as u64;
+        background.send.send(bytes).map_err(|_| thread_lost())?;
+        background.in_flight += 1;
+        self.pos += len;
+        if background.in_flight < 2 {
+            return Ok(Vec::new());
+        }
+        let (spare, written) = background.done.recv().map_err(|_| thread_lost())?;
+        background.in_flight -= 1;
+        written.map(|()| spare)
+    }
+
     fn flush_buf(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             self.inner.write_all(&self.buf)?;
@@ -237,6 +338,7 @@ impl BundleWriter {
                     inner,
                     buf: Vec::new(),
                     pos: 0,
+                    background: None,
                 }),
                 file: None,
             });
@@ -290,6 +392,82 @@ impl BundleWriter {
     /// Errors: those of [`add`](Self::add).
     pub fn add_with_crc32c(&mut self, name: &str, tensor: &Tensor<'_>, crc32c: u32) -> Result<()> {
         self.add_from(name, tensor, Origin::Checksummed(crc32c))
+    }
+
+    /// [`add_with_crc32c`](Self::add_with_crc32c) of a tensor of fixed-size elements whose
+    /// bytes the caller hands over (`dtype`, `shape`, `bytes` as [`Tensor::from_bytes`] takes
+    /// them): they are written to the data file by a background thread while the caller goes
+    /// on, computing the next tensor, say. Returns a buffer for the caller to reuse: the one
+    /// handed over at the call before, once it is written (its bytes unspecified), or an
+    /// empty one; so at most two buffers are in use. The file's bytes are the same as `add`
+    /// writes.
+    ///
+    /// A write that fails in the background is reported by a later call (of any kind) or by
+    /// [`finish`](Self::finish), which then abandon the writer as a failed `add` does: nothing
+    /// is left under the final names. The other methods wait for the background writes
+    /// before they write.
+    ///
+    /// Errors: those of [`add`](Self::add); [`Error::InvalidTensor`] for a dtype of
+    /// variable-size elements (string, variant).
+    pub fn add_owned_with_crc32c(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: Vec<u64>,
+        bytes: Vec<u8>,
+        crc32c: u32,
+    ) -> Result<Vec<u8>> {
+        self.check_usable()?;
+        if dtype.element_size().is_none() {
+            return Err(Error::InvalidTensor {
+                tensor: name.to_string(),
+                reason: format!("{dtype:?} elements have no fixed size to hand over as bytes"),
+            });
+        }
+        let entry = {
+            let tensor = Tensor::from_bytes(dtype, shape, bytes.as_slice())?;
+            if name.is_empty() {
+                // The same error as `add`'s.
+                return self.add(name, &tensor).map(|()| Vec::new());
+            }
+            if self.entries.contains_key(name.as_bytes()) {
+                return Err(self.duplicate(name));
+            }
+            tensor.check(name)?;
+            BundleEntryProto {
+                dtype: tensor.dtype.to_proto() as i32,
+                shape: Some(shape_proto(&tensor.shape)),
+                shard_id: self.current as i32,
+                offset: 0,
+                size: bytes.len() as i64,
+                crc32c: mask(crc32c),
+                slices: Vec::new(),
+            }
+        };
+        let Some(shard) = self.shards.get_mut(self.current) else {
+            return Err(self.failed());
+        };
+        let Some(sink) = shard.sink.as_mut() else {
+            return Err(self.failed());
+        };
+        let offset = sink.pos;
+        match sink.append_owned(bytes) {
+            Ok(spare) => {
+                self.entries.insert(
+                    name.as_bytes().to_vec(),
+                    BundleEntryProto {
+                        offset: offset as i64,
+                        ..entry
+                    },
+                );
+                Ok(spare)
+            }
+            Err(e) => {
+                let err = Error::io(&shard.tmp, e);
+                self.abandon();
+                Err(err)
+            }
+        }
     }
 
     /// Appends a tensor stored in another bundle, unchanged, under `name`: the same entry and
@@ -513,7 +691,8 @@ impl BundleWriter {
                     prefix: self.prefix.clone(),
                 });
             };
-            sink.flush_buf()
+            sink.settle()
+                .and_then(|()| sink.flush_buf())
                 .and_then(|()| sink.inner.flush())
                 .map_err(|e| Error::io(&shard.tmp, e))?;
             drop(sink);
@@ -596,7 +775,10 @@ impl BundleWriter {
     fn abandon(&mut self) {
         self.failed = true;
         for shard in &mut self.shards {
-            shard.sink = None;
+            // A background write still running ends before the file is removed.
+            if let Some(mut sink) = shard.sink.take() {
+                let _ = sink.settle();
+            }
             shard.file = None;
             let _ = std::fs::remove_file(&shard.tmp);
         }
@@ -619,7 +801,10 @@ impl BundleWriter {
             return Err(self.failed());
         };
         let offset = sink.pos;
+        // Buffers handed to the background thread go into the file first.
+        let settled = sink.settle();
         let result = match (&tensor.data, tensor.dtype, origin) {
+            _ if settled.is_err() => settled.map(|()| 0),
             (TensorData::Bytes(b), _, Origin::Stored(src)) => {
                 match copy_stored(sink, shard.file.as_ref().filter(|_| direct), b, src) {
                     Ok(Err(computed)) => return Err(src.mismatch(computed)),
@@ -1136,6 +1321,128 @@ mod tests {
         assert!(
             matches!(err, Some(Error::ChecksumMismatch { .. })),
             "{err:?}"
+        );
+        Ok(())
+    }
+
+    /// Tensors handed over as buffers (written by the background thread when large) give the
+    /// same files as `add`, in every order with the other ways of adding, across shards; the
+    /// buffers come back for reuse one call late.
+    #[test]
+    fn handed_over_buffers_are_written_as_add_writes_them() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let big = |seed: u32| -> Vec<f32> {
+            (0..(BUFFER_SIZE / 4) + 7)
+                .map(|i| (i as u32).wrapping_mul(seed) as f32)
+                .collect()
+        };
+        let (b1, b2, b3) = (big(3), big(5), big(7));
+        let small = [1.5f32, -2.0, 0.25];
+        let tensors: Vec<(&str, Tensor<'_>, u32)> = vec![
+            ("a_big", Tensor::from_slice(vec![b1.len() as u64], &b1)?, 0),
+            ("b_small", Tensor::from_slice(vec![3], &small)?, 0),
+            ("c_big", Tensor::from_slice(vec![b2.len() as u64], &b2)?, 1),
+            ("d_int", Tensor::from_slice(vec![2], &[7i64, 8])?, 1),
+            ("e_big", Tensor::from_slice(vec![b3.len() as u64], &b3)?, 1),
+            ("f_big", Tensor::from_slice(vec![b1.len() as u64], &b1)?, 0),
+        ];
+        let (want, got) = (dir.path().join("want"), dir.path().join("got"));
+        let mut w = BundleWriter::create_sharded(&want, 2, WriteOptions::default())?;
+        for (name, t, shard) in &tensors {
+            w.set_shard(*shard)?;
+            w.add(name, t)?;
+        }
+        w.finish()?;
+        let mut w = BundleWriter::create_sharded(&got, 2, WriteOptions::default())?;
+        let mut spare: Vec<u8> = Vec::new();
+        for (i, (name, t, shard)) in tensors.iter().enumerate() {
+            w.set_shard(*shard)?;
+            let bytes = t.bytes().unwrap_or_default();
+            if *name == "d_int" {
+                // Another way of adding between two handed-over buffers.
+                w.add(name, t)?;
+                continue;
+            }
+            let mut buf = std::mem::take(&mut spare);
+            buf.clear();
+            buf.extend_from_slice(bytes);
+            let back = w.add_owned_with_crc32c(
+                name,
+                t.dtype(),
+                t.shape().to_vec(),
+                buf,
+                ::crc32c::crc32c(bytes),
+            )?;
+            if i == 0 {
+                assert!(back.is_empty(), "nothing to give back at the first call");
+            }
+            spare = back;
+        }
+        // Names are checked as `add` checks them, and nothing is written then.
+        let t = Tensor::from_slice(vec![1], &[1.0f32])?;
+        assert!(matches!(
+            w.add_owned_with_crc32c("a_big", DType::Float32, vec![1], vec![0; 4], 0),
+            Err(Error::DuplicateTensor { .. })
+        ));
+        assert!(matches!(
+            w.add_owned_with_crc32c("z", DType::Float32, vec![2], vec![0; 4], 0),
+            Err(Error::InvalidTensor { .. })
+        ));
+        assert!(matches!(
+            w.add_owned_with_crc32c("z", DType::String, vec![], vec![0; 4], 0),
+            Err(Error::InvalidTensor { .. })
+        ));
+        assert!(w.add("", &t).is_err());
+        w.finish()?;
+        assert_eq!(bundle_files(&want), bundle_files(&got));
+        assert!(bundle_files(&got).iter().all(Option::is_some));
+        Ok(())
+    }
+
+    /// A background write that fails (a full disk) is reported by the next call or by
+    /// `finish`, and leaves no file behind.
+    #[test]
+    fn failed_background_write_leaves_no_files() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let prefix = dir.path().join("model.ckpt");
+        let big = vec![0u8; BUFFER_SIZE + 16];
+        let add = |w: &mut BundleWriter, name: &str| {
+            w.add_owned_with_crc32c(name, DType::UInt8, vec![big.len() as u64], big.clone(), 0)
+        };
+        // Fails on the first buffer: reported when the second comes.
+        let mut w = full_disk_writer(&prefix, 1000)?;
+        add(&mut w, "a")?;
+        let err = add(&mut w, "b").err();
+        assert!(
+            matches!(&err, Some(Error::Io { error, .. }) if error.kind() == std::io::ErrorKind::StorageFull),
+            "{err:?}"
+        );
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        assert!(matches!(add(&mut w, "c"), Err(Error::WriterFailed { .. })));
+        assert!(matches!(w.finish(), Err(Error::WriterFailed { .. })));
+        // Fails on the last buffer: reported by finish.
+        let mut w = full_disk_writer(&prefix, BUFFER_SIZE + 100)?;
+        add(&mut w, "a")?;
+        add(&mut w, "b")?;
+        let err = w.finish().err();
+        assert!(matches!(err, Some(Error::Io { .. })), "{err:?}");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        // Dropped with a write under way: the thread ends and the file goes.
+        let mut w = full_disk_writer(&prefix, usize::MAX)?;
+        add(&mut w, "a")?;
+        drop(w);
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
         );
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! Throughput of `ckpt diff`, `ckpt average` and `ckpt drop` as a user runs them: the `ckpt`
 //! binary on checkpoints of float32 tensors of 16 MiB (16 of them, 256 MiB, by default) in a
 //! temporary directory, hot in the page cache. Throughput is bytes of input read (`diff` of
-//! two: twice a checkpoint; `average` of five: five times). Next to them, for scale: `ckpt
-//! verify` of one checkpoint (every byte read and checksummed, at memory speed) and a copy of
-//! its files, fsync'd as `drop` fsyncs its output (what `drop` should cost no more than);
-//! `drop_1` checks the checksums of what it copies, `drop_1_no_verify` does not.
+//! two: twice a checkpoint; `average` of five: five times). Next to them, for scale: reading
+//! two checkpoints' files as `cat` does (`read_files_2`, the rate `diff_2` and `average_2`
+//! are held to), `ckpt verify` of one checkpoint (every byte read and checksummed, at memory
+//! speed) and a copy of its files, fsync'd as `drop` fsyncs its output (what `drop` should
+//! cost no more than); `drop_1` checks the checksums of what it copies, `drop_1_no_verify`
+//! does not.
 //!
 //! Run with `cargo bench -p ckpt-cli --bench tools`. The checkpoints go to `$CKPT_BENCH_DIR` if
 //! set, else the system's temporary directory; `average` and `drop` write (and fsync) their
@@ -190,6 +192,26 @@ fn tools(c: &mut Criterion) {
     });
 
     group.throughput(Throughput::Bytes(2 * checkpoint_bytes));
+    // The reference for the rest: reading the two inputs' files as `cat` does, in 128 KiB
+    // reads into one buffer, from the page cache.
+    group.bench_function("read_files_2", |b| {
+        let files: Vec<PathBuf> = inputs[..2].iter().flat_map(|p| files_of(p)).collect();
+        let mut buf = vec![0u8; 128 << 10];
+        b.iter(|| {
+            let mut total = 0usize;
+            for file in &files {
+                let mut f = std::fs::File::open(file).expect("open");
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf).expect("read");
+                    if n == 0 {
+                        break;
+                    }
+                    total += n;
+                }
+            }
+            total
+        })
+    });
     group.bench_function("diff_2", |b| {
         b.iter(|| ckpt(&[Path::new("diff"), &inputs[0], &inputs[1]], &[1]))
     });

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ckpt_bundle::{BundleWriter, Checkpoint, Storage, Tensor, TensorData, TensorSlice};
+use ckpt_bundle::{BundleWriter, Checkpoint, DType, Storage, Tensor, TensorData, TensorSlice};
 
 use crate::commands::progress;
 
@@ -88,6 +88,17 @@ pub enum Source<'a> {
     /// These values of fixed-size elements, with the crc32c of their bytes (unmasked), which
     /// the writer then takes as given. Used for whole tensors; a slice is checksummed anew.
     Checksummed(Tensor<'a>, u32),
+    /// Values of fixed-size elements in a buffer of the caller's, with the crc32c of their
+    /// bytes (unmasked): the writer takes the buffer (a whole tensor's is written on a
+    /// background thread, see [`BundleWriter::add_owned_with_crc32c`]) and leaves in its place
+    /// one to reuse: the one it took before, once written, or an empty one. A slice is
+    /// written from the buffer, which stays, and checksummed anew.
+    Buffer {
+        dtype: DType,
+        shape: Vec<u64>,
+        bytes: &'a mut Vec<u8>,
+        crc32c: u32,
+    },
     /// The input's stored bytes, unchanged: copied file to file by the kernel when the input is
     /// a little-endian V2 bundle of fixed-size elements (the crc32c still checked against the
     /// input's, while the copy runs), otherwise read and written as `read_from` gives them.
@@ -218,11 +229,32 @@ pub fn write(
             None => Vec::new(),
         };
         let mut put = |source: Source<'_>| -> Result<()> {
+            let source = match source {
+                Source::Buffer {
+                    dtype,
+                    shape,
+                    bytes,
+                    crc32c,
+                } if part.extents.is_none() => {
+                    let taken = std::mem::take(bytes);
+                    *bytes = writer
+                        .add_owned_with_crc32c(&item.out_name, dtype, shape, taken, crc32c)
+                        .with_context(|| format!("writing {:?}", item.out_name))?;
+                    return Ok(());
+                }
+                Source::Buffer {
+                    dtype,
+                    shape,
+                    bytes,
+                    ..
+                } => Source::Computed(Tensor::from_bytes(dtype, shape, bytes.as_slice())?),
+                other => other,
+            };
             let stored = match source {
                 Source::Unchanged => {
                     readers[part.input].stored(&item.name, part.extents.as_deref())?
                 }
-                Source::Computed(_) | Source::Checksummed(..) => None,
+                Source::Computed(_) | Source::Checksummed(..) | Source::Buffer { .. } => None,
             };
             let written = if let Some(s) = &stored {
                 match &part.extents {
@@ -233,7 +265,7 @@ pub fn write(
                 let (tensor, crc) = match source {
                     Source::Computed(t) => (t, None),
                     Source::Checksummed(t, crc) => (t, Some(crc)),
-                    Source::Unchanged => {
+                    Source::Unchanged | Source::Buffer { .. } => {
                         (read_from(readers, item, part.input, slice.as_ref())?, None)
                     }
                 };

@@ -342,7 +342,8 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
         .iter()
         .filter(|t| numeric::float_type(t.dtype).is_some())
         .count();
-    // The output buffer, reused from tensor to tensor (so not zeroed again for each).
+    // The output buffer, reused from tensor to tensor (so not zeroed again for each): two
+    // take turns, one filled while the writer writes the other.
     let mut out = Vec::new();
     let count = crate::copy::write(
         &readers,
@@ -376,8 +377,14 @@ pub fn average(out_prefix: &Path, inputs: &[PathBuf], write: &WriteArgs) -> Resu
                 finish_check(check, || crc)?;
             }
             let shape = parts.last().map(|t| t.shape().to_vec()).unwrap_or_default();
-            let mean = Tensor::from_bytes(dtype, shape, out.as_slice())?;
-            put(Source::Checksummed(mean, crcs.output))
+            // The writer takes `out` and writes it while the next tensor is averaged into the
+            // buffer it gives back.
+            put(Source::Buffer {
+                dtype,
+                shape,
+                bytes: &mut out,
+                crc32c: crcs.output,
+            })
         },
     )?;
     eprintln!(

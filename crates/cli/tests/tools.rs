@@ -586,3 +586,96 @@ fn diff_and_average_still_check_checksums() -> Result<()> {
     ckpt([Path::new("average"), &out, &good, &good])?.success()?;
     Ok(())
 }
+
+/// `average` hands each averaged tensor to a writer thread and averages the next one
+/// meanwhile: the output holds the float64 mean of each element rounded once, is byte for byte
+/// what a plain write of the same tensors gives, and a checksum that fails in a later tensor,
+/// while an earlier one is being written, leaves nothing under the output's name and no
+/// temporary file.
+#[test]
+fn average_writing_in_the_background_gives_the_same_bytes_and_no_partial_output() -> Result<()> {
+    use ckpt_bundle::{BundleReader, BundleWriter, Tensor};
+    let temp = tempfile::tempdir()?;
+    // 5 MiB of float32 per large tensor: past the writer's 4 MiB buffer, so the thread writes
+    // them.
+    let n: usize = 5 << 18;
+    let values = |seed: u32, t: u32| -> Vec<f32> {
+        (0..n as u32)
+            .map(|i| {
+                let h = i
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed * 7919 + t * 104_729);
+                (h % 100_003) as f32 * 0.013 - 650.0
+            })
+            .collect()
+    };
+    let big = ["a/kernel", "b/kernel", "c/kernel"];
+    let write = |name: &str, seed: u32| -> Result<std::path::PathBuf> {
+        let prefix = temp.path().join(name).join("model.ckpt");
+        let mut w = BundleWriter::create(&prefix)?;
+        for (t, tensor) in big.iter().enumerate() {
+            let v = values(seed, t as u32);
+            w.add(tensor, &Tensor::from_slice(vec![n as u64 / 4, 4], &v)?)?;
+        }
+        let bias = [seed as f32, 0.5, -1.25];
+        w.add("d/bias", &Tensor::from_slice(vec![3], &bias)?)?;
+        w.add(
+            "global_step",
+            &Tensor::from_slice(vec![], &[seed as i64 * 100])?,
+        )?;
+        w.finish()?;
+        Ok(prefix)
+    };
+    let (a, b) = (write("a", 1)?, write("b", 2)?);
+    let out = temp.path().join("avg/model.ckpt");
+    ckpt([Path::new("average"), &out, &a, &b])?.success()?;
+    let (ra, rb, ro) = (
+        BundleReader::open(&a)?,
+        BundleReader::open(&b)?,
+        BundleReader::open(&out)?,
+    );
+    for name in big.iter().chain(&["d/bias"]) {
+        let (x, y, m) = (ra.read(name)?, rb.read(name)?, ro.read(name)?);
+        let want: Vec<u32> = x
+            .as_slice::<f32>()?
+            .iter()
+            .zip(y.as_slice::<f32>()?.iter())
+            .map(|(p, q)| (((*p as f64) + (*q as f64)) / 2.0) as f32)
+            .map(f32::to_bits)
+            .collect();
+        let got: Vec<u32> = m.as_slice::<f32>()?.iter().map(|v| v.to_bits()).collect();
+        ensure!(got == want, "{name}: not the float64 mean rounded once");
+    }
+    ensure!(
+        ro.read("global_step")?.as_slice::<i64>()?.to_vec() == [200],
+        "step from the last input"
+    );
+    // The same tensors written again in the same order by a plain `add`: the same files.
+    let again = temp.path().join("again/model.ckpt");
+    let mut w = BundleWriter::create(&again)?;
+    for t in ro.tensors() {
+        w.add(&t.name, &ro.read(&t.name)?)?;
+    }
+    w.finish()?;
+    for suffix in [".index", ".data-00000-of-00001"] {
+        let file = |p: &Path| std::fs::read(format!("{}{suffix}", p.display()));
+        ensure!(
+            file(&out)? == file(&again)?,
+            "{suffix} differs from a plain write"
+        );
+    }
+    // A flipped bit in the third large tensor of `b` (stored after the first two): found while
+    // the second is being written.
+    flip_bit(
+        &temp.path().join("b/model.ckpt.data-00000-of-00001"),
+        2 * 4 * n as u64 + 100,
+        3,
+    )?;
+    let bad = temp.path().join("bad/model.ckpt");
+    ckpt([Path::new("average"), &bad, &a, &b])?
+        .failure()?
+        .stderr_has(&["checksum mismatch", "\"c/kernel\""])?;
+    let left = file_names(&temp.path().join("bad"))?;
+    ensure!(left.is_empty(), "a failed average left {left:?}");
+    Ok(())
+}
