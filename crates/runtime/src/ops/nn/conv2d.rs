@@ -1,5 +1,6 @@
 //! `Conv2D` (NHWC or NCHW input, HWIO filter) as im2col + sgemm over blocks of output pixels, spread
-//! over threads; a 1x1 stride-1 unpadded convolution is a single matrix product. Bias and
+//! over threads; a 1x1 stride-1 unpadded convolution is a single matrix product, and an
+//! input with few channels goes through the direct kernel of [`super::conv_direct`]. Bias and
 //! activation can be applied to each block while it is in cache (see the plan's fusion).
 
 #![allow(unsafe_code)] // one `set_len` over the output the GEMM filled, see `conv2d`
@@ -9,6 +10,7 @@ use std::mem::MaybeUninit;
 use ckpt_graph::Node;
 
 use super::activation::{Activation, GeluErf};
+use super::conv_direct::Direct;
 use super::window::{Geometry, Layout, Padding, Window};
 use crate::gemm::{sgemm_uninit, MatRef, Threads};
 use crate::ops::{
@@ -158,12 +160,32 @@ pub(crate) fn conv2d(
             vec![0.0f32; total],
         ));
     }
+    let pointwise =
+        kh == 1 && kw == 1 && window.strides == [1, 1] && oh == h && ow == w && pt == 0 && pl == 0;
+    if Direct::applies(c, co, window.dilations[1], pointwise) {
+        return Direct {
+            x: x.data(),
+            f: f.data(),
+            bias,
+            n,
+            h,
+            w,
+            c,
+            kh,
+            kw,
+            co,
+            oh,
+            ow,
+            stride: window.strides,
+            dilation_h: window.dilations[0],
+            pad: [pt, pl],
+        }
+        .run(epilogue);
+    }
     // The GEMM stores every output element, block by block: the buffer is never zeroed.
     let mut out: Vec<f32> = Vec::with_capacity(total);
     let spare = &mut out.spare_capacity_mut()[..total];
     let filter = MatRef::row_major(f.data(), k, co);
-    let pointwise =
-        kh == 1 && kw == 1 && window.strides == [1, 1] && oh == h && ow == w && pt == 0 && pl == 0;
     let xd = x.data();
     let g = Im2col {
         h,
@@ -452,6 +474,18 @@ pub(crate) mod tests {
             ([2, 9, 10, 9], [3, 3, 9, 4], Padding::Valid, 2, 1),
             ([4, 29, 31, 3], [3, 3, 3, 8], Padding::Same, 1, 1),
             ([3, 29, 31, 1], [5, 5, 1, 6], Padding::Same, 2, 1),
+            // The direct kernel (few input channels, output channels a multiple of 8): an
+            // RGB stem, 24 output channels (a block of 16 and one of 8) with uneven padding,
+            // and a window wider than the input.
+            ([2, 19, 20, 3], [3, 3, 3, 16], Padding::Same, 2, 1),
+            (
+                [1, 13, 11, 5],
+                [3, 3, 5, 24],
+                Padding::Explicit([(2, 1), (0, 3)]),
+                1,
+                1,
+            ),
+            ([2, 3, 2, 2], [5, 5, 2, 8], Padding::Same, 1, 1),
         ];
         for &(xs, fs, padding, s, d) in cases {
             let win = Window {

@@ -1,6 +1,9 @@
 //! `DepthwiseConv2dNative`: input [n,h,w,c], filter [kh,kw,c,m], output [n,oh,ow,c*m] (NCHW
-//! inputs and outputs are transposed around the NHWC loop); a direct loop over output rows, each pixel's taps accumulated in `(ky, kx)` order into a
-//! vector of all its channels (8 lanes at a time with AVX2 when the CPU has it). A fused bias
+//! inputs and outputs are transposed around the NHWC loop); a direct loop over output rows.
+//! With a multiplier of 1, channels a multiple of 8 and AVX2+FMA, each block of 8 channels
+//! is accumulated in registers for four output pixels at a time, one fused multiply-add per
+//! tap in `(ky, kx)` order (`Rows::channel_blocks_avx2`); otherwise each pixel's taps are
+//! accumulated in `(ky, kx)` order into a vector of all its channels. A fused bias
 //! (a folded batch norm) seeds the accumulators and a fused activation runs on each row while
 //! it is in cache. Padding, TensorFlow's SAME/VALID or explicit (a folded `Pad`), is handled
 //! by skipping taps outside the input, never by copying it.
@@ -149,6 +152,16 @@ fn depthwise(
     Ok(TensorBuf::from_parts(vec![n, oh, ow, cm], out))
 }
 
+/// float32 lanes in one AVX2 register: the channel block of the vectorized kernel.
+const LANES: usize = 8;
+
+/// One output row's valid kernel rows `(ky * kw, first input pixel of the input row)` and
+/// where the row's output starts.
+struct Pixel<'a> {
+    rows: &'a [(usize, usize)],
+    out: *mut f32,
+}
+
 /// What computing one output row needs.
 struct Rows<'a> {
     x: &'a [f32],
@@ -177,6 +190,16 @@ impl Rows<'_> {
         }
         #[cfg(target_arch = "x86_64")]
         {
+            if self.m == 1
+                && self.c.is_multiple_of(LANES)
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is what
+                // `channel_blocks_avx2` requires beyond its own bounds checks.
+                unsafe { self.channel_blocks_avx2(row_index, row) };
+                return;
+            }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above), all `row_avx2`
                 // requires; its body is safe code.
@@ -191,6 +214,168 @@ impl Rows<'_> {
     #[target_feature(enable = "avx2")]
     fn row_avx2(&self, row_index: usize, row: &mut [f32]) {
         self.row_portable(row_index, row);
+    }
+
+    /// Output row `row_index` for a multiplier of 1 and channels a multiple of [`LANES`]:
+    /// for each block of 8 channels, the output pixels whose taps all fall inside the input
+    /// are computed four at a time, each accumulator in a register seeded with the bias and
+    /// updated by one fused multiply-add per tap in `(ky, kx)` order; the pixels near the
+    /// edges skip the taps in the padding and take four channel blocks at a time, so that
+    /// their accumulation chains overlap too. Every output value sees the same operations in
+    /// the same order on either path. Returns without writing when the lengths do not fit
+    /// the geometry (the caller's checks make that impossible).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn channel_blocks_avx2(&self, row_index: usize, row: &mut [f32]) {
+        use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps};
+        let c = self.c;
+        let (b, oy) = (row_index / self.oh, row_index % self.oh);
+        let ow = row.len() / c.max(1);
+        let [sy, sx] = self.stride;
+        let [dy, dx] = self.dilation;
+        let [pt, pl] = self.pad;
+        // Every index below stays inside these lengths: input pixels (b, iy < h, ix < w),
+        // taps ky < kh, kx < kw, output pixels ox < ow, channels cb + 8 <= c.
+        let fits = c.is_multiple_of(LANES)
+            && self.m == 1
+            && row.len() == ow * c
+            && (b + 1)
+                .checked_mul(self.h * self.w * c)
+                .is_some_and(|n| n <= self.x.len())
+            && self.f.len() == self.kh * self.kw * c
+            && self.bias.is_none_or(|bias| bias.len() == c);
+        if !fits || c == 0 {
+            return;
+        }
+        let mut rows = Vec::with_capacity(self.kh);
+        for ky in 0..self.kh {
+            if let Some(iy) = (oy * sy + ky * dy).checked_sub(pt) {
+                if iy < self.h {
+                    rows.push((ky * self.kw, (b * self.h + iy) * self.w));
+                }
+            }
+        }
+        // Output columns whose every tap is inside the input: ox*sx >= pl and
+        // ox*sx + (kw-1)*dx - pl <= w - 1.
+        let first = pl.div_ceil(sx).min(ow);
+        let end = match (self.w + pl).checked_sub(self.kw.saturating_sub(1) * dx + 1) {
+            Some(last_start) => (last_start / sx + 1).clamp(first, ow),
+            None => first,
+        };
+        let out = row.as_mut_ptr();
+        let pixel = Pixel { rows: &rows, out };
+        for ox in (0..first).chain(end..ow) {
+            let mut cb = 0;
+            while cb + 4 * LANES <= c {
+                // SAFETY: ox < ow and cb + 32 <= c; the rest as checked above.
+                unsafe { self.edge_pixel::<4>(&pixel, ox, cb) };
+                cb += 4 * LANES;
+            }
+            while cb < c {
+                // SAFETY: as above, with cb + 8 <= c.
+                unsafe { self.edge_pixel::<1>(&pixel, ox, cb) };
+                cb += LANES;
+            }
+        }
+        let (x, f, kw) = (self.x.as_ptr(), self.f.as_ptr(), self.kw);
+        let step = sx * c;
+        for cb in (0..c).step_by(LANES) {
+            // SAFETY: bias has c elements and cb + 8 <= c.
+            let seed = unsafe { self.seed(cb) };
+            let mut ox = first;
+            while ox + 4 <= end {
+                let (mut a0, mut a1, mut a2, mut a3) = (seed, seed, seed, seed);
+                for &(tap_row, base) in &rows {
+                    for kx in 0..kw {
+                        // SAFETY: first <= ox and ox + 3 < end, so every input column
+                        // (ox+i)*sx + kx*dx - pl lies in 0..w; base is image b's input row
+                        // iy < h; the tap index is below kh*kw and cb + 8 <= c.
+                        unsafe {
+                            let p = x.add((base + ox * sx + kx * dx - pl) * c + cb);
+                            let fv = _mm256_loadu_ps(f.add((tap_row + kx) * c + cb));
+                            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p), fv, a0);
+                            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(step)), fv, a1);
+                            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(2 * step)), fv, a2);
+                            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(3 * step)), fv, a3);
+                        }
+                    }
+                }
+                // SAFETY: ox + 3 < ow and cb + 8 <= c, inside `row`.
+                unsafe {
+                    let o = out.add(ox * c + cb);
+                    _mm256_storeu_ps(o, a0);
+                    _mm256_storeu_ps(o.add(c), a1);
+                    _mm256_storeu_ps(o.add(2 * c), a2);
+                    _mm256_storeu_ps(o.add(3 * c), a3);
+                }
+                ox += 4;
+            }
+            for ox in ox..end {
+                // SAFETY: ox < ow and cb + 8 <= c.
+                unsafe { self.edge_pixel::<1>(&pixel, ox, cb) };
+            }
+        }
+    }
+
+    /// The bias of channels `cb..cb + 8` (zeros without a bias).
+    ///
+    /// # Safety
+    /// AVX2; `cb + 8 <= c` and a bias, if any, has `c` elements.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn seed(&self, cb: usize) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::{_mm256_loadu_ps, _mm256_setzero_ps};
+        match self.bias {
+            // SAFETY: the caller's contract.
+            Some(bias) => unsafe { _mm256_loadu_ps(bias.as_ptr().add(cb)) },
+            None => _mm256_setzero_ps(),
+        }
+    }
+
+    /// Channels `cb..cb + 8*G` of output pixel `ox`, taps outside the input skipped.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `channel_blocks_avx2`'s length checks passed; `ox < ow`, `cb + 8*G <= c`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn edge_pixel<const G: usize>(&self, pixel: &Pixel<'_>, ox: usize, cb: usize) {
+        use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps};
+        let c = self.c;
+        let (x, f) = (self.x.as_ptr(), self.f.as_ptr());
+        let mut acc = [std::arch::x86_64::_mm256_setzero_ps(); G];
+        for (g, a) in acc.iter_mut().enumerate() {
+            // SAFETY: cb + 8*g + 8 <= c.
+            *a = unsafe { self.seed(cb + g * LANES) };
+        }
+        for &(tap_row, base) in pixel.rows {
+            for kx in 0..self.kw {
+                let Some(ix) =
+                    (ox * self.stride[1] + kx * self.dilation[1]).checked_sub(self.pad[1])
+                else {
+                    continue;
+                };
+                if ix >= self.w {
+                    continue;
+                }
+                // SAFETY: base + ix is an input pixel of image b (iy < h, ix < w), the tap
+                // index is below kh*kw, and cb + 8*G <= c.
+                unsafe {
+                    let xp = x.add((base + ix) * c + cb);
+                    let fp = f.add((tap_row + kx) * c + cb);
+                    for (g, a) in acc.iter_mut().enumerate() {
+                        let xv = _mm256_loadu_ps(xp.add(g * LANES));
+                        *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(fp.add(g * LANES)), *a);
+                    }
+                }
+            }
+        }
+        for (g, a) in acc.into_iter().enumerate() {
+            // SAFETY: ox < ow and cb + 8*G <= c, inside the output row.
+            unsafe { _mm256_storeu_ps(pixel.out.add(ox * c + cb + g * LANES), a) };
+        }
     }
 
     #[inline(always)]
@@ -303,6 +488,17 @@ mod tests {
                 2,
                 1,
             ),
+            // The vectorized path (channels a multiple of 8): dilated with uneven padding,
+            // and a window wider than the input (no pixel away from the edges).
+            (
+                [1, 11, 12, 16],
+                [3, 3, 16, 1],
+                Padding::Explicit([(2, 0), (1, 2)]),
+                1,
+                2,
+            ),
+            ([3, 7, 3, 8], [5, 5, 8, 1], Padding::Same, 2, 1),
+            ([2, 6, 9, 40], [3, 3, 40, 1], Padding::Same, 1, 1),
             (
                 [1, 6, 5, 9],
                 [3, 3, 9, 1],
@@ -376,6 +572,84 @@ mod tests {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The vectorized path's arithmetic in plain code: each output value starts from its bias
+    /// (or zero) and takes one fused multiply-add per tap inside the input, in `(ky, kx)` order.
+    #[test]
+    fn vectorized_path_is_plain_fused_multiply_adds_bit_for_bit() -> Result<(), OpError> {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return Ok(());
+        }
+        type Case = ([usize; 4], [usize; 2], Padding, usize, usize);
+        let cases: &[Case] = &[
+            ([2, 13, 14, 48], [3, 3], Padding::Same, 1, 1),
+            (
+                [1, 12, 11, 16],
+                [3, 3],
+                Padding::Explicit([(0, 1), (0, 1)]),
+                2,
+                1,
+            ),
+            (
+                [1, 9, 10, 72],
+                [5, 5],
+                Padding::Explicit([(3, 1), (2, 4)]),
+                1,
+                2,
+            ),
+        ];
+        for (i, &([n, h, w, c], [kh, kw], padding, s, d)) in cases.iter().enumerate() {
+            let win = Window {
+                strides: [s, s],
+                dilations: [d, d],
+                padding,
+            };
+            let xv = values(n * h * w * c, 20 + i as u64);
+            let fv = values(kh * kw * c, 21 + i as u64);
+            let bias = values(c, 22 + i as u64);
+            let got = depthwise(
+                &TensorBuf::from_parts(vec![n, h, w, c], xv.clone()),
+                &TensorBuf::from_parts(vec![kh, kw, c, 1], fv.clone()),
+                &win,
+                Epilogue {
+                    bias: true,
+                    activation: None,
+                    gelu: None,
+                },
+                Some(&bias),
+                None,
+            )?;
+            let g = win.geometry([h, w], [kh, kw])?;
+            let [oh, ow] = g.out;
+            let [pt, pl] = g.pad_before;
+            let mut want = Vec::new();
+            for b in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for ci in 0..c {
+                            let mut acc = bias[ci];
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * s + ky * d).checked_sub(pt).filter(|&v| v < h);
+                                    let ix = (ox * s + kx * d).checked_sub(pl).filter(|&v| v < w);
+                                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                                        let xv = xv[((b * h + iy) * w + ix) * c + ci];
+                                        acc = xv.mul_add(fv[(ky * kw + kx) * c + ci], acc);
+                                    }
+                                }
+                            }
+                            want.push(acc);
+                        }
+                    }
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got.data()), bits(&want), "case {i}");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ pub(crate) mod activation;
 pub(crate) mod arg_minmax;
 pub(crate) mod batch_norm;
 pub(crate) mod conv2d;
+pub(crate) mod conv_direct;
 pub(crate) mod depthwise;
 pub(crate) mod fold_batch_norm;
 pub(crate) mod layer_norm;

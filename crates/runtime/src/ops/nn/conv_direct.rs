@@ -1,0 +1,505 @@
+//! A direct NHWC convolution for inputs with few channels (a network's first layer, such as
+//! MobileNet's 3x3 stride-2 convolution of an RGB image), where im2col would copy each input
+//! value `kh*kw` times into a patch matrix only `kh*kw*c` columns wide.
+//!
+//! Output pixels are computed four at a time along an output row, output channels in blocks
+//! of 16 (then 8): the accumulators stay in AVX2 registers, each tap `(ky, kx, ci)` is one
+//! broadcast input value times a vector of filter values, added with a fused multiply-add in
+//! `(ky, kx, ci)` order starting from zero, as the im2col product accumulates its columns. The
+//! bias is added to each finished sum, as the separate epilogue pass does. Taps in the
+//! padding are skipped rather than multiplied by a zero.
+#![allow(unsafe_code)] // AVX2 intrinsics over pointers, and the output written before `set_len`
+
+use std::mem::MaybeUninit;
+
+use super::conv2d::Epilogue;
+use crate::ops::{parallel, OpError};
+use crate::value::TensorBuf;
+
+/// float32 lanes in one AVX2 register.
+const LANES: usize = 8;
+
+/// Largest number of input channels the direct kernel takes; more go through im2col.
+pub(crate) const MAX_CHANNELS: usize = 7;
+
+/// The geometry of one NHWC convolution with unit dilation along the width.
+pub(crate) struct Direct<'a> {
+    pub x: &'a [f32],
+    /// HWIO: `[kh, kw, c, co]`.
+    pub f: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub co: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub stride: [usize; 2],
+    /// Dilation along the height (the width's is 1).
+    pub dilation_h: usize,
+    pub pad: [usize; 2],
+}
+
+/// Largest filter (`c * co` floats) a 1x1 convolution takes through the direct kernel: a
+/// quarter of L2, so that the filter stays in cache while the pixels stream past it.
+pub(crate) const MAX_POINTWISE_FILTER: usize = 1 << 14;
+
+/// Output pixels per task of a 1x1 convolution.
+const POINTWISE_BLOCK: usize = 512;
+
+impl Direct<'_> {
+    /// Whether the direct kernel computes this convolution on this CPU: few input channels,
+    /// or a 1x1 stride-1 unpadded convolution (`pointwise`) whose filter has at most
+    /// [`MAX_POINTWISE_FILTER`] elements; output channels a multiple of 8; unit width
+    /// dilation; AVX2 and FMA.
+    pub(crate) fn applies(c: usize, co: usize, dilation_w: usize, pointwise: bool) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let shape_fits = (1..=MAX_CHANNELS).contains(&c)
+                || (pointwise && c >= 1 && c.saturating_mul(co) <= MAX_POINTWISE_FILTER);
+            shape_fits
+                && co.is_multiple_of(LANES)
+                && co > 0
+                && dilation_w == 1
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (c, co, dilation_w, pointwise);
+            false
+        }
+    }
+
+    /// Whether this is a 1x1 stride-1 convolution without padding: a matrix product of the
+    /// `[n*h*w, c]` input and the `[c, co]` filter.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && [self.oh, self.ow] == [self.h, self.w]
+    }
+
+    /// The convolution `[n, oh, ow, co]`, the epilogue's activation applied to each output
+    /// row. Errors when the slices do not match the geometry or [`Direct::applies`] is false.
+    pub(crate) fn run(&self, epilogue: Epilogue) -> Result<TensorBuf<f32>, OpError> {
+        let (n, h, w, c, co) = (self.n, self.h, self.w, self.c, self.co);
+        let shape = [n, self.oh, self.ow, co];
+        let total = crate::ops::output_len(&shape, 4)?;
+        let pointwise = self.is_pointwise();
+        let lengths_fit = Some(self.x.len()) == n.checked_mul(h * w * c)
+            && Some(self.f.len()) == self.kh.checked_mul(self.kw * c * co)
+            && self.bias.is_none_or(|b| b.len() == co);
+        if !lengths_fit || !Self::applies(c, co, 1, pointwise) || self.stride.contains(&0) {
+            return Err(OpError(
+                "direct convolution: inputs do not match the geometry".into(),
+            ));
+        }
+        let activate = |block: &mut [f32]| {
+            if let Some(act) = epilogue.activation {
+                act.apply_f32(block);
+            }
+            if let Some(gelu) = epilogue.gelu {
+                gelu.apply_f32(block);
+            }
+        };
+        let mut out: Vec<f32> = Vec::with_capacity(total);
+        let spare = &mut out.spare_capacity_mut()[..total];
+        if pointwise {
+            parallel::for_row_blocks(spare, co, c * co, POINTWISE_BLOCK, |first, block| {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: `applies` checked AVX2 and FMA above, and the lengths.
+                    unsafe { self.pointwise_avx2(first, block) };
+                }
+                // SAFETY: `pointwise_avx2` stored every element of `block` (its contract).
+                activate(unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) });
+            });
+        } else {
+            let row_len = self.ow * co;
+            let work = row_len * self.kh * self.kw * c;
+            parallel::for_rows(spare, row_len, work, |row_index, row| {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: `applies` checked AVX2 and FMA above.
+                    unsafe { self.row_avx2(row_index, row) };
+                }
+                // SAFETY: `row_avx2` stored every element of `row` (its contract), so the
+                // elements are initialized f32 values.
+                activate(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
+            });
+        }
+        // SAFETY: `for_rows` / `for_row_blocks` handed every row of the first `total` spare
+        // elements (a whole number of rows) to the closure, whose kernel stored each element.
+        unsafe { out.set_len(total) };
+        Ok(TensorBuf::from_parts(shape.to_vec(), out))
+    }
+
+    /// Output pixels `first..first + block.len() / co` of a pointwise convolution: stores
+    /// every element of `block`, four pixels by 16 (then 8) output channels at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, `run`'s length checks must have passed, and the
+    /// block must lie inside the output (`first * co + block.len() <= n*h*w*co`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pointwise_avx2(&self, first: usize, block: &mut [MaybeUninit<f32>]) {
+        let (c, co) = (self.c, self.co);
+        let pixels = block.len() / co;
+        let out = block.as_mut_ptr() as *mut f32;
+        let wide = co - co % 16;
+        let mut p = 0;
+        while p < pixels {
+            let rows = (pixels - p).min(4);
+            // SAFETY: pixels p..p+rows of the block are input pixels first+p.. (inside x by
+            // the caller's contract), and their outputs lie inside `block`.
+            let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
+            for cb in (0..wide).step_by(16) {
+                // SAFETY: as above; cb + 16 <= co.
+                unsafe { self.pointwise_tile::<2>(x, o, rows, cb) };
+            }
+            if wide < co {
+                // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
+                unsafe { self.pointwise_tile::<1>(x, o, rows, wide) };
+            }
+            p += rows;
+        }
+    }
+
+    /// Output channels `cb..cb + 8*V` of `rows` (1 to 4) consecutive pixels: input at `x`
+    /// (`rows * c` values), output at `out` (row stride `co`).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `x` valid for `rows * c` reads, `out` for `rows * co` writes,
+    /// `cb + 8*V <= co`, and `run`'s length checks passed.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pointwise_tile<const V: usize>(
+        &self,
+        x: *const f32,
+        out: *mut f32,
+        rows: usize,
+        cb: usize,
+    ) {
+        use std::arch::x86_64::{
+            _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
+            _mm256_setzero_ps, _mm256_storeu_ps,
+        };
+        let (c, co) = (self.c, self.co);
+        let f = self.f.as_ptr();
+        let mut acc = [[_mm256_setzero_ps(); V]; 4];
+        // Rows past `rows` read row 0 again (in bounds) and are not stored.
+        let row_at = |p: usize| if p < rows { p * c } else { 0 };
+        let offsets = [row_at(0), row_at(1), row_at(2), row_at(3)];
+        for j in 0..c {
+            let mut fv = [_mm256_setzero_ps(); V];
+            for (v, lane) in fv.iter_mut().enumerate() {
+                // SAFETY: filter row j < c has co values and cb + 8*V <= co.
+                *lane = unsafe { _mm256_loadu_ps(f.add(j * co + cb + v * LANES)) };
+            }
+            for (a, &off) in acc.iter_mut().zip(&offsets) {
+                // SAFETY: off + j < rows * c (or j < c for a repeated row 0).
+                let xv = unsafe { _mm256_broadcast_ss(&*x.add(off + j)) };
+                for v in 0..V {
+                    a[v] = _mm256_fmadd_ps(xv, fv[v], a[v]);
+                }
+            }
+        }
+        for (p, a) in acc.into_iter().enumerate().take(rows) {
+            for (v, mut lane) in a.into_iter().enumerate() {
+                if let Some(bias) = self.bias {
+                    // SAFETY: bias has co values and cb + 8*V <= co.
+                    lane = _mm256_add_ps(lane, unsafe {
+                        _mm256_loadu_ps(bias.as_ptr().add(cb + v * LANES))
+                    });
+                }
+                // SAFETY: p < rows and cb + 8*V <= co.
+                unsafe { _mm256_storeu_ps(out.add(p * co + cb + v * LANES), lane) };
+            }
+        }
+    }
+
+    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`): stores
+    /// every element of `row` (`ow * co` long; the lengths were checked by `run`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and `run`'s length checks must have passed.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn row_avx2(&self, row_index: usize, row: &mut [MaybeUninit<f32>]) {
+        let (b, oy) = (row_index / self.oh, row_index % self.oh);
+        let mut rows = Vec::with_capacity(self.kh);
+        for ky in 0..self.kh {
+            if let Some(iy) = (oy * self.stride[0] + ky * self.dilation_h).checked_sub(self.pad[0])
+            {
+                if iy < self.h {
+                    rows.push((ky, (b * self.h + iy) * self.w));
+                }
+            }
+        }
+        let (sx, pl, w, ow) = (self.stride[1], self.pad[1], self.w, self.ow);
+        // Output columns whose taps all fall inside the input.
+        let first = pl.div_ceil(sx).min(ow);
+        let end = match (w + pl).checked_sub(self.kw.max(1)) {
+            Some(last_start) => (last_start / sx + 1).clamp(first, ow),
+            None => first,
+        };
+        let out = row.as_mut_ptr() as *mut f32;
+        let wide = self.co - self.co % 16;
+        for cb in (0..wide).step_by(16) {
+            // SAFETY: forwarded from this function's contract; cb + 16 <= co.
+            unsafe { self.block::<2>(&rows, cb, first, end, out) };
+        }
+        if wide < self.co {
+            // SAFETY: as above; co % 16 == 8, so cb + 8 == co.
+            unsafe { self.block::<1>(&rows, wide, first, end, out) };
+        }
+    }
+
+    /// Output channels `cb..cb + 8*V` of every pixel of one output row at `out`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `run`'s length checks passed; `rows` are this output row's valid
+    /// `(ky, first input pixel of the input row)`; `first..end` the columns whose taps all
+    /// fall inside the input; `cb + 8*V <= co`; `out` is valid for `ow * co` writes.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const V: usize>(
+        &self,
+        rows: &[(usize, usize)],
+        cb: usize,
+        first: usize,
+        end: usize,
+        out: *mut f32,
+    ) {
+        use std::arch::x86_64::{
+            __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
+            _mm256_setzero_ps, _mm256_storeu_ps,
+        };
+        let (c, co, kw, w) = (self.c, self.co, self.kw, self.w);
+        let (sx, pl) = (self.stride[1], self.pad[1]);
+        let (x, f) = (self.x.as_ptr(), self.f.as_ptr());
+        let mut bias = [_mm256_setzero_ps(); V];
+        if let Some(b) = self.bias {
+            for (v, lane) in bias.iter_mut().enumerate() {
+                // SAFETY: b has co elements and cb + 8*V <= co.
+                *lane = unsafe { _mm256_loadu_ps(b.as_ptr().add(cb + v * LANES)) };
+            }
+        }
+        let add_bias = self.bias.is_some();
+        // SAFETY (for the stores below): every `ox < ow` and `cb + 8*V <= co`, so each store
+        // of 8 lanes at `out + ox*co + cb + 8*v` lies inside the row.
+        let store = |ox: usize, acc: [__m256; V]| {
+            for (v, mut a) in acc.into_iter().enumerate() {
+                if add_bias {
+                    a = _mm256_add_ps(a, bias[v]);
+                }
+                unsafe { _mm256_storeu_ps(out.add(ox * co + cb + v * LANES), a) };
+            }
+        };
+        // One pixel at a time, taps outside the input skipped.
+        let edge_pixel = |ox: usize| {
+            let mut acc = [_mm256_setzero_ps(); V];
+            for &(ky, base) in rows {
+                for kx in 0..kw {
+                    let Some(ix) = (ox * sx + kx).checked_sub(pl) else {
+                        continue;
+                    };
+                    if ix >= w {
+                        continue;
+                    }
+                    for ci in 0..c {
+                        // SAFETY: (base + ix) is a pixel of image b (iy < h, ix < w) and
+                        // ci < c; the filter tap is below kh*kw*c and cb + 8*V <= co.
+                        unsafe {
+                            let xv = _mm256_broadcast_ss(&*x.add((base + ix) * c + ci));
+                            let fp = f.add(((ky * kw + kx) * c + ci) * co + cb);
+                            for (v, a) in acc.iter_mut().enumerate() {
+                                *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(fp.add(v * LANES)), *a);
+                            }
+                        }
+                    }
+                }
+            }
+            store(ox, acc);
+        };
+        for ox in (0..first).chain(end..self.ow) {
+            edge_pixel(ox);
+        }
+        // Four pixels at a time: with dilation 1 the taps (kx, ci) of one kernel row are one
+        // run of kw*c input values, at a stride of sx*c from one pixel to the next.
+        let run = kw * c;
+        let step = sx * c;
+        let mut ox = first;
+        while ox + 4 <= end {
+            let mut acc = [[_mm256_setzero_ps(); V]; 4];
+            for &(ky, base) in rows {
+                // SAFETY: first <= ox and ox + 3 < end, so the input columns of all four
+                // pixels' taps lie in 0..w; the filter row ky holds kw*c taps of co values.
+                unsafe {
+                    let xp = x.add((base + ox * sx - pl) * c);
+                    let fp = f.add(ky * run * co + cb);
+                    for j in 0..run {
+                        let mut fv = [_mm256_setzero_ps(); V];
+                        for (v, lane) in fv.iter_mut().enumerate() {
+                            *lane = _mm256_loadu_ps(fp.add(j * co + v * LANES));
+                        }
+                        for (p, a) in acc.iter_mut().enumerate() {
+                            let xv = _mm256_broadcast_ss(&*xp.add(p * step + j));
+                            for v in 0..V {
+                                a[v] = _mm256_fmadd_ps(xv, fv[v], a[v]);
+                            }
+                        }
+                    }
+                }
+            }
+            for (p, a) in acc.into_iter().enumerate() {
+                store(ox + p, a);
+            }
+            ox += 4;
+        }
+        for ox in ox..end {
+            edge_pixel(ox);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv2d::tests::values;
+    use super::*;
+
+    /// The kernel's arithmetic in plain code: per output value, fused multiply-adds from zero
+    /// over the taps inside the input in `(ky, kx, ci)` order, then the bias.
+    fn reference(d: &Direct<'_>) -> Vec<f32> {
+        let mut out = Vec::new();
+        for b in 0..d.n {
+            for oy in 0..d.oh {
+                for ox in 0..d.ow {
+                    for o in 0..d.co {
+                        let mut acc = 0.0f32;
+                        for ky in 0..d.kh {
+                            let Some(iy) = (oy * d.stride[0] + ky * d.dilation_h)
+                                .checked_sub(d.pad[0])
+                                .filter(|&iy| iy < d.h)
+                            else {
+                                continue;
+                            };
+                            for kx in 0..d.kw {
+                                let Some(ix) = (ox * d.stride[1] + kx)
+                                    .checked_sub(d.pad[1])
+                                    .filter(|&ix| ix < d.w)
+                                else {
+                                    continue;
+                                };
+                                for ci in 0..d.c {
+                                    let xv = d.x[((b * d.h + iy) * d.w + ix) * d.c + ci];
+                                    let fv = d.f[((ky * d.kw + kx) * d.c + ci) * d.co + o];
+                                    acc = xv.mul_add(fv, acc);
+                                }
+                            }
+                        }
+                        out.push(match d.bias {
+                            Some(bias) => acc + bias[o],
+                            None => acc,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_plain_fused_multiply_adds_bit_for_bit() -> Result<(), OpError> {
+        if !Direct::applies(3, 8, 1, false) {
+            return Ok(()); // no AVX2/FMA here: conv2d takes the im2col path
+        }
+        // ((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])
+        type Case = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            [usize; 2],
+            usize,
+        );
+        let cases: &[(Case, [usize; 2], [usize; 2])] = &[
+            ((2, 17, 19, 3, 3, 3, 16, [2, 2], 1), [0, 0], [8, 9]),
+            ((1, 9, 13, 5, 3, 3, 24, [1, 1], 1), [1, 1], [9, 13]),
+            ((3, 11, 7, 1, 5, 5, 8, [1, 2], 2), [4, 2], [11, 4]),
+            ((1, 4, 3, 7, 5, 5, 40, [1, 1], 1), [2, 2], [4, 3]),
+            // 1x1 stride 1: the pointwise path, with a tail of 2 pixels and of 3.
+            ((2, 5, 7, 19, 1, 1, 40, [1, 1], 1), [0, 0], [5, 7]),
+            ((1, 3, 9, 96, 1, 1, 16, [1, 1], 1), [0, 0], [3, 9]),
+        ];
+        for (i, &((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])) in
+            cases.iter().enumerate()
+        {
+            let x = values(n * h * w * c, 11 + i as u64);
+            let f = values(kh * kw * c * co, 12 + i as u64);
+            let bias = values(co, 13 + i as u64);
+            for with_bias in [false, true] {
+                let d = Direct {
+                    x: &x,
+                    f: &f,
+                    bias: with_bias.then_some(bias.as_slice()),
+                    n,
+                    h,
+                    w,
+                    c,
+                    kh,
+                    kw,
+                    co,
+                    oh,
+                    ow,
+                    stride,
+                    dilation_h,
+                    pad,
+                };
+                let got = d.run(Epilogue::default())?;
+                assert_eq!(got.shape(), &[n, oh, ow, co]);
+                let want = reference(&d);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(got.data()), bits(&want), "case {i}, bias {with_bias}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_slices_that_do_not_match_the_geometry() {
+        let x = vec![0.0f32; 10];
+        let f = vec![0.0f32; 9 * 3 * 8];
+        let d = Direct {
+            x: &x,
+            f: &f,
+            bias: None,
+            n: 1,
+            h: 2,
+            w: 2,
+            c: 3,
+            kh: 3,
+            kw: 3,
+            co: 8,
+            oh: 2,
+            ow: 2,
+            stride: [1, 1],
+            dilation_h: 1,
+            pad: [1, 1],
+        };
+        assert_eq!(
+            d.run(Epilogue::default()).err(),
+            Some(OpError(
+                "direct convolution: inputs do not match the geometry".into()
+            ))
+        );
+    }
+}
