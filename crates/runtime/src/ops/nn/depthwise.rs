@@ -16,6 +16,8 @@
 //! `acc = round(acc + x * f)`; taps in the padding add zero and are skipped.
 #![allow(unsafe_code)]
 
+use std::mem::MaybeUninit;
+
 use ckpt_graph::Node;
 
 use super::conv2d::Epilogue;
@@ -126,7 +128,9 @@ fn depthwise(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, cm], 4)?];
+    let total = crate::ops::output_len(&[n, oh, ow, cm], 4)?;
+    // Every path of `Rows::row` stores every element of its row: the buffer is not zeroed.
+    let mut out: Vec<f32> = Vec::with_capacity(total);
     let g = Rows {
         x: x.data(),
         f: f.data(),
@@ -143,12 +147,16 @@ fn depthwise(
         pad: [pt, pl],
         round,
     };
-    parallel::for_rows(&mut out, ow * cm, ow * cm * kh * kw, |row_index, row| {
-        g.row(row_index, row);
+    let spare = &mut out.spare_capacity_mut()[..total];
+    parallel::for_rows(spare, ow * cm, ow * cm * kh * kw, |row_index, row| {
+        let row = g.row(row_index, row);
         if let Some(act) = epilogue.activation {
             act.apply_f32(row);
         }
     });
+    // SAFETY: `for_rows` handed every row of the first `total` spare elements (n*oh rows of
+    // ow*cm) to `Rows::row`, which stores every element of the row it is given.
+    unsafe { out.set_len(total) };
     Ok(TensorBuf::from_parts(vec![n, oh, ow, cm], out))
 }
 
@@ -182,24 +190,44 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`).
-    fn row(&self, row_index: usize, row: &mut [f32]) {
+    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`): stores
+    /// every element of `row` and returns it initialized.
+    fn row<'r>(&self, row_index: usize, row: &'r mut [MaybeUninit<f32>]) -> &'r mut [f32] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.round.is_none()
+                && self.m == 1
+                && self.c.is_multiple_of(LANES)
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is what
+                // `channel_blocks_avx2` requires beyond its own bounds checks; `row` is valid
+                // for `row.len()` writes.
+                if unsafe {
+                    self.channel_blocks_avx2(row_index, row.as_mut_ptr().cast(), row.len())
+                } {
+                    // SAFETY: `channel_blocks_avx2` returned true: it stored every element.
+                    return unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                }
+            }
+        }
+        row.fill(MaybeUninit::new(0.0));
+        // SAFETY: every element was just stored.
+        let row = unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        self.row_filled(row_index, row);
+        row
+    }
+
+    /// Output row `row_index` into `row` (initialized) on the paths other than
+    /// `channel_blocks_avx2`.
+    fn row_filled(&self, row_index: usize, row: &mut [f32]) {
         if let Some(round) = self.round {
             self.row_with(row_index, row, round);
             return;
         }
         #[cfg(target_arch = "x86_64")]
         {
-            if self.m == 1
-                && self.c.is_multiple_of(LANES)
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is what
-                // `channel_blocks_avx2` requires beyond its own bounds checks.
-                unsafe { self.channel_blocks_avx2(row_index, row) };
-                return;
-            }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above), all `row_avx2`
                 // requires; its body is safe code.
@@ -222,18 +250,19 @@ impl Rows<'_> {
     /// updated by one fused multiply-add per tap in `(ky, kx)` order; the pixels near the
     /// edges skip the taps in the padding and take four channel blocks at a time, so that
     /// their accumulation chains overlap too. Every output value sees the same operations in
-    /// the same order on either path. Returns without writing when the lengths do not fit
-    /// the geometry (the caller's checks make that impossible).
+    /// the same order on either path. Returns whether it stored all `len` values at `out`:
+    /// false, without writing, when the lengths do not fit the geometry (the caller's checks
+    /// make that impossible).
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA.
+    /// The CPU must support AVX2 and FMA, and `out` must be valid for `len` writes.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn channel_blocks_avx2(&self, row_index: usize, row: &mut [f32]) {
+    unsafe fn channel_blocks_avx2(&self, row_index: usize, out: *mut f32, len: usize) -> bool {
         use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps};
         let c = self.c;
         let (b, oy) = (row_index / self.oh, row_index % self.oh);
-        let ow = row.len() / c.max(1);
+        let ow = len / c.max(1);
         let [sy, sx] = self.stride;
         let [dy, dx] = self.dilation;
         let [pt, pl] = self.pad;
@@ -241,14 +270,14 @@ impl Rows<'_> {
         // taps ky < kh, kx < kw, output pixels ox < ow, channels cb + 8 <= c.
         let fits = c.is_multiple_of(LANES)
             && self.m == 1
-            && row.len() == ow * c
+            && len == ow * c
             && (b + 1)
                 .checked_mul(self.h * self.w * c)
                 .is_some_and(|n| n <= self.x.len())
             && self.f.len() == self.kh * self.kw * c
             && self.bias.is_none_or(|bias| bias.len() == c);
         if !fits || c == 0 {
-            return;
+            return false;
         }
         let mut rows = Vec::with_capacity(self.kh);
         for ky in 0..self.kh {
@@ -265,7 +294,6 @@ impl Rows<'_> {
             Some(last_start) => (last_start / sx + 1).clamp(first, ow),
             None => first,
         };
-        let out = row.as_mut_ptr();
         let pixel = Pixel { rows: &rows, out };
         for ox in (0..first).chain(end..ow) {
             let mut cb = 0;
@@ -318,6 +346,7 @@ impl Rows<'_> {
                 unsafe { self.edge_pixel::<1>(&pixel, ox, cb) };
             }
         }
+        true
     }
 
     /// The bias of channels `cb..cb + 8` (zeros without a bias).
