@@ -6,8 +6,13 @@
 //! of 16 (then 8): the accumulators stay in AVX2 registers, each tap `(ky, kx, ci)` is one
 //! broadcast input value times a vector of filter values, added with a fused multiply-add in
 //! `(ky, kx, ci)` order starting from zero, as the im2col product accumulates its columns. The
-//! bias is added to each finished sum, as the separate epilogue pass does. Taps in the
-//! padding are skipped rather than multiplied by a zero.
+//! bias is added to each finished sum, as the separate epilogue pass does. Kernel rows that
+//! fall in the top or bottom padding are skipped; columns in the left or right padding are
+//! read as zeros from a padded copy of the row's input lines, as im2col's zero-filled patches
+//! (and TensorFlow's padded input) give them.
+//!
+//! A 1x1 stride-1 convolution with a small filter is a matrix product of the `[n*h*w, c]`
+//! input and the `[c, co]` filter: it takes the same register tiles without any copy.
 #![allow(unsafe_code)] // AVX2 intrinsics over pointers, and the output written before `set_len`
 
 use std::mem::MaybeUninit;
@@ -224,7 +229,9 @@ impl Direct<'_> {
     }
 
     /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`): stores
-    /// every element of `row` (`ow * co` long; the lengths were checked by `run`).
+    /// every element of `row` (`ow * co` long; the lengths were checked by `run`). When some
+    /// output column reaches into the left or right padding, the row's input rows are first
+    /// copied between zero columns, so that every pixel takes the same four-wide path.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA, and `run`'s length checks must have passed.
@@ -232,140 +239,120 @@ impl Direct<'_> {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn row_avx2(&self, row_index: usize, row: &mut [MaybeUninit<f32>]) {
         let (b, oy) = (row_index / self.oh, row_index % self.oh);
-        let mut rows = Vec::with_capacity(self.kh);
+        let (c, w, sx, pl, ow) = (self.c, self.w, self.stride[1], self.pad[1], self.ow);
+        let mut taps = Vec::with_capacity(self.kh);
         for ky in 0..self.kh {
             if let Some(iy) = (oy * self.stride[0] + ky * self.dilation_h).checked_sub(self.pad[0])
             {
                 if iy < self.h {
-                    rows.push((ky, (b * self.h + iy) * self.w));
+                    taps.push((ky, (b * self.h + iy) * w * c));
                 }
             }
         }
-        let (sx, pl, w, ow) = (self.stride[1], self.pad[1], self.w, self.ow);
-        // Output columns whose taps all fall inside the input.
-        let first = pl.div_ceil(sx).min(ow);
-        let end = match (w + pl).checked_sub(self.kw.max(1)) {
-            Some(last_start) => (last_start / sx + 1).clamp(first, ow),
-            None => first,
+        // Input columns, counted from the first left padding column, that the last output
+        // pixel's window reaches: beyond `pl + w` they are right padding.
+        let reach = ow.saturating_sub(1) * sx + self.kw;
+        let padded = pl > 0 || reach > pl + w;
+        let mut scratch = Vec::new();
+        let mut starts = Vec::with_capacity(taps.len());
+        if padded {
+            let width = reach.max(pl + w) * c;
+            scratch = vec![0.0f32; taps.len() * width];
+            for (r, &(_, start)) in taps.iter().enumerate() {
+                let dst = r * width + pl * c;
+                scratch[dst..dst + w * c].copy_from_slice(&self.x[start..start + w * c]);
+            }
+            starts.extend((0..taps.len()).map(|r| scratch.as_ptr().wrapping_add(r * width)));
+        } else {
+            starts.extend(taps.iter().map(|&(_, start)| self.x.as_ptr().wrapping_add(start)));
+        }
+        let kernel_rows: Vec<usize> = taps.iter().map(|&(ky, _)| ky).collect();
+        let lines = Lines {
+            kernel_rows: &kernel_rows,
+            starts: &starts,
+            out: row.as_mut_ptr() as *mut f32,
         };
-        let out = row.as_mut_ptr() as *mut f32;
         let wide = self.co - self.co % 16;
-        for cb in (0..wide).step_by(16) {
-            // SAFETY: forwarded from this function's contract; cb + 16 <= co.
-            unsafe { self.block::<2>(&rows, cb, first, end, out) };
+        let mut ox = 0;
+        while ox < ow {
+            let pixels = (ow - ox).min(4);
+            for cb in (0..wide).step_by(16) {
+                // SAFETY: forwarded from this function's contract; cb + 16 <= co; every
+                // start is a row of `reach` (or, unpadded, w >= reach) input columns.
+                unsafe { self.tile::<2>(&lines, ox, pixels, cb) };
+            }
+            if wide < self.co {
+                // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
+                unsafe { self.tile::<1>(&lines, ox, pixels, wide) };
+            }
+            ox += pixels;
         }
-        if wide < self.co {
-            // SAFETY: as above; co % 16 == 8, so cb + 8 == co.
-            unsafe { self.block::<1>(&rows, wide, first, end, out) };
-        }
+        drop(scratch);
     }
 
-    /// Output channels `cb..cb + 8*V` of every pixel of one output row at `out`.
+    /// Output channels `cb..cb + 8*V` of output pixels `ox..ox + pixels` (1 to 4) of one
+    /// output row.
     ///
     /// # Safety
-    /// AVX2 and FMA; `run`'s length checks passed; `rows` are this output row's valid
-    /// `(ky, first input pixel of the input row)`; `first..end` the columns whose taps all
-    /// fall inside the input; `cb + 8*V <= co`; `out` is valid for `ow * co` writes.
+    /// AVX2 and FMA; `run`'s length checks passed; each of `lines.starts` is valid for
+    /// `((ow - 1) * sx + kw) * c` reads; `cb + 8*V <= co`; `ox + pixels <= ow`; `lines.out`
+    /// is valid for `ow * co` writes.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const V: usize>(
-        &self,
-        rows: &[(usize, usize)],
-        cb: usize,
-        first: usize,
-        end: usize,
-        out: *mut f32,
-    ) {
+    unsafe fn tile<const V: usize>(&self, lines: &Lines<'_>, ox: usize, pixels: usize, cb: usize) {
         use std::arch::x86_64::{
-            __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
+            _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
             _mm256_setzero_ps, _mm256_storeu_ps,
         };
-        let (c, co, kw, w) = (self.c, self.co, self.kw, self.w);
-        let (sx, pl) = (self.stride[1], self.pad[1]);
-        let (x, f) = (self.x.as_ptr(), self.f.as_ptr());
-        let mut bias = [_mm256_setzero_ps(); V];
-        if let Some(b) = self.bias {
-            for (v, lane) in bias.iter_mut().enumerate() {
-                // SAFETY: b has co elements and cb + 8*V <= co.
-                *lane = unsafe { _mm256_loadu_ps(b.as_ptr().add(cb + v * LANES)) };
-            }
-        }
-        let add_bias = self.bias.is_some();
-        // SAFETY (for the stores below): every `ox < ow` and `cb + 8*V <= co`, so each store
-        // of 8 lanes at `out + ox*co + cb + 8*v` lies inside the row.
-        let store = |ox: usize, acc: [__m256; V]| {
-            for (v, mut a) in acc.into_iter().enumerate() {
-                if add_bias {
-                    a = _mm256_add_ps(a, bias[v]);
-                }
-                unsafe { _mm256_storeu_ps(out.add(ox * co + cb + v * LANES), a) };
-            }
-        };
-        // One pixel at a time, taps outside the input skipped.
-        let edge_pixel = |ox: usize| {
-            let mut acc = [_mm256_setzero_ps(); V];
-            for &(ky, base) in rows {
-                for kx in 0..kw {
-                    let Some(ix) = (ox * sx + kx).checked_sub(pl) else {
-                        continue;
-                    };
-                    if ix >= w {
-                        continue;
-                    }
-                    for ci in 0..c {
-                        // SAFETY: (base + ix) is a pixel of image b (iy < h, ix < w) and
-                        // ci < c; the filter tap is below kh*kw*c and cb + 8*V <= co.
-                        unsafe {
-                            let xv = _mm256_broadcast_ss(&*x.add((base + ix) * c + ci));
-                            let fp = f.add(((ky * kw + kx) * c + ci) * co + cb);
-                            for (v, a) in acc.iter_mut().enumerate() {
-                                *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(fp.add(v * LANES)), *a);
-                            }
-                        }
-                    }
-                }
-            }
-            store(ox, acc);
-        };
-        for ox in (0..first).chain(end..self.ow) {
-            edge_pixel(ox);
-        }
-        // Four pixels at a time: with dilation 1 the taps (kx, ci) of one kernel row are one
-        // run of kw*c input values, at a stride of sx*c from one pixel to the next.
+        let (c, co, kw, sx) = (self.c, self.co, self.kw, self.stride[1]);
+        let f = self.f.as_ptr();
+        // With dilation 1 the taps (kx, ci) of one kernel row are one run of kw*c input
+        // values, at a stride of sx*c from one pixel to the next. Pixels past `pixels` read
+        // the first pixel's taps again (in bounds) and are not stored.
         let run = kw * c;
-        let step = sx * c;
-        let mut ox = first;
-        while ox + 4 <= end {
-            let mut acc = [[_mm256_setzero_ps(); V]; 4];
-            for &(ky, base) in rows {
-                // SAFETY: first <= ox and ox + 3 < end, so the input columns of all four
-                // pixels' taps lie in 0..w; the filter row ky holds kw*c taps of co values.
-                unsafe {
-                    let xp = x.add((base + ox * sx - pl) * c);
-                    let fp = f.add(ky * run * co + cb);
-                    for j in 0..run {
-                        let mut fv = [_mm256_setzero_ps(); V];
-                        for (v, lane) in fv.iter_mut().enumerate() {
-                            *lane = _mm256_loadu_ps(fp.add(j * co + v * LANES));
-                        }
-                        for (p, a) in acc.iter_mut().enumerate() {
-                            let xv = _mm256_broadcast_ss(&*xp.add(p * step + j));
-                            for v in 0..V {
-                                a[v] = _mm256_fmadd_ps(xv, fv[v], a[v]);
-                            }
+        let offset = |p: usize| if p < pixels { (ox + p) * sx * c } else { ox * sx * c };
+        let offsets = [offset(0), offset(1), offset(2), offset(3)];
+        let mut acc = [[_mm256_setzero_ps(); V]; 4];
+        for (&ky, &start) in lines.kernel_rows.iter().zip(lines.starts) {
+            // SAFETY: kernel row ky < kh holds run taps of co values; cb + 8*V <= co; each
+            // pixel's taps lie in its input line (offset + run <= ((ow-1)*sx + kw) * c).
+            unsafe {
+                let fp = f.add(ky * run * co + cb);
+                for j in 0..run {
+                    let mut fv = [_mm256_setzero_ps(); V];
+                    for (v, lane) in fv.iter_mut().enumerate() {
+                        *lane = _mm256_loadu_ps(fp.add(j * co + v * LANES));
+                    }
+                    for (a, &off) in acc.iter_mut().zip(&offsets) {
+                        let xv = _mm256_broadcast_ss(&*start.add(off + j));
+                        for v in 0..V {
+                            a[v] = _mm256_fmadd_ps(xv, fv[v], a[v]);
                         }
                     }
                 }
             }
-            for (p, a) in acc.into_iter().enumerate() {
-                store(ox + p, a);
-            }
-            ox += 4;
         }
-        for ox in ox..end {
-            edge_pixel(ox);
+        for (p, a) in acc.into_iter().enumerate().take(pixels) {
+            for (v, mut lane) in a.into_iter().enumerate() {
+                if let Some(bias) = self.bias {
+                    // SAFETY: bias has co values and cb + 8*V <= co.
+                    lane = _mm256_add_ps(lane, unsafe {
+                        _mm256_loadu_ps(bias.as_ptr().add(cb + v * LANES))
+                    });
+                }
+                // SAFETY: ox + p < ow and cb + 8*V <= co, inside the output row.
+                unsafe { _mm256_storeu_ps(lines.out.add((ox + p) * co + cb + v * LANES), lane) };
+            }
         }
     }
+}
+
+/// One output row's valid kernel rows, the input line each reads (its first tap column,
+/// possibly a zero-padded copy) and where the row's output goes.
+struct Lines<'a> {
+    kernel_rows: &'a [usize],
+    starts: &'a [*const f32],
+    out: *mut f32,
 }
 
 #[cfg(test)]
@@ -374,7 +361,8 @@ mod tests {
     use super::*;
 
     /// The kernel's arithmetic in plain code: per output value, fused multiply-adds from zero
-    /// over the taps inside the input in `(ky, kx, ci)` order, then the bias.
+    /// in `(ky, kx, ci)` order over the kernel rows inside the input (columns in the padding
+    /// reading zeros), then the bias.
     fn reference(d: &Direct<'_>) -> Vec<f32> {
         let mut out = Vec::new();
         for b in 0..d.n {
@@ -390,14 +378,14 @@ mod tests {
                                 continue;
                             };
                             for kx in 0..d.kw {
-                                let Some(ix) = (ox * d.stride[1] + kx)
+                                let ix = (ox * d.stride[1] + kx)
                                     .checked_sub(d.pad[1])
-                                    .filter(|&ix| ix < d.w)
-                                else {
-                                    continue;
-                                };
+                                    .filter(|&ix| ix < d.w);
                                 for ci in 0..d.c {
-                                    let xv = d.x[((b * d.h + iy) * d.w + ix) * d.c + ci];
+                                    // A column in the padding reads a zero.
+                                    let xv = ix.map_or(0.0, |ix| {
+                                        d.x[((b * d.h + iy) * d.w + ix) * d.c + ci]
+                                    });
                                     let fv = d.f[((ky * d.kw + kx) * d.c + ci) * d.co + o];
                                     acc = xv.mul_add(fv, acc);
                                 }
