@@ -232,9 +232,63 @@ pub(crate) fn for_row_blocks<T: Send>(
     });
 }
 
+/// A new buffer of `total` floats filled by rows of `row_len` as [`for_rows`] spreads them:
+/// each row is zeroed inside its task (in cache, on the thread that fills it) before
+/// `f(row_index, row)` runs, rather than the whole buffer up front on the calling thread.
+/// `total` must be a multiple of `row_len` (a trailing part row is zeroed and not passed).
+#[allow(unsafe_code)] // one `set_len` over the rows the tasks zeroed
+pub(crate) fn rows_zeroed_in_task(
+    total: usize,
+    row_len: usize,
+    work_per_row: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    use std::mem::MaybeUninit;
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let spare = &mut out.spare_capacity_mut()[..total];
+    if row_len == 0 {
+        spare.fill(MaybeUninit::new(0.0));
+    } else {
+        let whole = total - total % row_len;
+        let (rows, rest) = spare.split_at_mut(whole);
+        rest.fill(MaybeUninit::new(0.0));
+        for_rows(rows, row_len, work_per_row, |i, row| {
+            row.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element of `row` was just initialized, and MaybeUninit<f32> has
+            // f32's layout.
+            let row = unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            f(i, row);
+        });
+    }
+    // SAFETY: `for_rows` hands every row of `rows` (the first `whole` elements) to the
+    // closure, which zeroes it first; `rest` was zeroed above: all `total` are initialized.
+    unsafe { out.set_len(total) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_zeroed_in_task_hands_out_zeroed_rows_and_zeroes_a_trailing_part() {
+        for (total, row_len) in [(0, 4), (10, 0), (13, 4), (MIN_PARALLEL_WORK * 2, 64)] {
+            let out = rows_zeroed_in_task(total, row_len, 8, |i, row| {
+                assert!(row.iter().all(|&v| v == 0.0));
+                row.iter_mut().for_each(|v| *v = i as f32 + 1.0);
+            });
+            assert_eq!(out.len(), total);
+            for (j, &v) in out.iter().enumerate() {
+                let whole = total - total.checked_rem(row_len).unwrap_or(total);
+                let want = if j < whole {
+                    (j / row_len) as f32 + 1.0
+                } else {
+                    0.0
+                };
+                assert_eq!(v, want, "total {total}, row_len {row_len}, element {j}");
+            }
+        }
+    }
 
     #[test]
     fn map_matches_sequential_on_large_and_small_inputs() {

@@ -264,7 +264,10 @@ impl Direct<'_> {
             }
             starts.extend((0..taps.len()).map(|r| scratch.as_ptr().wrapping_add(r * width)));
         } else {
-            starts.extend(taps.iter().map(|&(_, start)| self.x.as_ptr().wrapping_add(start)));
+            starts.extend(
+                taps.iter()
+                    .map(|&(_, start)| self.x.as_ptr().wrapping_add(start)),
+            );
         }
         let kernel_rows: Vec<usize> = taps.iter().map(|&(ky, _)| ky).collect();
         let lines = Lines {
@@ -310,7 +313,13 @@ impl Direct<'_> {
         // values, at a stride of sx*c from one pixel to the next. Pixels past `pixels` read
         // the first pixel's taps again (in bounds) and are not stored.
         let run = kw * c;
-        let offset = |p: usize| if p < pixels { (ox + p) * sx * c } else { ox * sx * c };
+        let offset = |p: usize| {
+            if p < pixels {
+                (ox + p) * sx * c
+            } else {
+                ox * sx * c
+            }
+        };
         let offsets = [offset(0), offset(1), offset(2), offset(3)];
         let mut acc = [[_mm256_setzero_ps(); V]; 4];
         for (&ky, &start) in lines.kernel_rows.iter().zip(lines.starts) {

@@ -50,17 +50,49 @@ fn pool(
         out: [oh, ow],
         pad_before: [pt, pl],
     } = window.geometry([h, w], [kh, kw])?;
-    let mut out = vec![0.0f32; crate::ops::output_len(&[n, oh, ow, c], 4)?];
-    let xd = x.data();
-    let [sh, sw] = window.strides;
-    parallel::for_rows(&mut out, ow * c, ow * c * kh * kw, |row_index, row| {
-        let (b, oy) = (row_index / oh, row_index % oh);
+    let total = crate::ops::output_len(&[n, oh, ow, c], 4)?;
+    let g = PoolRows {
+        x: x.data(),
+        max,
+        h,
+        w,
+        c,
+        oh,
+        window: [kh, kw],
+        stride: window.strides,
+        pad: [pt, pl],
+    };
+    let out = parallel::rows_zeroed_in_task(total, ow * c, ow * c * kh * kw, |i, row| {
+        g.row(i, row);
+    });
+    Ok(TensorBuf::from_parts(vec![n, oh, ow, c], out))
+}
+
+/// What pooling one output row needs.
+struct PoolRows<'a> {
+    x: &'a [f32],
+    max: bool,
+    h: usize,
+    w: usize,
+    c: usize,
+    oh: usize,
+    window: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+}
+
+impl PoolRows<'_> {
+    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`).
+    fn row(&self, row_index: usize, row: &mut [f32]) {
+        let (h, w, c) = (self.h, self.w, self.c);
+        let ([kh, kw], [sh, sw], [pt, pl]) = (self.window, self.stride, self.pad);
+        let (b, oy) = (row_index / self.oh, row_index % self.oh);
         let y0 = (oy * sh) as isize - pt as isize;
         let (ylo, yhi) = (
             y0.max(0) as usize,
             ((y0 + kh as isize).min(h as isize)).max(0) as usize,
         );
-        for (ox, o) in row.chunks_mut(c).enumerate() {
+        for (ox, o) in row.chunks_mut(c.max(1)).enumerate() {
             let x0 = (ox * sw) as isize - pl as isize;
             let (xlo, xhi) = (
                 x0.max(0) as usize,
@@ -68,12 +100,12 @@ fn pool(
             );
             // Eigen's lowest finite value, as TensorFlow's MaxPool starts: NaN never wins, and
             // a window of NaN (or -inf) alone gives -FLT_MAX.
-            o.fill(if max { f32::MIN } else { 0.0 });
+            o.fill(if self.max { f32::MIN } else { 0.0 });
             for iy in ylo..yhi {
                 for ix in xlo..xhi {
                     let src = ((b * h + iy) * w + ix) * c;
-                    let xin = &xd[src..src + c];
-                    if max {
+                    let xin = &self.x[src..src + c];
+                    if self.max {
                         for (o, &v) in o.iter_mut().zip(xin) {
                             *o = if v > *o { v } else { *o };
                         }
@@ -84,14 +116,13 @@ fn pool(
                     }
                 }
             }
-            if !max {
+            if !self.max {
                 let count = (yhi.saturating_sub(ylo) * xhi.saturating_sub(xlo)) as f32;
                 let inv = if count > 0.0 { 1.0 / count } else { 0.0 };
                 o.iter_mut().for_each(|v| *v *= inv);
             }
         }
-    });
-    Ok(TensorBuf::from_parts(vec![n, oh, ow, c], out))
+    }
 }
 
 #[cfg(test)]
