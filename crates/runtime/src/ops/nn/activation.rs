@@ -84,6 +84,30 @@ macro_rules! activate {
 }
 
 impl Activation {
+    /// Whether [`Activation::apply_m256`] computes this activation in a register.
+    pub(crate) fn in_register(self) -> bool {
+        matches!(self, Activation::Relu | Activation::Relu6)
+    }
+
+    /// `Relu` or `Relu6` of 8 lanes, bit for bit as [`Activation::apply_f32`] (NaN stays NaN,
+    /// -0.0 becomes +0.0); any other activation returns `v` unchanged (see
+    /// [`Activation::in_register`]). For kernels that store finished sums from registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn apply_m256(self, v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::_mm256_setzero_ps;
+        use std::arch::x86_64::{_mm256_add_ps, _mm256_max_ps, _mm256_min_ps, _mm256_set1_ps};
+        // `maxps(a, b)` is `a > b ? a : b`: with the lane second, a NaN lane is kept; adding
+        // +0.0 then turns the -0.0 it keeps against 0.0 into +0.0. `minps(6, r)` keeps a NaN
+        // `r` the same way.
+        let relu = |v| _mm256_add_ps(_mm256_max_ps(_mm256_setzero_ps(), v), _mm256_setzero_ps());
+        match self {
+            Activation::Relu => relu(v),
+            Activation::Relu6 => _mm256_min_ps(_mm256_set1_ps(6.0), relu(v)),
+            _ => v,
+        }
+    }
+
     /// Applies the activation to a float32 slice in place (for fused kernels).
     pub(crate) fn apply_f32(self, data: &mut [f32]) {
         match self {
@@ -162,6 +186,32 @@ impl Kernel for Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn in_register_relus_are_the_slice_ones_bit_for_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let xs = [f32::NAN, -0.0, 0.0, -1.0, 0.5, 6.0, 7.0, f32::NEG_INFINITY];
+        for act in [Activation::Relu, Activation::Relu6] {
+            assert!(act.in_register());
+            let mut want = xs;
+            act.apply_f32(&mut want);
+            let mut got = [0.0f32; 8];
+            // SAFETY: AVX2 is present (checked above); the pointers cover 8 floats each.
+            #[allow(unsafe_code)]
+            unsafe {
+                use std::arch::x86_64::{_mm256_loadu_ps, _mm256_storeu_ps};
+                _mm256_storeu_ps(
+                    got.as_mut_ptr(),
+                    act.apply_m256(_mm256_loadu_ps(xs.as_ptr())),
+                );
+            }
+            assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{act:?}");
+        }
+        assert!(!Activation::Elu.in_register());
+    }
 
     #[test]
     fn activations_match_formulas() -> Result<(), OpError> {

@@ -17,6 +17,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::activation::Activation;
 use super::conv2d::Epilogue;
 use crate::ops::{parallel, OpError};
 use crate::value::TensorBuf;
@@ -104,8 +105,10 @@ impl Direct<'_> {
                 "direct convolution: inputs do not match the geometry".into(),
             ));
         }
+        // Relu and Relu6 are applied in registers as the tiles are stored; others after.
+        let in_register = epilogue.activation.filter(|a| a.in_register());
         let activate = |block: &mut [f32]| {
-            if let Some(act) = epilogue.activation {
+            if let Some(act) = epilogue.activation.filter(|a| !a.in_register()) {
                 act.apply_f32(block);
             }
             if let Some(gelu) = epilogue.gelu {
@@ -119,7 +122,7 @@ impl Direct<'_> {
                 #[cfg(target_arch = "x86_64")]
                 {
                     // SAFETY: `applies` checked AVX2 and FMA above, and the lengths.
-                    unsafe { self.pointwise_avx2(first, block) };
+                    unsafe { self.pointwise_avx2(first, block, in_register) };
                 }
                 // SAFETY: `pointwise_avx2` stored every element of `block` (its contract).
                 activate(unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) });
@@ -131,7 +134,7 @@ impl Direct<'_> {
                 #[cfg(target_arch = "x86_64")]
                 {
                     // SAFETY: `applies` checked AVX2 and FMA above.
-                    unsafe { self.row_avx2(row_index, row) };
+                    unsafe { self.row_avx2(row_index, row, in_register) };
                 }
                 // SAFETY: `row_avx2` stored every element of `row` (its contract), so the
                 // elements are initialized f32 values.
@@ -152,7 +155,12 @@ impl Direct<'_> {
     /// block must lie inside the output (`first * co + block.len() <= n*h*w*co`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pointwise_avx2(&self, first: usize, block: &mut [MaybeUninit<f32>]) {
+    unsafe fn pointwise_avx2(
+        &self,
+        first: usize,
+        block: &mut [MaybeUninit<f32>],
+        act: Option<Activation>,
+    ) {
         let (c, co) = (self.c, self.co);
         let pixels = block.len() / co;
         let out = block.as_mut_ptr() as *mut f32;
@@ -165,18 +173,19 @@ impl Direct<'_> {
             let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
             for cb in (0..wide).step_by(16) {
                 // SAFETY: as above; cb + 16 <= co.
-                unsafe { self.pointwise_tile::<2>(x, o, rows, cb) };
+                unsafe { self.pointwise_tile::<2>(x, o, rows, cb, act) };
             }
             if wide < co {
                 // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
-                unsafe { self.pointwise_tile::<1>(x, o, rows, wide) };
+                unsafe { self.pointwise_tile::<1>(x, o, rows, wide, act) };
             }
             p += rows;
         }
     }
 
     /// Output channels `cb..cb + 8*V` of `rows` (1 to 4) consecutive pixels: input at `x`
-    /// (`rows * c` values), output at `out` (row stride `co`).
+    /// (`rows * c` values), output at `out` (row stride `co`); the bias, then `act` (an
+    /// [`Activation::in_register`] one), added to each sum in registers before it is stored.
     ///
     /// # Safety
     /// AVX2 and FMA; `x` valid for `rows * c` reads, `out` for `rows * co` writes,
@@ -189,6 +198,7 @@ impl Direct<'_> {
         out: *mut f32,
         rows: usize,
         cb: usize,
+        act: Option<Activation>,
     ) {
         use std::arch::x86_64::{
             _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
@@ -222,6 +232,9 @@ impl Direct<'_> {
                         _mm256_loadu_ps(bias.as_ptr().add(cb + v * LANES))
                     });
                 }
+                if let Some(act) = act {
+                    lane = act.apply_m256(lane);
+                }
                 // SAFETY: p < rows and cb + 8*V <= co.
                 unsafe { _mm256_storeu_ps(out.add(p * co + cb + v * LANES), lane) };
             }
@@ -237,7 +250,12 @@ impl Direct<'_> {
     /// The CPU must support AVX2 and FMA, and `run`'s length checks must have passed.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn row_avx2(&self, row_index: usize, row: &mut [MaybeUninit<f32>]) {
+    unsafe fn row_avx2(
+        &self,
+        row_index: usize,
+        row: &mut [MaybeUninit<f32>],
+        act: Option<Activation>,
+    ) {
         let (b, oy) = (row_index / self.oh, row_index % self.oh);
         let (c, w, sx, pl, ow) = (self.c, self.w, self.stride[1], self.pad[1], self.ow);
         let mut taps = Vec::with_capacity(self.kh);
@@ -282,11 +300,11 @@ impl Direct<'_> {
             for cb in (0..wide).step_by(16) {
                 // SAFETY: forwarded from this function's contract; cb + 16 <= co; every
                 // start is a row of `reach` (or, unpadded, w >= reach) input columns.
-                unsafe { self.tile::<2>(&lines, ox, pixels, cb) };
+                unsafe { self.tile::<2>(&lines, ox, pixels, cb, act) };
             }
             if wide < self.co {
                 // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
-                unsafe { self.tile::<1>(&lines, ox, pixels, wide) };
+                unsafe { self.tile::<1>(&lines, ox, pixels, wide, act) };
             }
             ox += pixels;
         }
@@ -294,7 +312,8 @@ impl Direct<'_> {
     }
 
     /// Output channels `cb..cb + 8*V` of output pixels `ox..ox + pixels` (1 to 4) of one
-    /// output row.
+    /// output row; the bias, then `act` (an [`Activation::in_register`] one), applied to each
+    /// sum in registers before it is stored.
     ///
     /// # Safety
     /// AVX2 and FMA; `run`'s length checks passed; each of `lines.starts` is valid for
@@ -302,7 +321,14 @@ impl Direct<'_> {
     /// is valid for `ow * co` writes.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const V: usize>(&self, lines: &Lines<'_>, ox: usize, pixels: usize, cb: usize) {
+    unsafe fn tile<const V: usize>(
+        &self,
+        lines: &Lines<'_>,
+        ox: usize,
+        pixels: usize,
+        cb: usize,
+        act: Option<Activation>,
+    ) {
         use std::arch::x86_64::{
             _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
             _mm256_setzero_ps, _mm256_storeu_ps,
@@ -348,6 +374,9 @@ impl Direct<'_> {
                     lane = _mm256_add_ps(lane, unsafe {
                         _mm256_loadu_ps(bias.as_ptr().add(cb + v * LANES))
                     });
+                }
+                if let Some(act) = act {
+                    lane = act.apply_m256(lane);
                 }
                 // SAFETY: ox + p < ow and cb + 8*V <= co, inside the output row.
                 unsafe { _mm256_storeu_ps(lines.out.add((ox + p) * co + cb + v * LANES), lane) };

@@ -20,6 +20,7 @@ use std::mem::MaybeUninit;
 
 use ckpt_graph::Node;
 
+use super::activation::Activation;
 use super::conv2d::Epilogue;
 use super::window::{Geometry, Layout, Padding, Window};
 use crate::half_precision::{narrow, widen};
@@ -146,13 +147,11 @@ fn depthwise(
         dilation: window.dilations,
         pad: [pt, pl],
         round,
+        activation: epilogue.activation,
     };
     let spare = &mut out.spare_capacity_mut()[..total];
     parallel::for_rows(spare, ow * cm, ow * cm * kh * kw, |row_index, row| {
-        let row = g.row(row_index, row);
-        if let Some(act) = epilogue.activation {
-            act.apply_f32(row);
-        }
+        g.row(row_index, row);
     });
     // SAFETY: `for_rows` handed every row of the first `total` spare elements (n*oh rows of
     // ow*cm) to `Rows::row`, which stores every element of the row it is given.
@@ -168,6 +167,8 @@ const LANES: usize = 8;
 struct Pixel<'a> {
     rows: &'a [(usize, usize)],
     out: *mut f32,
+    /// An [`Activation::in_register`] activation to apply before storing.
+    act: Option<Activation>,
 }
 
 /// What computing one output row needs.
@@ -187,12 +188,15 @@ struct Rows<'a> {
     pad: [usize; 2],
     /// Rounds each accumulator after every tap (float16/bfloat16 accumulation), when set.
     round: Option<fn(f32) -> f32>,
+    /// The fused activation: applied in registers by `channel_blocks_avx2` when
+    /// [`Activation::in_register`], otherwise to each finished row.
+    activation: Option<Activation>,
 }
 
 impl Rows<'_> {
-    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`): stores
-    /// every element of `row` and returns it initialized.
-    fn row<'r>(&self, row_index: usize, row: &'r mut [MaybeUninit<f32>]) -> &'r mut [f32] {
+    /// Output row `row_index` (image `row_index / oh`, output row `row_index % oh`), the
+    /// activation applied: stores every element of `row`.
+    fn row(&self, row_index: usize, row: &mut [MaybeUninit<f32>]) {
         #[cfg(target_arch = "x86_64")]
         {
             if self.round.is_none()
@@ -207,8 +211,13 @@ impl Rows<'_> {
                 if unsafe {
                     self.channel_blocks_avx2(row_index, row.as_mut_ptr().cast(), row.len())
                 } {
-                    // SAFETY: `channel_blocks_avx2` returned true: it stored every element.
-                    return unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                    if let Some(act) = self.activation.filter(|a| !a.in_register()) {
+                        // SAFETY: `channel_blocks_avx2` returned true: it stored every element.
+                        act.apply_f32(unsafe {
+                            &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32])
+                        });
+                    }
+                    return;
                 }
             }
         }
@@ -216,7 +225,9 @@ impl Rows<'_> {
         // SAFETY: every element was just stored.
         let row = unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) };
         self.row_filled(row_index, row);
-        row
+        if let Some(act) = self.activation {
+            act.apply_f32(row);
+        }
     }
 
     /// Output row `row_index` into `row` (initialized) on the paths other than
@@ -294,7 +305,12 @@ impl Rows<'_> {
             Some(last_start) => (last_start / sx + 1).clamp(first, ow),
             None => first,
         };
-        let pixel = Pixel { rows: &rows, out };
+        let act = self.activation.filter(|a| a.in_register());
+        let pixel = Pixel {
+            rows: &rows,
+            out,
+            act,
+        };
         for ox in (0..first).chain(end..ow) {
             let mut cb = 0;
             while cb + 4 * LANES <= c {
@@ -330,6 +346,14 @@ impl Rows<'_> {
                             a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(3 * step)), fv, a3);
                         }
                     }
+                }
+                if let Some(act) = act {
+                    (a0, a1, a2, a3) = (
+                        act.apply_m256(a0),
+                        act.apply_m256(a1),
+                        act.apply_m256(a2),
+                        act.apply_m256(a3),
+                    );
                 }
                 // SAFETY: ox + 3 < ow and cb + 8 <= c, inside `row`.
                 unsafe {
@@ -401,7 +425,10 @@ impl Rows<'_> {
                 }
             }
         }
-        for (g, a) in acc.into_iter().enumerate() {
+        for (g, mut a) in acc.into_iter().enumerate() {
+            if let Some(act) = pixel.act {
+                a = act.apply_m256(a);
+            }
             // SAFETY: ox < ow and cb + 8*G <= c, inside the output row.
             unsafe { _mm256_storeu_ps(pixel.out.add(ox * c + cb + g * LANES), a) };
         }
