@@ -108,6 +108,20 @@ impl Activation {
         }
     }
 
+    /// [`Activation::apply_m256`] on 16 lanes.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn apply_m512(self, v: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::_mm512_setzero_ps;
+        use std::arch::x86_64::{_mm512_add_ps, _mm512_max_ps, _mm512_min_ps, _mm512_set1_ps};
+        let relu = |v| _mm512_add_ps(_mm512_max_ps(_mm512_setzero_ps(), v), _mm512_setzero_ps());
+        match self {
+            Activation::Relu => relu(v),
+            Activation::Relu6 => _mm512_min_ps(_mm512_set1_ps(6.0), relu(v)),
+            _ => v,
+        }
+    }
+
     /// Applies the activation to a float32 slice in place (for fused kernels).
     pub(crate) fn apply_f32(self, data: &mut [f32]) {
         match self {
@@ -211,6 +225,22 @@ mod tests {
             assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{act:?}");
         }
         assert!(!Activation::Elu.in_register());
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let wide: [f32; 16] = std::array::from_fn(|i| xs[i % 8]);
+            for act in [Activation::Relu, Activation::Relu6] {
+                let mut want = wide;
+                act.apply_f32(&mut want);
+                let mut got = [0.0f32; 16];
+                // SAFETY: AVX-512F is present (checked above); 16 floats each.
+                #[allow(unsafe_code)]
+                unsafe {
+                    use std::arch::x86_64::{_mm512_loadu_ps, _mm512_storeu_ps};
+                    let v = act.apply_m512(_mm512_loadu_ps(wide.as_ptr()));
+                    _mm512_storeu_ps(got.as_mut_ptr(), v);
+                }
+                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{act:?}");
+            }
+        }
     }
 
     #[test]

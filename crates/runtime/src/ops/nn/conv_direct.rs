@@ -166,6 +166,45 @@ impl Direct<'_> {
         let out = block.as_mut_ptr() as *mut f32;
         let wide = co - co % 16;
         let mut p = 0;
+        if wide > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+            while p < pixels {
+                let rows = (pixels - p).min(8);
+                let offsets: [usize; 8] = std::array::from_fn(|q| if q < rows { q * c } else { 0 });
+                // SAFETY: pixels p..p+rows of the block are input pixels first+p.. (inside x
+                // by the caller's contract), and their outputs lie inside `block`.
+                let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
+                let line = Line512 {
+                    kernel_rows: &[0],
+                    starts: &[x],
+                    offsets,
+                    run: c,
+                };
+                for cb in (0..wide).step_by(32) {
+                    // SAFETY: AVX-512F checked above; the line's taps are the pixels' inputs
+                    // (offsets q*c + j < rows*c); cb + 16 (or 32) <= wide <= co.
+                    unsafe {
+                        if cb + 32 <= wide {
+                            self.tile512::<2>(&line, o, rows, cb, act);
+                        } else {
+                            self.tile512::<1>(&line, o, rows, cb, act);
+                        }
+                    }
+                }
+                if wide < co {
+                    for (q, part) in [(0, rows.min(4)), (4, rows.saturating_sub(4))] {
+                        if part > 0 {
+                            // SAFETY: as above, for pixels p+q..p+q+part; wide + 8 == co.
+                            unsafe {
+                                let (xq, oq) = (x.add(q * c), o.add(q * co));
+                                self.pointwise_tile::<1>(xq, oq, part, wide, act);
+                            }
+                        }
+                    }
+                }
+                p += rows;
+            }
+            return;
+        }
         while p < pixels {
             let rows = (pixels - p).min(4);
             // SAFETY: pixels p..p+rows of the block are input pixels first+p.. (inside x by
@@ -295,6 +334,44 @@ impl Direct<'_> {
         };
         let wide = self.co - self.co % 16;
         let mut ox = 0;
+        if wide > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+            let step = sx * c;
+            while ox < ow {
+                let pixels = (ow - ox).min(8);
+                let offsets: [usize; 8] =
+                    std::array::from_fn(|q| (ox + if q < pixels { q } else { 0 }) * step);
+                let line = Line512 {
+                    kernel_rows: &kernel_rows,
+                    starts: &starts,
+                    offsets,
+                    run: self.kw * c,
+                };
+                // SAFETY: ox < ow, inside `row`.
+                let o = unsafe { lines.out.add(ox * self.co) };
+                for cb in (0..wide).step_by(32) {
+                    // SAFETY: AVX-512F checked above; each pixel's taps lie in its input line
+                    // (offset + kw*c <= ((ow-1)*sx + kw) * c); cb + 16 (or 32) <= co.
+                    unsafe {
+                        if cb + 32 <= wide {
+                            self.tile512::<2>(&line, o, pixels, cb, act);
+                        } else {
+                            self.tile512::<1>(&line, o, pixels, cb, act);
+                        }
+                    }
+                }
+                if wide < self.co {
+                    for (q, part) in [(0, pixels.min(4)), (4, pixels.saturating_sub(4))] {
+                        if part > 0 {
+                            // SAFETY: as for the AVX2 tiles below; wide + 8 == co.
+                            unsafe { self.tile::<1>(&lines, ox + q, part, wide, act) };
+                        }
+                    }
+                }
+                ox += pixels;
+            }
+            drop(scratch);
+            return;
+        }
         while ox < ow {
             let pixels = (ow - ox).min(4);
             for cb in (0..wide).step_by(16) {
@@ -385,6 +462,81 @@ impl Direct<'_> {
     }
 }
 
+/// Up to eight output pixels' inputs for [`Direct::tile512`]: for each valid kernel row, the
+/// input line it reads; each pixel's first tap at `offsets[q]` in every line; `run` taps per
+/// kernel row.
+struct Line512<'a> {
+    kernel_rows: &'a [usize],
+    starts: &'a [*const f32],
+    offsets: [usize; 8],
+    run: usize,
+}
+
+impl Direct<'_> {
+    /// Output channels `cb..cb + 16*V` of `pixels` (1 to 8) output pixels stored at `out`
+    /// (pixel stride `co`): the AVX-512 tile, eight pixels by one or two 16-lane vectors,
+    /// the same fused multiply-adds in the same order as the AVX2 tiles, then the bias and
+    /// `act` (an [`Activation::in_register`] one) in registers.
+    ///
+    /// # Safety
+    /// AVX-512F; `run`'s length checks passed; every `starts[r] + offsets[q] + j` for
+    /// `j < run` is readable; kernel rows are below kh and `run` is `kw * c`; `cb + 16*V <=
+    /// co`; `out` is valid for `pixels * co` writes.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile512<const V: usize>(
+        &self,
+        line: &Line512<'_>,
+        out: *mut f32,
+        pixels: usize,
+        cb: usize,
+        act: Option<Activation>,
+    ) {
+        use std::arch::x86_64::{
+            _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+            _mm512_storeu_ps,
+        };
+        const WIDE: usize = 16;
+        let (co, run) = (self.co, line.run);
+        let f = self.f.as_ptr();
+        let mut acc = [[_mm512_setzero_ps(); V]; 8];
+        for (&ky, &start) in line.kernel_rows.iter().zip(line.starts) {
+            // SAFETY: the caller's contract: filter row ky holds run taps of co values, and
+            // every pixel's run of taps is readable from its line.
+            unsafe {
+                let fp = f.add(ky * run * co + cb);
+                for j in 0..run {
+                    let mut fv = [_mm512_setzero_ps(); V];
+                    for (v, lane) in fv.iter_mut().enumerate() {
+                        *lane = _mm512_loadu_ps(fp.add(j * co + v * WIDE));
+                    }
+                    for (a, &off) in acc.iter_mut().zip(&line.offsets) {
+                        let xv = _mm512_set1_ps(*start.add(off + j));
+                        for v in 0..V {
+                            a[v] = _mm512_fmadd_ps(xv, fv[v], a[v]);
+                        }
+                    }
+                }
+            }
+        }
+        for (q, a) in acc.into_iter().enumerate().take(pixels) {
+            for (v, mut lane) in a.into_iter().enumerate() {
+                if let Some(bias) = self.bias {
+                    // SAFETY: bias has co values and cb + 16*V <= co.
+                    lane = _mm512_add_ps(lane, unsafe {
+                        _mm512_loadu_ps(bias.as_ptr().add(cb + v * WIDE))
+                    });
+                }
+                if let Some(act) = act {
+                    lane = act.apply_m512(lane);
+                }
+                // SAFETY: q < pixels and cb + 16*V <= co.
+                unsafe { _mm512_storeu_ps(out.add(q * co + cb + v * WIDE), lane) };
+            }
+        }
+    }
+}
+
 /// One output row's valid kernel rows, the input line each reads (its first tap column,
 /// possibly a zero-padded copy) and where the row's output goes.
 struct Lines<'a> {
@@ -465,6 +617,9 @@ mod tests {
             // 1x1 stride 1: the pointwise path, with a tail of 2 pixels and of 3.
             ((2, 5, 7, 19, 1, 1, 40, [1, 1], 1), [0, 0], [5, 7]),
             ((1, 3, 9, 96, 1, 1, 16, [1, 1], 1), [0, 0], [3, 9]),
+            // 48 output channels: a 32-wide and a 16-wide AVX-512 block; 11 pixels a row.
+            ((1, 6, 11, 2, 3, 3, 48, [1, 1], 1), [1, 1], [6, 11]),
+            ((2, 3, 5, 12, 1, 1, 48, [1, 1], 1), [0, 0], [3, 5]),
         ];
         for (i, &((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])) in
             cases.iter().enumerate()
