@@ -162,7 +162,7 @@ pub(crate) fn conv2d(
     }
     let pointwise =
         kh == 1 && kw == 1 && window.strides == [1, 1] && oh == h && ow == w && pt == 0 && pl == 0;
-    if Direct::applies(c, co, window.dilations[1], pointwise) {
+    if Direct::applies(c, co, window.dilations[1], f.data().len()) {
         return Direct {
             x: x.data(),
             f: f.data(),

@@ -1,19 +1,24 @@
 //! A direct NHWC convolution for inputs with few channels (a network's first layer, such as
 //! MobileNet's 3x3 stride-2 convolution of an RGB image), where im2col would copy each input
-//! value `kh*kw` times into a patch matrix only `kh*kw*c` columns wide.
+//! value `kh*kw` times into a patch matrix only `kh*kw*c` columns wide, and for any filter
+//! small enough to stay in cache (up to [`MAX_FILTER`] elements), where packing the operands
+//! for a blocked GEMM costs more than it saves.
 //!
 //! Output pixels are computed four at a time along an output row, output channels in blocks
-//! of 16 (then 8): the accumulators stay in AVX2 registers, each tap `(ky, kx, ci)` is one
+//! of 16 (then 8), or with AVX-512 eight at a time by 32 or 16 output channels (an 8-channel
+//! tail still in AVX2): the accumulators stay in registers, each tap `(ky, kx, ci)` is one
 //! broadcast input value times a vector of filter values, added with a fused multiply-add in
 //! `(ky, kx, ci)` order starting from zero, as the im2col product accumulates its columns. The
-//! bias is added to each finished sum, as the separate epilogue pass does. Kernel rows that
+//! bias is added to each finished sum, as the separate epilogue pass does, and a Relu or
+//! Relu6 is applied before the store (other activations run over each finished row after).
+//! Both widths give the same bits. Kernel rows that
 //! fall in the top or bottom padding are skipped; columns in the left or right padding are
 //! read as zeros from a padded copy of the row's input lines, as im2col's zero-filled patches
 //! (and TensorFlow's padded input) give them.
 //!
 //! A 1x1 stride-1 convolution with a small filter is a matrix product of the `[n*h*w, c]`
 //! input and the `[c, co]` filter: it takes the same register tiles without any copy.
-#![allow(unsafe_code)] // AVX2 intrinsics over pointers, and the output written before `set_len`
+#![allow(unsafe_code)] // SIMD intrinsics over pointers, and the output written before `set_len`
 
 use std::mem::MaybeUninit;
 
@@ -49,23 +54,23 @@ pub(crate) struct Direct<'a> {
     pub pad: [usize; 2],
 }
 
-/// Largest filter (`c * co` floats) a 1x1 convolution takes through the direct kernel: a
-/// quarter of L2, so that the filter stays in cache while the pixels stream past it.
-pub(crate) const MAX_POINTWISE_FILTER: usize = 1 << 14;
+/// Largest filter (`kh*kw*c*co` floats, 128 KiB) taken through the direct kernel when the
+/// input has more than [`MAX_CHANNELS`] channels: each tile of pixels streams through the
+/// whole filter, which must stay in cache; larger ones go through im2col and a blocked GEMM.
+pub(crate) const MAX_FILTER: usize = 1 << 15;
 
 /// Output pixels per task of a 1x1 convolution.
 const POINTWISE_BLOCK: usize = 512;
 
 impl Direct<'_> {
     /// Whether the direct kernel computes this convolution on this CPU: few input channels,
-    /// or a 1x1 stride-1 unpadded convolution (`pointwise`) whose filter has at most
-    /// [`MAX_POINTWISE_FILTER`] elements; output channels a multiple of 8; unit width
-    /// dilation; AVX2 and FMA.
-    pub(crate) fn applies(c: usize, co: usize, dilation_w: usize, pointwise: bool) -> bool {
+    /// or a filter (`filter_len = kh*kw*c*co` elements) of at most [`MAX_FILTER`];
+    /// output channels a multiple of 8; unit width dilation; AVX2 and FMA.
+    pub(crate) fn applies(c: usize, co: usize, dilation_w: usize, filter_len: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            let shape_fits = (1..=MAX_CHANNELS).contains(&c)
-                || (pointwise && c >= 1 && c.saturating_mul(co) <= MAX_POINTWISE_FILTER);
+            let shape_fits =
+                (1..=MAX_CHANNELS).contains(&c) || (c >= 1 && filter_len <= MAX_FILTER);
             shape_fits
                 && co.is_multiple_of(LANES)
                 && co > 0
@@ -75,7 +80,7 @@ impl Direct<'_> {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (c, co, dilation_w, pointwise);
+            let _ = (c, co, dilation_w, filter_len);
             false
         }
     }
@@ -100,7 +105,7 @@ impl Direct<'_> {
         let lengths_fit = Some(self.x.len()) == n.checked_mul(h * w * c)
             && Some(self.f.len()) == self.kh.checked_mul(self.kw * c * co)
             && self.bias.is_none_or(|b| b.len() == co);
-        if !lengths_fit || !Self::applies(c, co, 1, pointwise) || self.stride.contains(&0) {
+        if !lengths_fit || !Self::applies(c, co, 1, self.f.len()) || self.stride.contains(&0) {
             return Err(OpError(
                 "direct convolution: inputs do not match the geometry".into(),
             ));
@@ -594,7 +599,7 @@ mod tests {
 
     #[test]
     fn matches_plain_fused_multiply_adds_bit_for_bit() -> Result<(), OpError> {
-        if !Direct::applies(3, 8, 1, false) {
+        if !Direct::applies(3, 8, 1, 3 * 8) {
             return Ok(()); // no AVX2/FMA here: conv2d takes the im2col path
         }
         // ((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])
@@ -620,6 +625,8 @@ mod tests {
             // 48 output channels: a 32-wide and a 16-wide AVX-512 block; 11 pixels a row.
             ((1, 6, 11, 2, 3, 3, 48, [1, 1], 1), [1, 1], [6, 11]),
             ((2, 3, 5, 12, 1, 1, 48, [1, 1], 1), [0, 0], [3, 5]),
+            // Many input channels through a 3x3 stride-2 window (a small filter).
+            ((2, 9, 8, 16, 3, 3, 32, [2, 2], 1), [1, 0], [5, 4]),
         ];
         for (i, &((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])) in
             cases.iter().enumerate()
