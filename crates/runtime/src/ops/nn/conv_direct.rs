@@ -201,7 +201,7 @@ impl Direct<'_> {
                             // SAFETY: as above, for pixels p+q..p+q+part; wide + 8 == co.
                             unsafe {
                                 let (xq, oq) = (x.add(q * c), o.add(q * co));
-                                self.pointwise_tile::<1>(xq, oq, part, wide, act);
+                                self.tile::<1>(&Lines::flat(&xq, oq), 0, part, wide, act);
                             }
                         }
                     }
@@ -217,71 +217,13 @@ impl Direct<'_> {
             let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
             for cb in (0..wide).step_by(16) {
                 // SAFETY: as above; cb + 16 <= co.
-                unsafe { self.pointwise_tile::<2>(x, o, rows, cb, act) };
+                unsafe { self.tile::<2>(&Lines::flat(&x, o), 0, rows, cb, act) };
             }
             if wide < co {
                 // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
-                unsafe { self.pointwise_tile::<1>(x, o, rows, wide, act) };
+                unsafe { self.tile::<1>(&Lines::flat(&x, o), 0, rows, wide, act) };
             }
             p += rows;
-        }
-    }
-
-    /// Output channels `cb..cb + 8*V` of `rows` (1 to 4) consecutive pixels: input at `x`
-    /// (`rows * c` values), output at `out` (row stride `co`); the bias, then `act` (an
-    /// [`Activation::in_register`] one), added to each sum in registers before it is stored.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; `x` valid for `rows * c` reads, `out` for `rows * co` writes,
-    /// `cb + 8*V <= co`, and `run`'s length checks passed.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn pointwise_tile<const V: usize>(
-        &self,
-        x: *const f32,
-        out: *mut f32,
-        rows: usize,
-        cb: usize,
-        act: Option<Activation>,
-    ) {
-        use std::arch::x86_64::{
-            _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
-            _mm256_setzero_ps, _mm256_storeu_ps,
-        };
-        let (c, co) = (self.c, self.co);
-        let f = self.f.as_ptr();
-        let mut acc = [[_mm256_setzero_ps(); V]; 4];
-        // Rows past `rows` read row 0 again (in bounds) and are not stored.
-        let row_at = |p: usize| if p < rows { p * c } else { 0 };
-        let offsets = [row_at(0), row_at(1), row_at(2), row_at(3)];
-        for j in 0..c {
-            let mut fv = [_mm256_setzero_ps(); V];
-            for (v, lane) in fv.iter_mut().enumerate() {
-                // SAFETY: filter row j < c has co values and cb + 8*V <= co.
-                *lane = unsafe { _mm256_loadu_ps(f.add(j * co + cb + v * LANES)) };
-            }
-            for (a, &off) in acc.iter_mut().zip(&offsets) {
-                // SAFETY: off + j < rows * c (or j < c for a repeated row 0).
-                let xv = unsafe { _mm256_broadcast_ss(&*x.add(off + j)) };
-                for v in 0..V {
-                    a[v] = _mm256_fmadd_ps(xv, fv[v], a[v]);
-                }
-            }
-        }
-        for (p, a) in acc.into_iter().enumerate().take(rows) {
-            for (v, mut lane) in a.into_iter().enumerate() {
-                if let Some(bias) = self.bias {
-                    // SAFETY: bias has co values and cb + 8*V <= co.
-                    lane = _mm256_add_ps(lane, unsafe {
-                        _mm256_loadu_ps(bias.as_ptr().add(cb + v * LANES))
-                    });
-                }
-                if let Some(act) = act {
-                    lane = act.apply_m256(lane);
-                }
-                // SAFETY: p < rows and cb + 8*V <= co.
-                unsafe { _mm256_storeu_ps(out.add(p * co + cb + v * LANES), lane) };
-            }
         }
     }
 
@@ -398,9 +340,9 @@ impl Direct<'_> {
     /// sum in registers before it is stored.
     ///
     /// # Safety
-    /// AVX2 and FMA; `run`'s length checks passed; each of `lines.starts` is valid for
-    /// `((ow - 1) * sx + kw) * c` reads; `cb + 8*V <= co`; `ox + pixels <= ow`; `lines.out`
-    /// is valid for `ow * co` writes.
+    /// AVX2 and FMA; `run`'s length checks passed; each of `lines.starts` is valid for reads
+    /// at `(ox + p) * sx * c + j` for `p < pixels`, `j < kw * c`; `cb + 8*V <= co`;
+    /// `lines.out` is valid for writes of pixels `ox..ox + pixels` (`co` apart).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn tile<const V: usize>(
@@ -548,6 +490,18 @@ struct Lines<'a> {
     kernel_rows: &'a [usize],
     starts: &'a [*const f32],
     out: *mut f32,
+}
+
+impl<'a> Lines<'a> {
+    /// The single line of a 1x1 stride-1 convolution's pixels: consecutive pixels of `c`
+    /// inputs starting at `*start`, outputs at `out` (the `tile` offsets with kw = sx = 1).
+    fn flat(start: &'a *const f32, out: *mut f32) -> Lines<'a> {
+        Lines {
+            kernel_rows: &[0],
+            starts: std::slice::from_ref(start),
+            out,
+        }
+    }
 }
 
 #[cfg(test)]
