@@ -118,7 +118,7 @@ pub(crate) fn sgemm_new(
     if len == 0 || a.cols == 0 {
         return Ok(vec![0.0; len]);
     }
-    let mut c: Vec<f32> = Vec::with_capacity(len);
+    let mut c: Vec<f32> = crate::memory::f32_buffer(len);
     let spare = c.spare_capacity_mut();
     // SAFETY: `spare` holds `len` floats (capacity just reserved), which `check` verified is
     // what rows 0..m of n columns at stride n need. The GEMM is told not to read `c`

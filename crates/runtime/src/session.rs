@@ -3,6 +3,7 @@
 use ckpt_bundle::Checkpoint;
 use ckpt_graph::{Model, Node, Output, SignatureTensor, PLACEHOLDER_OPS};
 
+use crate::memory;
 use crate::ops::array::placeholder;
 use crate::ops::dtype_attr;
 use crate::ops::parallel;
@@ -103,6 +104,9 @@ pub struct Session {
     caller_runs: std::sync::atomic::AtomicBool,
     /// `threads: Some(1)`: runs on the caller's thread with single-threaded kernels.
     one_thread: bool,
+    /// The buffer pools of finished runs ([`memory::BufferPool`]): a run takes one (a new one
+    /// when concurrent runs hold the others) and puts it back when it ends.
+    buffers: std::sync::Mutex<Vec<memory::BufferPool>>,
 }
 
 impl Session {
@@ -297,6 +301,7 @@ impl Session {
             pool: pool.map(std::sync::Arc::new),
             caller_runs: std::sync::atomic::AtomicBool::new(false),
             one_thread,
+            buffers: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -305,7 +310,39 @@ impl Session {
     /// against its static shape.
     pub fn run(&self, feeds: &[(&str, Value)]) -> Result<Vec<Value>, Error> {
         let values = self.feed_values(feeds)?;
-        self.execute(|| self.plan.run(values))
+        self.execute(|| self.with_buffers(|| self.plan.run(values)))
+    }
+
+    /// Runs `run` (one run of the plan, on the thread calling this) with one of the session's
+    /// buffer pools serving its kernels' outputs.
+    fn with_buffers<R>(&self, run: impl FnOnce() -> R) -> R {
+        let pool = self
+            .buffers
+            .lock()
+            .ok()
+            .and_then(|mut pools| pools.pop())
+            .unwrap_or_default();
+        let (result, pool) = memory::with_pool(pool, run);
+        if let Ok(mut pools) = self.buffers.lock() {
+            pools.push(pool);
+        }
+        result
+    }
+
+    /// How many tensor buffers of at least 64 KiB the most recently finished run allocated
+    /// afresh, because no buffer freed earlier (in that run or the one before) fitted. Kernel
+    /// outputs (convolutions, matrix products, pooling) reuse the buffers of tensors that died
+    /// earlier: a value leaves its slot on its last read, which the plan knows from when it was
+    /// built, and its buffer goes to a pool the session keeps between runs. So once runs on fixed input shapes reach their steady state (the third
+    /// run at the latest on the committed fixtures) this is 0; the fetched tensors a run
+    /// returns leave the pool, and their next ones are taken from buffers that died during the
+    /// run. 0 before any run.
+    pub fn last_run_fresh_allocations(&self) -> usize {
+        self.buffers
+            .lock()
+            .ok()
+            .and_then(|pools| pools.last().map(memory::BufferPool::misses))
+            .unwrap_or(0)
     }
 
     /// Runs with at most this many parallel sections go on the caller's thread (see
@@ -345,7 +382,8 @@ impl Session {
         let values = self.feed_values(feeds)?;
         let mut state = RunState::default();
         state.step_times = Some(Vec::new());
-        let outputs = self.execute(|| self.plan.run_in(&mut state, values))?;
+        let outputs =
+            self.execute(|| self.with_buffers(|| self.plan.run_in(&mut state, values)))?;
         let times = state.step_times.unwrap_or_default();
         let steps = self
             .plan

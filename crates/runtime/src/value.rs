@@ -13,9 +13,24 @@ use crate::{DType, Error};
 
 /// A dense row-major tensor of `T`: a shape and a shared element buffer.
 #[derive(Clone, PartialEq)]
-pub struct TensorBuf<T> {
+pub struct TensorBuf<T: 'static> {
     shape: Vec<usize>,
-    data: Arc<Vec<T>>,
+    data: Arc<Elements<T>>,
+}
+
+/// A tensor's element buffer. When the last reference to a float32 buffer goes, the buffer
+/// goes back to the running plan's [`BufferPool`](crate::memory::BufferPool) (if any) for a
+/// later kernel output to reuse.
+#[derive(Clone, PartialEq)]
+struct Elements<T: 'static>(Vec<T>);
+
+impl<T: 'static> Drop for Elements<T> {
+    fn drop(&mut self) {
+        let any: &mut dyn std::any::Any = &mut self.0;
+        if let Some(buf) = any.downcast_mut::<Vec<f32>>() {
+            crate::memory::recycle_f32(std::mem::take(buf));
+        }
+    }
 }
 
 impl<T> TensorBuf<T> {
@@ -24,7 +39,7 @@ impl<T> TensorBuf<T> {
         match checked_num_elements(&shape) {
             Some(n) if n == data.len() => Ok(TensorBuf {
                 shape,
-                data: Arc::new(data),
+                data: Arc::new(Elements(data)),
             }),
             _ => Err(Error::ShapeMismatch {
                 shape,
@@ -38,7 +53,7 @@ impl<T> TensorBuf<T> {
         debug_assert_eq!(checked_num_elements(&shape), Some(data.len()));
         TensorBuf {
             shape,
-            data: Arc::new(data),
+            data: Arc::new(Elements(data)),
         }
     }
 
@@ -49,17 +64,17 @@ impl<T> TensorBuf<T> {
 
     /// The elements, row-major.
     pub fn data(&self) -> &[T] {
-        &self.data
+        &self.data.0
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.data.0.len()
     }
 
     /// Whether there are no elements (some dimension is 0).
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.data.0.is_empty()
     }
 
     /// The number of dimensions.
@@ -69,7 +84,7 @@ impl<T> TensorBuf<T> {
 
     /// The same elements under another shape with the same element count.
     pub(crate) fn reshaped(self, shape: Vec<usize>) -> TensorBuf<T> {
-        debug_assert_eq!(checked_num_elements(&shape), Some(self.data.len()));
+        debug_assert_eq!(checked_num_elements(&shape), Some(self.data.0.len()));
         TensorBuf {
             shape,
             data: self.data,
@@ -78,7 +93,7 @@ impl<T> TensorBuf<T> {
 
     /// Mutable access when this is the only reference to the buffer.
     pub(crate) fn unique_mut(&mut self) -> Option<&mut [T]> {
-        Arc::get_mut(&mut self.data).map(|v| v.as_mut_slice())
+        Arc::get_mut(&mut self.data).map(|v| v.0.as_mut_slice())
     }
 
     pub(crate) fn is_unique(&self) -> bool {
@@ -89,7 +104,10 @@ impl<T> TensorBuf<T> {
 impl<T: Clone> TensorBuf<T> {
     /// The elements, copied only when the buffer is shared.
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(mut unique) => std::mem::take(&mut unique.0),
+            Err(shared) => shared.0.clone(),
+        }
     }
 }
 
@@ -97,13 +115,13 @@ impl<T: fmt::Debug> fmt::Debug for TensorBuf<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;
         write!(f, "{:?} [", self.shape)?;
-        for (i, x) in self.data.iter().take(SHOWN).enumerate() {
+        for (i, x) in self.data.0.iter().take(SHOWN).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
             write!(f, "{x:?}")?;
         }
-        if self.data.len() > SHOWN {
+        if self.data.0.len() > SHOWN {
             f.write_str(", ...")?;
         }
         f.write_str("]")

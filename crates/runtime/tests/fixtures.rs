@@ -168,6 +168,63 @@ fn mobilenet_v2_keras() -> TestResult {
     Ok(())
 }
 
+/// The memory plan: from the third run on the same shapes, no intermediate tensor of 64 KiB
+/// or more is allocated afresh (dead tensors' buffers are reused), and runs on recycled
+/// buffers give the same bits as the first run on fresh ones.
+#[test]
+fn steady_state_runs_reuse_buffers() -> TestResult {
+    for name in ["mobilenet_v2", "lenet", "mlp"] {
+        for threads in [None, Some(1), Some(2)] {
+            let case = load_case(name)?;
+            let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
+            let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
+            let feeds: Vec<(&str, Value)> = case
+                .feeds
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.clone()))
+                .collect();
+            let options = SessionOptions {
+                threads,
+                ..Default::default()
+            };
+            let session = Session::new(
+                &case.model,
+                case.bundle.as_ref(),
+                &fetch_names,
+                &feed_names,
+                options,
+            )?;
+            assert_eq!(session.last_run_fresh_allocations(), 0);
+            let first = session.run(&feeds)?;
+            let fresh_first = session.last_run_fresh_allocations();
+            let mut last = Vec::new();
+            for _ in 0..3 {
+                last = session.run(&feeds)?;
+            }
+            assert_eq!(
+                session.last_run_fresh_allocations(),
+                0,
+                "{name} (threads {threads:?}): fresh allocations in a steady-state run \
+                 ({fresh_first} in the first)"
+            );
+            for ((fetch, a), b) in fetch_names.iter().zip(&first).zip(&last) {
+                let same = match (a.as_f32(), b.as_f32()) {
+                    (Some(a), Some(b)) => {
+                        a.len() == b.len()
+                            && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                    }
+                    _ => a == b,
+                };
+                assert!(same, "{name}/{fetch}: a run on recycled buffers differs");
+            }
+            if name == "mobilenet_v2" {
+                assert!(fresh_first > 0, "the first run allocates its tensors");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Each fixture's optimized plan (batch norms folded, pads folded, bias and activations fused)
 /// against its unoptimized plan: fewer steps where something fuses, the same values within
 /// 1e-4 relative, 1e-5 absolute.

@@ -244,7 +244,7 @@ pub(crate) fn rows_zeroed_in_task(
     f: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> Vec<f32> {
     use std::mem::MaybeUninit;
-    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut out: Vec<f32> = crate::memory::f32_buffer(total);
     let spare = &mut out.spare_capacity_mut()[..total];
     if row_len == 0 {
         spare.fill(MaybeUninit::new(0.0));

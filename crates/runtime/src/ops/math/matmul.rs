@@ -92,7 +92,7 @@ pub(crate) fn matmul(
     }
     let (m, n) = (am.rows, bm.cols);
     let out = if uses_gemv(am, bm) {
-        let mut out = vec![0.0f32; m * n];
+        let mut out = crate::memory::f32_zeros(m * n);
         product(am, bm, &mut out)?;
         out
     } else {

@@ -183,7 +183,7 @@ pub(crate) fn conv2d(
         .run(epilogue);
     }
     // The GEMM stores every output element, block by block: the buffer is never zeroed.
-    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut out: Vec<f32> = crate::memory::f32_buffer(total);
     let spare = &mut out.spare_capacity_mut()[..total];
     let filter = MatRef::row_major(f.data(), k, co);
     let xd = x.data();

@@ -120,7 +120,7 @@ impl Direct<'_> {
                 gelu.apply_f32(block);
             }
         };
-        let mut out: Vec<f32> = Vec::with_capacity(total);
+        let mut out: Vec<f32> = crate::memory::f32_buffer(total);
         let spare = &mut out.spare_capacity_mut()[..total];
         if pointwise {
             parallel::for_row_blocks(spare, co, c * co, POINTWISE_BLOCK, |first, block| {

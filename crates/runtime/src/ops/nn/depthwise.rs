@@ -132,7 +132,7 @@ fn depthwise(
     } = window.geometry([h, w], [kh, kw])?;
     let total = crate::ops::output_len(&[n, oh, ow, cm], 4)?;
     // Every path of `Rows::row` stores every element of its row: the buffer is not zeroed.
-    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut out: Vec<f32> = crate::memory::f32_buffer(total);
     let g = Rows {
         x: x.data(),
         f: f.data(),
