@@ -123,18 +123,24 @@ impl Direct<'_> {
         let mut out: Vec<f32> = crate::memory::f32_buffer(total);
         let spare = &mut out.spare_capacity_mut()[..total];
         if pointwise {
-            parallel::for_row_blocks(spare, co, c * co, POINTWISE_BLOCK, |first, block| {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    // SAFETY: `applies` checked AVX2 and FMA above, and the lengths.
-                    unsafe { self.pointwise_avx2(first, block, in_register) };
-                }
-                // SAFETY: `pointwise_avx2` stored every element of `block` (its contract).
-                activate(unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) });
-            });
+            parallel::for_row_blocks(
+                spare,
+                co,
+                parallel::vectorized_work(c * co),
+                POINTWISE_BLOCK,
+                |first, block| {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        // SAFETY: `applies` checked AVX2 and FMA above, and the lengths.
+                        unsafe { self.pointwise_avx2(first, block, in_register) };
+                    }
+                    // SAFETY: `pointwise_avx2` stored every element of `block` (its contract).
+                    activate(unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) });
+                },
+            );
         } else {
             let row_len = self.ow * co;
-            let work = row_len * self.kh * self.kw * c;
+            let work = parallel::vectorized_work(row_len * self.kh * self.kw * c);
             parallel::for_rows(spare, row_len, work, |row_index, row| {
                 #[cfg(target_arch = "x86_64")]
                 {

@@ -151,7 +151,8 @@ fn depthwise(
         activation: epilogue.activation,
     };
     let spare = &mut out.spare_capacity_mut()[..total];
-    parallel::for_rows(spare, ow * cm, ow * cm * kh * kw, |row_index, row| {
+    let work = parallel::vectorized_work(ow * cm * kh * kw);
+    parallel::for_rows(spare, ow * cm, work, |row_index, row| {
         g.row(row_index, row);
     });
     // SAFETY: `for_rows` handed every row of the first `total` spare elements (n*oh rows of
