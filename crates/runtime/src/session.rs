@@ -360,15 +360,9 @@ impl Session {
             };
         };
         let (result, sections) = if self.caller_runs.load(Relaxed) {
-            parallel::with_spinning_helpers(pool, None, || {
-                parallel::on_caller(pool, || parallel::count_sections(run))
-            })
+            parallel::on_caller(pool, || parallel::count_sections(run))
         } else {
-            pool.install(|| {
-                parallel::with_spinning_helpers(pool, rayon::current_thread_index(), || {
-                    parallel::count_sections(run)
-                })
-            })
+            pool.install(|| parallel::count_sections(run))
         };
         self.caller_runs
             .store(sections <= Self::CALLER_RUN_SECTIONS, Relaxed);

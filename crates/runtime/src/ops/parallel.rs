@@ -64,67 +64,6 @@ pub(crate) fn section<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// Runs `f` (one run of a plan) while the other threads of `pool` spin looking for work
-/// instead of going to sleep between the run's parallel sections, as ONNX Runtime's
-/// intra-op threads do: waking a sleeping thread costs more than a small section's whole
-/// work on a virtual machine. The helpers stop when `f` returns (or unwinds); a helper never
-/// spins on the thread that runs `f`. After [`SPIN_ROUNDS`] rounds without finding work a
-/// helper also yields its core to the operating system between rounds. A pool with more
-/// threads than the machine has cores gets no helpers.
-pub(crate) fn with_spinning_helpers<R>(
-    pool: &rayon::ThreadPool,
-    runner: Option<usize>,
-    f: impl FnOnce() -> R,
-) -> R {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    struct Stop(Arc<AtomicBool>);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if pool.current_num_threads() > cores {
-        // More threads than cores: a spinning helper would take the runner's core.
-        return f();
-    }
-    let done = Arc::new(AtomicBool::new(false));
-    let stop = Stop(Arc::clone(&done));
-    pool.spawn_broadcast(move |ctx| {
-        if Some(ctx.index()) == runner {
-            return;
-        }
-        #[cfg(test)]
-        SPINNING.fetch_add(1, Ordering::SeqCst);
-        let mut idle: u32 = 0;
-        while !done.load(Ordering::Acquire) {
-            match rayon::yield_now() {
-                Some(rayon::Yield::Executed) => idle = 0,
-                _ => {
-                    idle = idle.saturating_add(1);
-                    if idle > SPIN_ROUNDS {
-                        std::thread::yield_now();
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-            }
-        }
-        #[cfg(test)]
-        SPINNING.fetch_sub(1, Ordering::SeqCst);
-    });
-    let result = f();
-    drop(stop);
-    result
-}
-
-/// Helpers spinning right now, for the tests.
-#[cfg(test)]
-static SPINNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Rounds a spinning helper looks for work before it also yields to the operating system.
-const SPIN_ROUNDS: u32 = 1 << 14;
-
 /// Work units (about one multiply-add each) below which a kernel runs on the calling thread.
 pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 16;
 
@@ -437,38 +376,6 @@ mod tests {
             count_sections(|| map(&data, |x| x.wrapping_mul(7)))
         });
         assert_eq!((inside, sections), (outside, 1));
-    }
-
-    #[test]
-    fn spinning_helpers_run_sections_and_stop_with_the_run() {
-        use std::sync::atomic::Ordering;
-        let pool = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .expect("pool"),
-        );
-        let sum = |n: u64| (0..n).into_par_iter().sum::<u64>();
-        // The plan on a pool thread (its helper never spins there), and on the caller.
-        let inside = pool.install(|| {
-            with_spinning_helpers(&pool, rayon::current_thread_index(), || {
-                section(|| sum(1000))
-            })
-        });
-        let outside =
-            with_spinning_helpers(&pool, None, || on_caller(&pool, || section(|| sum(1000))));
-        assert_eq!((inside, outside), (499_500, 499_500));
-        // A run that panics stops its helpers too.
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            with_spinning_helpers(&pool, None, || panic!("kernel panicked"))
-        }));
-        assert!(panicked.is_err());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while SPINNING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert_eq!(SPINNING.load(Ordering::SeqCst), 0, "helpers still spinning");
-        assert_eq!(pool.install(|| sum(10)), 45);
     }
 
     #[test]
