@@ -63,9 +63,10 @@ pub struct RunArgs {
     /// timed runs; prints only the median, mean, p10 and p90 latency and samples per second.
     #[arg(long, value_name = "N")]
     pub bench: Option<usize>,
-    /// With --bench: then time every step of N more runs and print, per op type, the median
-    /// run's milliseconds and share of the total, then the ten slowest nodes. A fused chain
-    /// counts under its last node.
+    /// With --bench: then time every step of N more runs and print the sum of the steps'
+    /// median times (the `steps:` line, to compare with the run's median), per op type the
+    /// milliseconds, share of that sum and step count, then the ten slowest nodes. A fused
+    /// chain counts under its last node.
     #[arg(long, requires = "bench")]
     pub profile: bool,
     /// Tile every fed array along axis 0 (or cut it) to N rows, so any batch size can be run
