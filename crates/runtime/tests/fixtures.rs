@@ -20,6 +20,29 @@ struct Case {
     fetches: Vec<(String, PathBuf)>,
 }
 
+impl Case {
+    /// A session fetching every fetch of the case from its feeds.
+    fn session(&self, options: SessionOptions) -> Result<Session, ckpt_runtime::Error> {
+        let fetch_names: Vec<&str> = self.fetches.iter().map(|(n, _)| n.as_str()).collect();
+        let feed_names: Vec<&str> = self.feeds.iter().map(|(n, _)| n.as_str()).collect();
+        Session::new(
+            &self.model,
+            self.bundle.as_ref(),
+            &fetch_names,
+            &feed_names,
+            options,
+        )
+    }
+
+    /// The feeds, as `Session::run` takes them.
+    fn feed_values(&self) -> Vec<(&str, Value)> {
+        self.feeds
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect()
+    }
+}
+
 fn str_field<'a>(j: &'a Json, key: &str) -> TestResult<&'a str> {
     j.get(key)
         .and_then(Json::as_str)
@@ -83,21 +106,10 @@ fn load_case(name: &str) -> TestResult<Case> {
 /// Builds a session for the case's fetches and feeds, runs it, compares every fetch.
 fn check(name: &str, options: SessionOptions) -> TestResult<Session> {
     let case = load_case(name)?;
-    let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
-    let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
-    let session = Session::new(
-        &case.model,
-        case.bundle.as_ref(),
-        &fetch_names,
-        &feed_names,
-        options,
-    )
-    .map_err(|e| format!("{}: {e}", case.dir.display()))?;
-    let feeds: Vec<(&str, Value)> = case
-        .feeds
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.clone()))
-        .collect();
+    let session = case
+        .session(options)
+        .map_err(|e| format!("{}: {e}", case.dir.display()))?;
+    let feeds = case.feed_values();
     let outputs = session.run(&feeds).map_err(|e| format!("{name}: {e}"))?;
     assert_eq!(outputs.len(), case.fetches.len());
     for ((fetch, file), got) in case.fetches.iter().zip(&outputs) {
@@ -176,24 +188,11 @@ fn steady_state_runs_reuse_buffers() -> TestResult {
     for name in ["mobilenet_v2", "lenet", "mlp"] {
         for threads in [None, Some(1), Some(2)] {
             let case = load_case(name)?;
-            let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
-            let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
-            let feeds: Vec<(&str, Value)> = case
-                .feeds
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.clone()))
-                .collect();
-            let options = SessionOptions {
+            let feeds = case.feed_values();
+            let session = case.session(SessionOptions {
                 threads,
                 ..Default::default()
-            };
-            let session = Session::new(
-                &case.model,
-                case.bundle.as_ref(),
-                &fetch_names,
-                &feed_names,
-                options,
-            )?;
+            })?;
             assert_eq!(session.last_run_fresh_allocations(), 0);
             let first = session.run(&feeds)?;
             let fresh_first = session.last_run_fresh_allocations();
@@ -207,7 +206,7 @@ fn steady_state_runs_reuse_buffers() -> TestResult {
                 "{name} (threads {threads:?}): fresh allocations in a steady-state run \
                  ({fresh_first} in the first)"
             );
-            for ((fetch, a), b) in fetch_names.iter().zip(&first).zip(&last) {
+            for (((fetch, _), a), b) in case.fetches.iter().zip(&first).zip(&last) {
                 let same = match (a.as_f32(), b.as_f32()) {
                     (Some(a), Some(b)) => {
                         a.len() == b.len()
@@ -238,25 +237,12 @@ fn optimized_plans_match_unoptimized_ones() -> TestResult {
         ("bert", false),
     ] {
         let case = load_case(name)?;
-        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
-        let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
-        let feeds: Vec<(&str, Value)> = case
-            .feeds
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.clone()))
-            .collect();
+        let feeds = case.feed_values();
         let build = |unoptimized| {
-            let options = SessionOptions {
+            case.session(SessionOptions {
                 unoptimized,
                 ..Default::default()
-            };
-            Session::new(
-                &case.model,
-                case.bundle.as_ref(),
-                &fetch_names,
-                &feed_names,
-                options,
-            )
+            })
         };
         let (fast, plain) = (build(false)?, build(true)?);
         if fewer {
@@ -599,23 +585,11 @@ fn numerics_at_the_edges_as_tensorflow() -> TestResult {
 fn runs_on_the_pool_or_the_caller_give_the_same_bits() -> TestResult {
     for name in ["mlp", "mobilenet_v2"] {
         let case = load_case(name)?;
-        let fetch_names: Vec<&str> = case.fetches.iter().map(|(n, _)| n.as_str()).collect();
-        let feed_names: Vec<&str> = case.feeds.iter().map(|(n, _)| n.as_str()).collect();
-        let feeds: Vec<(&str, Value)> = case
-            .feeds
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.clone()))
-            .collect();
-        let session = Session::new(
-            &case.model,
-            case.bundle.as_ref(),
-            &fetch_names,
-            &feed_names,
-            SessionOptions {
-                threads: Some(2),
-                ..Default::default()
-            },
-        )?;
+        let feeds = case.feed_values();
+        let session = case.session(SessionOptions {
+            threads: Some(2),
+            ..Default::default()
+        })?;
         let bits = |values: Vec<Value>| -> Vec<Option<Vec<u32>>> {
             values
                 .iter()
