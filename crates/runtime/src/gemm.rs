@@ -104,16 +104,15 @@ pub(crate) fn sgemm(
 
 /// `a · b` as a new row-major `a.rows x b.cols` vector, written by the GEMM into fresh memory
 /// (never zeroed first: the GEMM stores every element without reading any). Errors as
-/// [`sgemm`].
+/// [`sgemm`], and when the product would pass the memory budget
+/// ([`max_memory`](crate::max_memory)).
 pub(crate) fn sgemm_new(
     a: MatRef<'_>,
     b: MatRef<'_>,
     threads: Threads,
 ) -> Result<Vec<f32>, OpError> {
     let (m, n) = (a.rows, b.cols);
-    let len = m
-        .checked_mul(n)
-        .ok_or_else(|| OpError(format!("a {m}x{n} product overflows")))?;
+    let len = crate::memory::output_len(&[m, n], 4)?;
     check(a, b, len, n)?;
     if len == 0 || a.cols == 0 {
         return Ok(vec![0.0; len]);

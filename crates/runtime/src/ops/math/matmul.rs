@@ -91,8 +91,11 @@ pub(crate) fn matmul(
         );
     }
     let (m, n) = (am.rows, bm.cols);
+    // The operands' element counts do not bound the product's ([1, 0] x [0, huge] is empty
+    // times empty): check it against the budget before either path allocates.
+    let len = crate::ops::output_len(&[m, n], 4)?;
     let out = if uses_gemv(am, bm) {
-        let mut out = crate::memory::f32_zeros(m * n);
+        let mut out = crate::memory::f32_zeros(len);
         product(am, bm, &mut out)?;
         out
     } else {
@@ -185,6 +188,19 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32], threads: Th
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_times_empty_product_past_the_budget_is_an_error() {
+        // No operand element bounds the product: [m, 0] x [0, 2^40] asks for m * 2^40 floats.
+        for m in [1, 64] {
+            let a = TensorBuf::from_parts(vec![m, 0], Vec::new());
+            let b = TensorBuf::from_parts(vec![0, 1 << 40], Vec::new());
+            match matmul(&a, &b, false, false) {
+                Err(e) => assert!(e.0.contains("memory budget"), "{}", e.0),
+                Ok(_) => panic!("a 4 TiB product was allocated"),
+            }
+        }
+    }
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
