@@ -236,9 +236,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for a thread pool
-    /// that rayon could not build; the message is rayon's.
-    #[error("cannot build a thread pool: {0}")]
+    /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for worker threads
+    /// that could not be started; the message is the operating system's.
+    #[error("cannot start the worker threads: {0}")]
     ThreadPool(String),
 
     /// [`SessionOptions::threads`](crate::SessionOptions::threads) asked for more than

@@ -1,5 +1,5 @@
-//! A bounds-checked wrapper over the `gemm` crate's f32 matrix product (multithreaded on the
-//! rayon pool for large products), and matrix-vector loops compiled for AVX2+FMA when the CPU
+//! A bounds-checked wrapper over the `gemm` crate's f32 matrix product (split into one block
+//! per thread of the session's team for large products), and matrix-vector loops compiled for AVX2+FMA when the CPU
 //! has them: the one place this crate uses `unsafe`.
 
 #![allow(unsafe_code)]
@@ -60,19 +60,19 @@ impl<'a> MatRef<'a> {
 pub(crate) enum Threads {
     /// Only the calling thread (for callers that spread products over threads themselves).
     One,
-    /// The current rayon pool's threads, for a product large enough to pay for waking them;
+    /// The session's threads, for a product large enough to pay for handing blocks over;
     /// smaller ones stay on the calling thread.
     Pool,
 }
 
-/// Multiply-adds (`m * k * n`) from which a product is split over the pool's threads: below
+/// Multiply-adds (`m * k * n`) from which a product is split over the session's threads: below
 /// it, waking a thread costs more than it saves (an LSTM step of batch 32 and 128 units,
 /// 32 x 136 x 512, is above it).
 pub(crate) const PARALLEL_WORK: usize = 1 << 19;
 
 /// `c = a · b` (or `c += a · b` when `accumulate`), `c` row-major `a.rows x b.cols` with row
 /// stride `ldc >= b.cols`, through the `gemm` crate's kernels (packing, register tiles for
-/// the CPU's widest vectors, no packing for small products), split over the rayon pool's
+/// the CPU's widest vectors, no packing for small products), split over the session's
 /// threads when `threads` is [`Threads::Pool`] and the product is large.
 ///
 /// Errors when the inner dimensions disagree, a view or `c` is too small for its shape and
@@ -184,12 +184,18 @@ fn check(
     Ok((m, n))
 }
 
-/// A raw output pointer that may cross to the pool's threads (the product's tasks write
-/// disjoint blocks).
+/// A raw output pointer shared by a product's tasks, which write disjoint blocks.
 struct OutPtr(*mut f32);
-// SAFETY: only the GEMM call below dereferences it, writing disjoint blocks from its tasks,
-// all of which finish before `sgemm_raw` returns.
-unsafe impl Send for OutPtr {}
+// SAFETY: only the GEMM calls in `sgemm_raw` write through it, each task its own block of
+// the output, and all of them finish before `sgemm_raw` returns.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// The product behind [`sgemm`] and [`sgemm_new`].
 ///
@@ -215,8 +221,10 @@ unsafe fn sgemm_raw(
         as_isize(b.col_stride)?,
         as_isize(ldc)?,
     );
-    let pool = crate::ops::parallel::num_threads();
-    if threads == Threads::One || pool < 2 || m.saturating_mul(k).saturating_mul(n) < PARALLEL_WORK
+    let threads_here = crate::ops::parallel::num_threads();
+    if threads == Threads::One
+        || threads_here < 2
+        || m.saturating_mul(k).saturating_mul(n) < PARALLEL_WORK
     {
         // One thread: matrixmultiply, whose sums (in the order of its kc blocks) stay within
         // the fixtures' 1e-5 of TensorFlow on the small classifier heads where gemm's order
@@ -245,38 +253,52 @@ unsafe fn sgemm_raw(
         }
         return Ok(());
     }
-    let parallelism = gemm::Parallelism::Rayon(pool);
+    // Split the product into one block per thread, along the longer of m and n, so that
+    // the operand each block packs again (b for row blocks, a for column blocks) is the
+    // smaller one.
+    let by_rows = m >= n;
+    let long = if by_rows { m } else { n };
+    let per_block = long.div_ceil(threads_here);
     let out = OutPtr(c);
-    // SAFETY: `check` verified that every (i, j) of `a` and `b` lies inside their slices;
-    // the caller guarantees `c` for rows 0..m at stride `ldc >= n`, columns 0..n (the output
-    // rows do not overlap; column stride 1), and that nothing else touches it, so it aliases
-    // neither input. With `read_dst` false, gemm does not read `c`: it stores `1 · a · b` in
-    // every element (alpha, the factor of the old `c`, is then unused); with it true it
-    // stores `1 · c + 1 · a · b`. Its rayon tasks write disjoint blocks of `c` and return
-    // before the call does.
-    crate::ops::parallel::section(move || unsafe {
-        let out = out;
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.0,
-            1,
-            rsc,
-            accumulate,
-            a.data.as_ptr(),
-            csa,
-            rsa,
-            b.data.as_ptr(),
-            csb,
-            rsb,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+    crate::ops::parallel::tasks(long.div_ceil(per_block), |t| {
+        let first = t * per_block;
+        let len = per_block.min(long - first);
+        // `first < m` (or `< n`), so these offsets stay inside the views `check` verified.
+        let (a_data, b_data, c_offset, rows, cols) = if by_rows {
+            (&a.data[first * a.row_stride..], b.data, first * ldc, len, n)
+        } else {
+            (a.data, &b.data[first * b.col_stride..], first, m, len)
+        };
+        // SAFETY: `check` verified that every (i, j) of `a` and `b` lies inside their slices,
+        // so the block's elements lie inside the sub-slices above; the caller guarantees `c`
+        // for rows 0..m at stride `ldc >= n`, columns 0..n, and that nothing else touches it
+        // (it aliases neither input); the blocks of `c` (rows first..first + len, or those
+        // columns) are disjoint, one per task. With `read_dst` false, gemm does not read `c`:
+        // it stores `1 · a · b` in every element (alpha, the factor of the old `c`, is then
+        // unused); with it true it stores `1 · c + 1 · a · b`.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                k,
+                out.get().add(c_offset),
+                1,
+                rsc,
+                accumulate,
+                a_data.as_ptr(),
+                csa,
+                rsa,
+                b_data.as_ptr(),
+                csb,
+                rsb,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
     });
     Ok(())
 }
@@ -462,7 +484,7 @@ mod tests {
     }
 
     /// Padded strides, `ldc > n`, accumulation into existing values, and both thread modes
-    /// on pools of 1, 2 and 3 threads, on shapes below and above [`PARALLEL_WORK`] (the RNN
+    /// on teams of 1, 2 and 3 threads, on shapes below and above [`PARALLEL_WORK`] (the RNN
     /// step's 32 x 136 x 512, odd ones that split unevenly, few rows with many columns).
     #[test]
     fn strided_accumulating_and_threaded_products_match_reference() -> Result<(), OpError> {
@@ -474,10 +496,7 @@ mod tests {
             (300, 33, 301),
         ];
         for threads in [1, 2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| OpError(e.to_string()))?;
+            let team = crate::team::Team::new(threads).map_err(|e| OpError(e.to_string()))?;
             for &(m, k, n) in &shapes {
                 // a: m x k inside rows of k + 3; b: k x n transposed, columns of k + 2.
                 let (lda, ldb, ldc) = (k + 3, k + 2, n + 5);
@@ -503,7 +522,9 @@ mod tests {
                 for mode in [Threads::One, Threads::Pool] {
                     for accumulate in [false, true] {
                         let mut c = start.clone();
-                        pool.install(|| sgemm(a, b, &mut c, ldc, accumulate, mode))?;
+                        crate::ops::parallel::with_team(team.shared(), || {
+                            sgemm(a, b, &mut c, ldc, accumulate, mode)
+                        })?;
                         for i in 0..m {
                             for j in 0..ldc {
                                 let (got, old) = (c[i * ldc + j], start[i * ldc + j]);

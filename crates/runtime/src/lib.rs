@@ -7,7 +7,9 @@
 //! through a run; [`unsupported_ops`] asks the same question without a checkpoint),
 //! decodes constants and loads the variables once, then runs as often as you like. Kernels
 //! compute in float32 (plus the int32/int64/bool that shape and control ops need), split work
-//! over rayon threads above a size threshold, and multiply matrices with the `gemm` crate.
+//! over the session's threads above a size threshold (the thread running the plan and a team
+//! of workers that spin briefly between sections), and multiply matrices with the `gemm`
+//! crate.
 //! TF1 control flow (`Switch`/`Merge`, with dead branches) and TF2's `If` over library
 //! functions both run, so every form of dropout TensorFlow emits evaluates at inference; with
 //! [`SessionOptions::inference`] recognized dropout subgraphs are removed altogether.
@@ -60,6 +62,7 @@ mod rewrite;
 mod saved_model;
 mod session;
 mod support;
+mod team;
 mod tensor_proto;
 mod tensor_value;
 mod value;

@@ -15,12 +15,16 @@ use crate::{DType, Error, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
-    /// [`Error::TooManyThreads`]); `None` uses rayon's global pool (one thread per core).
-    /// `Some(1)` runs on the calling thread itself, with every kernel single-threaded; more
-    /// threads are a pool of their own: a run with many parallel sections is handed to it
-    /// whole, one with at most [`Session::CALLER_RUN_SECTIONS`] (judged by the previous run)
-    /// runs on the calling thread and hands only those sections over. Kernels split their
-    /// work the same way either way, so results do not depend on which.
+    /// [`Error::TooManyThreads`]); `None` is one per core. A run always goes on the calling
+    /// thread. With `Some(1)` every kernel is single-threaded; with more, the session starts
+    /// `threads - 1` workers, and a kernel large enough to pay for it splits into tasks that
+    /// the workers and the calling thread claim one at a time. Between a run's parallel
+    /// sections the workers spin for a short while (200 µs) rather than sleep, so that the
+    /// next section starts at once, as ONNX Runtime's workers do; after that they sleep until
+    /// the next section. How a kernel splits depends only on the thread count, never on
+    /// which thread runs a task, so results are the same bits from run to run (with one
+    /// thread, large matrix products take another GEMM, whose sums can differ in the last
+    /// bits).
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
@@ -98,12 +102,8 @@ pub struct Session {
     plan: Plan,
     feeds: Vec<(Output, FeedInfo)>,
     fetch_names: Vec<String>,
-    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
-    /// Whether the next run goes on the caller's thread (its previous run had few parallel
-    /// sections).
-    caller_runs: std::sync::atomic::AtomicBool,
-    /// `threads: Some(1)`: runs on the caller's thread with single-threaded kernels.
-    one_thread: bool,
+    /// The worker threads, when the session has more than one thread.
+    team: Option<crate::team::Team>,
     /// The buffer pools of finished runs ([`memory::BufferPool`]): a run takes one (a new one
     /// when concurrent runs hold the others) and puts it back when it ends.
     buffers: std::sync::Mutex<Vec<memory::BufferPool>>,
@@ -270,37 +270,32 @@ impl Session {
                 function_plans: &function_plans,
             })
         };
-        let pool = match options.threads {
+        let threads = match options.threads {
             Some(n) if n > SessionOptions::MAX_THREADS => {
                 return Err(Error::TooManyThreads {
                     requested: n,
                     limit: SessionOptions::MAX_THREADS,
                 })
             }
-            // One thread: the caller's own, kernels single-threaded (see `one_thread`).
-            Some(1) => None,
-            Some(n) => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build()
-                    .map_err(|e| Error::ThreadPool(e.to_string()))?,
-            ),
-            None => None,
+            Some(n) => n.max(1),
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        // One thread: the caller's own, kernels single-threaded (see `one_thread`).
+        let team = if threads > 1 {
+            Some(crate::team::Team::new(threads).map_err(|e| Error::ThreadPool(e.to_string()))?)
+        } else {
+            None
         };
         // Folding constants runs kernels: do it on the session's threads too.
-        let one_thread = options.threads == Some(1);
-        let plan = match &pool {
-            Some(pool) => pool.install(build)?,
-            None if one_thread => parallel::one_thread(build)?,
-            None => build()?,
+        let plan = match &team {
+            Some(team) => parallel::with_team(team.shared(), build)?,
+            None => parallel::one_thread(build)?,
         };
         Ok(Session {
             plan,
             feeds: feed_infos,
             fetch_names: fetches.into_iter().map(|(name, _)| name).collect(),
-            pool: pool.map(std::sync::Arc::new),
-            caller_runs: std::sync::atomic::AtomicBool::new(false),
-            one_thread,
+            team,
             buffers: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -345,28 +340,13 @@ impl Session {
             .unwrap_or(0)
     }
 
-    /// Runs with at most this many parallel sections go on the caller's thread (see
+    /// Runs `run` on the calling thread with this session's threads (see
     /// [`SessionOptions::threads`]).
-    pub const CALLER_RUN_SECTIONS: usize = 2;
-
-    /// Runs `run` on this session's threads (see [`SessionOptions::threads`]).
-    fn execute<R: Send>(&self, run: impl FnOnce() -> R + Send) -> R {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some(pool) = &self.pool else {
-            return if self.one_thread {
-                parallel::one_thread(run)
-            } else {
-                run()
-            };
-        };
-        let (result, sections) = if self.caller_runs.load(Relaxed) {
-            parallel::on_caller(pool, || parallel::count_sections(run))
-        } else {
-            pool.install(|| parallel::count_sections(run))
-        };
-        self.caller_runs
-            .store(sections <= Self::CALLER_RUN_SECTIONS, Relaxed);
-        result
+    fn execute<R>(&self, run: impl FnOnce() -> R) -> R {
+        match &self.team {
+            Some(team) => parallel::with_team(team.shared(), run),
+            None => parallel::one_thread(run),
+        }
     }
 
     /// [`Session::run`], also timing each step of the plan: the fetched values and one

@@ -1,34 +1,31 @@
-//! Splitting work over rayon: disjoint output chunks, and only above a size threshold, where
-//! the work outweighs the cost of waking threads.
+//! Splitting work over the session's [`Team`](crate::team::Team): disjoint output chunks,
+//! and only above a size threshold, where the work outweighs the cost of handing it over.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use rayon::prelude::*;
+use crate::team::{self, Shared};
 
 thread_local! {
     /// Set while [`one_thread`] runs on this thread.
     static ONE_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// The session's pool while [`on_caller`] runs a plan on this (non-pool) thread.
-    static CALLER_POOL: RefCell<Option<Arc<rayon::ThreadPool>>> = const { RefCell::new(None) };
-    /// Parallel sections entered on this thread, for [`count_sections`].
-    static SECTIONS: Cell<usize> = const { Cell::new(0) };
+    /// The session's team while [`with_team`] runs a plan on this thread.
+    static TEAM: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
 }
 
-/// The threads a kernel may split its work over: 1 inside [`one_thread`], the session's pool's
-/// inside [`on_caller`], otherwise the current rayon pool's.
+/// The threads a kernel may split its work over: the team's inside [`with_team`] (the
+/// calling thread included), otherwise 1; also 1 inside [`one_thread`] and inside a task of a
+/// section (tasks do not split further).
 pub(crate) fn num_threads() -> usize {
-    if ONE_THREAD.with(Cell::get) {
+    if ONE_THREAD.with(Cell::get) || team::in_task() {
         return 1;
     }
-    CALLER_POOL
-        .with(|p| p.borrow().as_ref().map(|p| p.current_num_threads()))
-        .unwrap_or_else(rayon::current_num_threads)
+    TEAM.with(|t| t.borrow().as_ref().map(|t| t.threads()))
+        .unwrap_or(1)
 }
 
 /// Runs `f` on the calling thread with every kernel single-threaded: how a session with one
-/// thread runs, without handing each run to a pool's worker and waiting for it (two context
-/// switches, a third of a batch-1 MLP's run).
+/// thread runs.
 pub(crate) fn one_thread<R>(f: impl FnOnce() -> R) -> R {
     let before = ONE_THREAD.with(|c| c.replace(true));
     let result = f();
@@ -36,43 +33,74 @@ pub(crate) fn one_thread<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Runs `f` (a plan) on the calling thread, each parallel section handed to `pool`: for runs
-/// with few parallel sections, which then skip the hand-over of the whole run to the pool.
-/// Kernels see the pool's thread count, so they split work exactly as inside the pool.
-pub(crate) fn on_caller<R>(pool: &Arc<rayon::ThreadPool>, f: impl FnOnce() -> R) -> R {
-    let before = CALLER_POOL.with(|p| p.replace(Some(Arc::clone(pool))));
+/// Runs `f` (a plan, or the constant folding of one) on the calling thread, each parallel
+/// section spread over `team` and this thread.
+pub(crate) fn with_team<R>(team: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
+    let before = TEAM.with(|t| t.replace(Some(Arc::clone(team))));
     let result = f();
-    CALLER_POOL.with(|p| *p.borrow_mut() = before);
+    TEAM.with(|t| *t.borrow_mut() = before);
     result
 }
 
-/// `f`'s result and the number of parallel sections it entered on this thread.
-pub(crate) fn count_sections<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let before = SECTIONS.with(|c| c.replace(0));
-    let result = f();
-    let sections = SECTIONS.with(|c| c.replace(before));
-    (result, sections)
+/// Runs `f(i)` for every `i` in `0..tasks`, each once: spread over the current team, or in
+/// order on this thread when there is none (or inside [`one_thread`], or inside a task).
+pub(crate) fn tasks(tasks: usize, f: impl Fn(usize) + Sync) {
+    let team = if num_threads() > 1 {
+        TEAM.with(|t| t.borrow().clone())
+    } else {
+        None
+    };
+    match team {
+        Some(team) => team.run(tasks, &f),
+        None => (0..tasks).for_each(f),
+    }
 }
 
-/// Runs one parallel section of a kernel: on the session's pool when the plan runs on the
-/// caller's thread ([`on_caller`]), otherwise right here (already on a pool's thread).
-pub(crate) fn section<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    SECTIONS.with(|c| c.set(c.get() + 1));
-    match CALLER_POOL.with(|p| p.borrow().clone()) {
-        Some(pool) => pool.install(f),
-        None => f(),
+/// A pointer into a slice that [`for_chunks`] hands out in disjoint parts.
+struct ChunkBase<T>(*mut T);
+// SAFETY: the tasks of `for_chunks` build disjoint sub-slices from it, each on one thread;
+// `T: Send` lets those parts go to another thread.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for ChunkBase<T> {}
+
+impl<T> ChunkBase<T> {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut T {
+        self.0
     }
+}
+
+/// `f(i, chunk)` for the `i`-th `chunk_len`-element chunk of `data` (the last may be
+/// shorter), chunks spread over the current team as [`tasks`] does, whatever their size.
+#[allow(unsafe_code)] // the disjoint sub-slices of `data` handed to the tasks
+pub(crate) fn for_chunks<T: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let len = data.len();
+    let chunk_len = chunk_len.max(1);
+    let base = ChunkBase(data.as_mut_ptr());
+    tasks(len.div_ceil(chunk_len), |i| {
+        let start = i * chunk_len;
+        let end = (start + chunk_len).min(len);
+        // SAFETY: `tasks` calls this once per `i`, so the ranges `start..end` are disjoint,
+        // and each lies inside `data`, which is borrowed mutably until every task returns.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+        f(i, chunk);
+    });
 }
 
 /// Work units (about one multiply-add each) below which a kernel runs on the calling thread.
 pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 16;
 
-/// The work units of `multiply_adds` done in vector registers (8 or 16 lanes, fused): an
-/// eighth of a unit each, so that a vectorized kernel (direct and depthwise convolution)
-/// goes parallel only when its share of a section outweighs a thread's hand-over, as the
-/// scalar kernels the [`MIN_PARALLEL_WORK`] threshold was set for do.
+/// The work units of `multiply_adds` done in vector registers (8 or 16 lanes, fused): a
+/// thirty-second of a unit each, so that a vectorized kernel (direct and depthwise
+/// convolution) goes parallel from about two million multiply-adds (tens of microseconds
+/// on one core), where splitting pays for handing half of it to a spinning worker. (An eighth, tried first, kept MobileNetV2's batch-1 layers on one thread and was
+/// slower in 7 of 8 alternating rounds.)
 pub(crate) fn vectorized_work(multiply_adds: usize) -> usize {
-    multiply_adds / 8
+    multiply_adds / 32
 }
 
 /// Elements per task for elementwise maps.
@@ -88,32 +116,20 @@ where
         return src.iter().map(|&x| f(x)).collect();
     }
     let mut out = vec![U::default(); src.len()];
-    section(|| {
-        out.par_chunks_mut(MAP_CHUNK)
-            .zip(src.par_chunks(MAP_CHUNK))
-            .for_each(|(o, s)| {
-                for (o, &x) in o.iter_mut().zip(s) {
-                    *o = f(x);
-                }
-            })
+    for_chunks(&mut out, MAP_CHUNK, |c, o| {
+        for (o, &x) in o.iter_mut().zip(&src[c * MAP_CHUNK..]) {
+            *o = f(x);
+        }
     });
     out
 }
 
 /// `data[i] = f(data[i])`, in parallel for large inputs.
 pub(crate) fn map_in_place<T: Copy + Send>(data: &mut [T], f: impl Fn(T) -> T + Sync + Send) {
-    if data.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
-        for x in data.iter_mut() {
+    chunks_in_place(data, |chunk| {
+        for x in chunk.iter_mut() {
             *x = f(*x);
         }
-        return;
-    }
-    section(|| {
-        data.par_chunks_mut(MAP_CHUNK).for_each(|chunk| {
-            for x in chunk.iter_mut() {
-                *x = f(*x);
-            }
-        })
     });
 }
 
@@ -123,7 +139,7 @@ pub(crate) fn chunks_in_place<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sy
         f(data);
         return;
     }
-    section(|| data.par_chunks_mut(MAP_CHUNK).for_each(f));
+    for_chunks(data, MAP_CHUNK, |_, chunk| f(chunk));
 }
 
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, in parallel for large inputs.
@@ -136,15 +152,12 @@ where
     if a.len() < MIN_PARALLEL_WORK || num_threads() < 2 {
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
-    let mut out = vec![U::default(); a.len()];
-    section(|| {
-        out.par_chunks_mut(MAP_CHUNK)
-            .zip(a.par_chunks(MAP_CHUNK).zip(b.par_chunks(MAP_CHUNK)))
-            .for_each(|(o, (a, b))| {
-                for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                    *o = f(x, y);
-                }
-            })
+    let mut out = vec![U::default(); a.len().min(b.len())];
+    for_chunks(&mut out, MAP_CHUNK, |c, o| {
+        let (a, b) = (&a[c * MAP_CHUNK..], &b[c * MAP_CHUNK..]);
+        for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
     });
     out
 }
@@ -161,14 +174,11 @@ where
         }
         return;
     }
-    section(|| {
-        dst.par_chunks_mut(MAP_CHUNK)
-            .zip(src.par_chunks(MAP_CHUNK))
-            .for_each(|(d, s)| {
-                for (d, &s) in d.iter_mut().zip(s) {
-                    *d = f(*d, s);
-                }
-            })
+    let len = dst.len().min(src.len());
+    for_chunks(&mut dst[..len], MAP_CHUNK, |c, d| {
+        for (d, &s) in d.iter_mut().zip(&src[c * MAP_CHUNK..]) {
+            *d = f(*d, s);
+        }
     });
 }
 
@@ -181,34 +191,16 @@ pub(crate) fn for_rows<T: Send>(
     work_per_row: usize,
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
-    if row_len == 0 || out.is_empty() {
-        return;
-    }
-    let rows = out.len() / row_len;
-    let total = rows.saturating_mul(work_per_row.max(1));
-    let threads = num_threads();
-    if total < MIN_PARALLEL_WORK || rows < 2 || threads < 2 {
-        for (i, row) in out.chunks_mut(row_len).enumerate() {
-            f(i, row);
+    for_row_blocks(out, row_len, work_per_row, usize::MAX, |first, block| {
+        for (i, row) in block.chunks_mut(row_len).enumerate() {
+            f(first + i, row);
         }
-        return;
-    }
-    // A few tasks per thread balances uneven rows without much scheduling overhead.
-    let tasks = (threads * 4).min(rows);
-    let rows_per_task = rows.div_ceil(tasks);
-    section(|| {
-        out.par_chunks_mut(rows_per_task * row_len)
-            .enumerate()
-            .for_each(|(t, chunk)| {
-                for (i, row) in chunk.chunks_mut(row_len).enumerate() {
-                    f(t * rows_per_task + i, row);
-                }
-            })
     });
 }
 
-/// Like [`for_rows`], but hands each task a block of whole rows: `f(first_row, block)`.
-/// For kernels that amortize per-task setup (scratch buffers, GEMM calls) over many rows.
+/// Like [`for_rows`], but hands each task a block of whole rows: `f(first_row, block)`, at
+/// most `max_rows_per_block` rows each. For kernels that amortize per-task setup (scratch
+/// buffers, GEMM calls) over many rows.
 pub(crate) fn for_row_blocks<T: Send>(
     out: &mut [T],
     row_len: usize,
@@ -219,24 +211,21 @@ pub(crate) fn for_row_blocks<T: Send>(
     if row_len == 0 || out.is_empty() {
         return;
     }
-    let rows = out.len() / row_len;
+    let rows = out.len().div_ceil(row_len);
     let total = rows.saturating_mul(work_per_row.max(1));
     let threads = num_threads();
     let max_rows = max_rows_per_block.max(1);
     if total < MIN_PARALLEL_WORK || rows < 2 || threads < 2 {
-        for (b, block) in out.chunks_mut(max_rows * row_len).enumerate() {
+        for (b, block) in out.chunks_mut(max_rows.saturating_mul(row_len)).enumerate() {
             f(b * max_rows, block);
         }
         return;
     }
+    // A few tasks per thread balances uneven rows without much scheduling overhead.
     let tasks = (threads * 4).min(rows);
     let rows_per_task = rows.div_ceil(tasks).min(max_rows);
-    section(|| {
-        out.par_chunks_mut(rows_per_task * row_len)
-            .enumerate()
-            .for_each(|(t, block)| {
-                f(t * rows_per_task, block);
-            })
+    for_chunks(out, rows_per_task * row_len, |t, block| {
+        f(t * rows_per_task, block);
     });
 }
 
@@ -310,11 +299,11 @@ mod tests {
 
     #[test]
     fn one_thread_makes_kernels_single_threaded_on_the_caller() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build();
-        let Ok(pool) = pool else {
+        let Ok(team) = crate::team::Team::new(3) else {
             return;
         };
-        pool.install(|| {
+        assert_eq!(num_threads(), 1);
+        with_team(team.shared(), || {
             assert_eq!(num_threads(), 3);
             let caller = std::thread::current().id();
             let (threads, ran_on) = one_thread(|| (num_threads(), std::thread::current().id()));
@@ -342,40 +331,38 @@ mod tests {
     }
 
     #[test]
-    fn on_caller_hands_sections_to_the_pool_and_counts_them() {
-        let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(3).build() else {
+    fn with_team_spreads_sections_and_matches_one_thread() {
+        let Ok(team) = crate::team::Team::new(3) else {
             return;
         };
-        let pool = Arc::new(pool);
         let caller = std::thread::current().id();
-        let ((threads, here, in_section, in_pool), sections) = on_caller(&pool, || {
-            count_sections(|| {
-                let threads = num_threads();
-                let here = std::thread::current().id();
-                let (in_section, in_pool) = section(|| {
-                    (
-                        std::thread::current().id(),
-                        rayon::current_thread_index().is_some(),
-                    )
-                });
-                (threads, here, in_section, in_pool)
+        let data: Vec<u32> = (0..MIN_PARALLEL_WORK as u32 * 3 + 5).collect();
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        let spread = with_team(team.shared(), || {
+            // Inside a task, kernels see one thread.
+            tasks(4, |_| assert_eq!(num_threads(), 1));
+            map(&data, |x| {
+                if let Ok(mut s) = seen.lock() {
+                    s.insert(std::thread::current().id());
+                }
+                x.wrapping_mul(7)
             })
         });
-        // Kernels see the pool's threads; the plan stays on the caller; a section runs on a
-        // pool thread.
-        assert_eq!((threads, here, sections), (3, caller, 1));
-        assert!(in_pool && in_section != caller);
-        // Outside `on_caller` the pool is forgotten, and sections run where they are.
-        assert_eq!(num_threads(), rayon::current_num_threads());
-        let (_, counted) = count_sections(|| section(|| ()));
-        assert_eq!(counted, 1);
-        // Results equal a run inside the pool: the same chunking decisions.
-        let data: Vec<u32> = (0..MIN_PARALLEL_WORK as u32 * 3).collect();
-        let inside = pool.install(|| map(&data, |x| x.wrapping_mul(7)));
-        let (outside, sections) = on_caller(&pool, || {
-            count_sections(|| map(&data, |x| x.wrapping_mul(7)))
+        // Outside `with_team` the team is forgotten, and sections run here.
+        assert_eq!(num_threads(), 1);
+        let here = map(&data, |x| x.wrapping_mul(7));
+        assert_eq!(spread, here);
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert!(seen.len() > 1 || !seen.contains(&caller));
+        // Chunks cover the slice once, the last one shorter.
+        let mut out = vec![0usize; 1001];
+        with_team(team.shared(), || {
+            for_chunks(&mut out, 100, |c, chunk| {
+                assert_eq!(chunk.len(), if c == 10 { 1 } else { 100 });
+                chunk.iter_mut().for_each(|x| *x += c + 1);
+            })
         });
-        assert_eq!((inside, sections), (outside, 1));
+        assert!(out.iter().enumerate().all(|(i, &x)| x == i / 100 + 1));
     }
 
     #[test]

@@ -17,7 +17,6 @@
 use std::sync::Mutex;
 
 use ckpt_graph::Node;
-use rayon::prelude::*;
 
 use crate::gemm::{MatRef, Threads};
 use crate::ops::array::transpose::transpose;
@@ -308,16 +307,12 @@ impl BatchMatMul {
         if spread {
             // One task per independent slab of the output, on one thread each.
             let failure = Mutex::new(None);
-            parallel::section(|| {
-                out.par_chunks_mut(chunk_len.max(1))
-                    .enumerate()
-                    .for_each(|(c, chunk)| {
-                        if let Err(e) = chunk_products(c, chunk, Threads::One) {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
-                        }
-                    })
+            parallel::for_chunks(&mut out, chunk_len.max(1), |c, chunk| {
+                if let Err(e) = chunk_products(c, chunk, Threads::One) {
+                    if let Ok(mut f) = failure.lock() {
+                        f.get_or_insert(e);
+                    }
+                }
             });
             if let Some(e) = failure.into_inner().ok().flatten() {
                 return Err(e);

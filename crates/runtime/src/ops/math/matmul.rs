@@ -3,7 +3,6 @@
 //! path that streams the weights once, split over threads by output columns.
 
 use ckpt_graph::Node;
-use rayon::prelude::*;
 
 use crate::gemm::{dot, sgemm, sgemm_new, vec_mat, MatRef, Threads};
 use crate::ops::nn::conv2d::Epilogue;
@@ -177,11 +176,7 @@ fn gemv_row(a: MatRef<'_>, i: usize, b: MatRef<'_>, out: &mut [f32], threads: Th
     if block >= n {
         compute(0, out);
     } else {
-        crate::ops::parallel::section(|| {
-            out.par_chunks_mut(block)
-                .enumerate()
-                .for_each(|(t, o)| compute(t * block, o))
-        });
+        crate::ops::parallel::for_chunks(out, block, |t, o| compute(t * block, o));
     }
 }
 
