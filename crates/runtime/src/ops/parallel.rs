@@ -95,12 +95,13 @@ pub(crate) fn for_chunks<T: Send>(
 pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 16;
 
 /// The work units of `multiply_adds` done in vector registers (8 or 16 lanes, fused): a
-/// thirty-second of a unit each, so that a vectorized kernel (direct and depthwise
-/// convolution) goes parallel from about two million multiply-adds (tens of microseconds
-/// on one core), where splitting pays for handing half of it to a spinning worker. (An eighth, tried first, kept MobileNetV2's batch-1 layers on one thread and was
-/// slower in 7 of 8 alternating rounds.)
+/// quarter of a unit each, so that a vectorized kernel (direct and depthwise convolution)
+/// goes parallel from about a quarter of a million multiply-adds (some 10 µs on one core),
+/// where its share of a section outweighs handing it to a spinning worker. An eighth (which
+/// suited the rayon pool's hand-over) and a half were slower at MobileNetV2 batch 1 on 2
+/// threads in alternating rounds, a 32nd slower at batch 16 (late layers on one thread).
 pub(crate) fn vectorized_work(multiply_adds: usize) -> usize {
-    multiply_adds / 32
+    multiply_adds / 4
 }
 
 /// Elements per task for elementwise maps.

@@ -62,6 +62,24 @@ pub(crate) const MAX_FILTER: usize = 1 << 18;
 /// Output pixels per task of a 1x1 convolution.
 const POINTWISE_BLOCK: usize = 512;
 
+/// Multiply-adds from which a pointwise convolution with few pixels splits its output
+/// channels over threads (about 10 µs of one core's work; a thread's hand-over to a spinning
+/// worker costs a few µs).
+const CHANNEL_SPLIT_WORK: usize = 1 << 18;
+
+/// The output of a pointwise convolution split by channels, shared by its tasks.
+struct OutBase(*mut f32);
+// SAFETY: each task writes only its own output channels of every pixel (disjoint elements),
+// and all tasks finish before `run` reads the output.
+unsafe impl Sync for OutBase {}
+
+impl OutBase {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
+
 impl Direct<'_> {
     /// Whether the direct kernel computes this convolution on this CPU: few input channels,
     /// or a filter (`filter_len = kh*kw*c*co` elements) of at most [`MAX_FILTER`];
@@ -122,7 +140,32 @@ impl Direct<'_> {
         };
         let mut out: Vec<f32> = crate::memory::f32_buffer(total);
         let spare = &mut out.spare_capacity_mut()[..total];
-        if pointwise {
+        let pixels = n * h * w;
+        let threads = parallel::num_threads();
+        if pointwise && threads > 1 && self.splits_by_channels(pixels, threads) {
+            // Few pixels, a large filter (late layers at batch 1): each thread takes all the
+            // pixels and a contiguous share of the output channels, so that it reads only its
+            // share of the filter. Splitting the pixels instead would have every thread
+            // stream the whole filter for a part-filled tile.
+            let groups = co.div_ceil(16);
+            let per_task = groups.div_ceil(threads);
+            let base = OutBase(spare.as_mut_ptr().cast::<f32>());
+            parallel::tasks(groups.div_ceil(per_task), |t| {
+                let channels = t * per_task * 16..((t + 1) * per_task * 16).min(co);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: `applies` checked AVX2 and FMA above, and the lengths; the
+                    // output holds all `pixels` rows of `co`, and each task stores only its
+                    // own channels (16-aligned ranges that do not overlap) of every row.
+                    unsafe { self.pointwise_avx2(0, pixels, base.get(), channels, in_register) };
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (&base, channels);
+            });
+            // SAFETY: the tasks together stored every channel of every pixel.
+            let done = unsafe { &mut *(spare as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            parallel::chunks_in_place(done, activate);
+        } else if pointwise {
             parallel::for_row_blocks(
                 spare,
                 co,
@@ -131,8 +174,18 @@ impl Direct<'_> {
                 |first, block| {
                     #[cfg(target_arch = "x86_64")]
                     {
-                        // SAFETY: `applies` checked AVX2 and FMA above, and the lengths.
-                        unsafe { self.pointwise_avx2(first, block, in_register) };
+                        let pixels = block.len() / co;
+                        // SAFETY: `applies` checked AVX2 and FMA above, and the lengths; the
+                        // block holds pixels `first..first + pixels`, all channels.
+                        unsafe {
+                            self.pointwise_avx2(
+                                first,
+                                pixels,
+                                block.as_mut_ptr().cast::<f32>(),
+                                0..co,
+                                in_register,
+                            )
+                        };
                     }
                     // SAFETY: `pointwise_avx2` stored every element of `block` (its contract).
                     activate(unsafe { &mut *(block as *mut [MaybeUninit<f32>] as *mut [f32]) });
@@ -158,31 +211,45 @@ impl Direct<'_> {
         Ok(TensorBuf::from_parts(shape.to_vec(), out))
     }
 
-    /// Output pixels `first..first + block.len() / co` of a pointwise convolution: stores
-    /// every element of `block`, four pixels by 16 (then 8) output channels at a time.
+    /// Whether a pointwise convolution of `pixels` output pixels splits over `threads` by
+    /// output channels rather than by pixels: when there are fewer than two eight-pixel tiles
+    /// per thread and the product is worth splitting ([`CHANNEL_SPLIT_WORK`]).
+    fn splits_by_channels(&self, pixels: usize, threads: usize) -> bool {
+        pixels < 16 * threads
+            && self.co >= 32 * threads
+            && pixels.saturating_mul(self.c).saturating_mul(self.co) >= CHANNEL_SPLIT_WORK
+    }
+
+    /// Output pixels `first..first + pixels` of a pointwise convolution, output channels
+    /// `channels`: stores those elements of the rows at `out` (row `p` of `co` floats at
+    /// `out + p * co`, pixel `first + p`), four (eight with AVX-512) pixels by 16 (then 8)
+    /// output channels at a time.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA, `run`'s length checks must have passed, and the
-    /// block must lie inside the output (`first * co + block.len() <= n*h*w*co`).
+    /// The CPU must support AVX2 and FMA, `run`'s length checks must have passed, the pixels
+    /// must lie inside the input (`(first + pixels) * c <= n*h*w*c`), `out` must be valid for
+    /// writes of those rows' `channels`, and `channels` must start at a multiple of 16 and
+    /// end at one or at `co`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn pointwise_avx2(
         &self,
         first: usize,
-        block: &mut [MaybeUninit<f32>],
+        pixels: usize,
+        out: *mut f32,
+        channels: std::ops::Range<usize>,
         act: Option<Activation>,
     ) {
         let (c, co) = (self.c, self.co);
-        let pixels = block.len() / co;
-        let out = block.as_mut_ptr() as *mut f32;
-        let wide = co - co % 16;
+        let wide_end = channels.end - channels.end % 16;
+        let tail = channels.end > wide_end;
         let mut p = 0;
-        if wide > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+        if wide_end > channels.start && std::arch::is_x86_feature_detected!("avx512f") {
             while p < pixels {
                 let rows = (pixels - p).min(8);
                 let offsets: [usize; 8] = std::array::from_fn(|q| if q < rows { q * c } else { 0 });
-                // SAFETY: pixels p..p+rows of the block are input pixels first+p.. (inside x
-                // by the caller's contract), and their outputs lie inside `block`.
+                // SAFETY: pixels p..p+rows are input pixels first+p.. (inside x by the
+                // caller's contract), and their output rows lie inside `out`'s.
                 let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
                 let line = Line512 {
                     kernel_rows: &[0],
@@ -190,24 +257,24 @@ impl Direct<'_> {
                     offsets,
                     run: c,
                 };
-                for cb in (0..wide).step_by(32) {
+                for cb in (channels.start..wide_end).step_by(32) {
                     // SAFETY: AVX-512F checked above; the line's taps are the pixels' inputs
-                    // (offsets q*c + j < rows*c); cb + 16 (or 32) <= wide <= co.
+                    // (offsets q*c + j < rows*c); cb + 16 (or 32) <= wide_end <= co.
                     unsafe {
-                        if cb + 32 <= wide {
+                        if cb + 32 <= wide_end {
                             self.tile512::<2>(&line, o, rows, cb, act);
                         } else {
                             self.tile512::<1>(&line, o, rows, cb, act);
                         }
                     }
                 }
-                if wide < co {
+                if tail {
                     for (q, part) in [(0, rows.min(4)), (4, rows.saturating_sub(4))] {
                         if part > 0 {
-                            // SAFETY: as above, for pixels p+q..p+q+part; wide + 8 == co.
+                            // SAFETY: as above, for pixels p+q..p+q+part; wide_end + 8 == co.
                             unsafe {
                                 let (xq, oq) = (x.add(q * c), o.add(q * co));
-                                self.tile::<1>(&Lines::flat(&xq, oq), 0, part, wide, act);
+                                self.tile::<1>(&Lines::flat(&xq, oq), 0, part, wide_end, act);
                             }
                         }
                     }
@@ -218,16 +285,17 @@ impl Direct<'_> {
         }
         while p < pixels {
             let rows = (pixels - p).min(4);
-            // SAFETY: pixels p..p+rows of the block are input pixels first+p.. (inside x by
-            // the caller's contract), and their outputs lie inside `block`.
+            // SAFETY: pixels p..p+rows are input pixels first+p.. (inside x by the caller's
+            // contract), and their output rows lie inside `out`'s.
             let (x, o) = unsafe { (self.x.as_ptr().add((first + p) * c), out.add(p * co)) };
-            for cb in (0..wide).step_by(16) {
-                // SAFETY: as above; cb + 16 <= co.
+            for cb in (channels.start..wide_end).step_by(16) {
+                // SAFETY: as above; cb + 16 <= wide_end <= co.
                 unsafe { self.tile::<2>(&Lines::flat(&x, o), 0, rows, cb, act) };
             }
-            if wide < co {
-                // SAFETY: as above; co % 16 == 8, so wide + 8 == co.
-                unsafe { self.tile::<1>(&Lines::flat(&x, o), 0, rows, wide, act) };
+            if tail {
+                // SAFETY: as above; co % 16 == 8 and the range ends at co, so wide_end + 8
+                // == co.
+                unsafe { self.tile::<1>(&Lines::flat(&x, o), 0, rows, wide_end, act) };
             }
             p += rows;
         }
@@ -587,6 +655,10 @@ mod tests {
             ((2, 3, 5, 12, 1, 1, 48, [1, 1], 1), [0, 0], [3, 5]),
             // Many input channels through a 3x3 stride-2 window (a small filter).
             ((2, 9, 8, 16, 3, 3, 32, [2, 2], 1), [1, 0], [5, 4]),
+            // Few pixels, many channels: on 2 or 3 threads, split by output channels (an
+            // 8-channel tail in the last share for 200; 1280 in 16-aligned shares).
+            ((1, 3, 3, 160, 1, 1, 200, [1, 1], 1), [0, 0], [3, 3]),
+            ((1, 2, 3, 96, 1, 1, 1280, [1, 1], 1), [0, 0], [2, 3]),
         ];
         for (i, &((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])) in
             cases.iter().enumerate()
@@ -612,13 +684,58 @@ mod tests {
                     dilation_h,
                     pad,
                 };
-                let got = d.run(Epilogue::default())?;
-                assert_eq!(got.shape(), &[n, oh, ow, co]);
                 let want = reference(&d);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(got.data()), bits(&want), "case {i}, bias {with_bias}");
+                // One thread, then teams of 2 and 3 (pixel or channel shares), with no
+                // activation, one applied in registers and one applied after.
+                for threads in [1, 2, 3] {
+                    for activation in [None, Some(Activation::Relu6), Some(Activation::Tanh)] {
+                        let epilogue = Epilogue {
+                            bias: false,
+                            activation,
+                            gelu: None,
+                        };
+                        let got = match crate::team::Team::new(threads) {
+                            Ok(team) if threads > 1 => {
+                                parallel::with_team(team.shared(), || d.run(epilogue))?
+                            }
+                            _ => d.run(epilogue)?,
+                        };
+                        assert_eq!(got.shape(), &[n, oh, ow, co]);
+                        let mut want = want.clone();
+                        if let Some(act) = activation {
+                            act.apply_f32(&mut want);
+                        }
+                        assert_eq!(
+                            bits(got.data()),
+                            bits(&want),
+                            "case {i}, bias {with_bias}, {threads} threads, {activation:?}"
+                        );
+                    }
+                }
             }
         }
+        // The shapes above that should split by channels do.
+        let pointwise = |c, co, pixels| Direct {
+            x: &[],
+            f: &[],
+            bias: None,
+            n: 1,
+            h: 1,
+            w: pixels,
+            c,
+            kh: 1,
+            kw: 1,
+            co,
+            oh: 1,
+            ow: pixels,
+            stride: [1, 1],
+            dilation_h: 1,
+            pad: [0, 0],
+        };
+        assert!(pointwise(160, 200, 9).splits_by_channels(9, 2));
+        assert!(pointwise(96, 1280, 6).splits_by_channels(6, 3));
+        assert!(!pointwise(96, 1280, 144).splits_by_channels(144, 2));
         Ok(())
     }
 
