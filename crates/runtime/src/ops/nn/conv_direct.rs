@@ -659,6 +659,8 @@ mod tests {
             // 8-channel tail in the last share for 200; 1280 in 16-aligned shares).
             ((1, 3, 3, 160, 1, 1, 200, [1, 1], 1), [0, 0], [3, 3]),
             ((1, 2, 3, 96, 1, 1, 1280, [1, 1], 1), [0, 0], [2, 3]),
+            // Many input channels and pixels: 45 pixels of 400 channels, 8-pixel tiles.
+            ((1, 5, 9, 400, 1, 1, 48, [1, 1], 1), [0, 0], [5, 9]),
         ];
         for (i, &((n, h, w, c, kh, kw, co, stride, dilation_h), pad, [oh, ow])) in
             cases.iter().enumerate()
