@@ -194,15 +194,22 @@ impl Direct<'_> {
         } else {
             let row_len = self.ow * co;
             let work = parallel::vectorized_work(row_len * self.kh * self.kw * c);
-            parallel::for_rows(spare, row_len, work, |row_index, row| {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    // SAFETY: `applies` checked AVX2 and FMA above.
-                    unsafe { self.row_avx2(row_index, row, in_register) };
+            parallel::for_row_blocks(spare, row_len, work, usize::MAX, |first, block| {
+                // One set of per-row buffers for the task's rows (a row of LeNet's first
+                // convolution is about a microsecond of work).
+                let mut buffers = RowBuffers::default();
+                for (i, row) in block.chunks_mut(row_len).enumerate() {
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        // SAFETY: `applies` checked AVX2 and FMA above.
+                        unsafe { self.row_avx2(first + i, row, in_register, &mut buffers) };
+                    }
+                    // SAFETY: `row_avx2` stored every element of `row` (its contract), so
+                    // the elements are initialized f32 values.
+                    activate(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
                 }
-                // SAFETY: `row_avx2` stored every element of `row` (its contract), so the
-                // elements are initialized f32 values.
-                activate(unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) });
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = &mut buffers;
             });
         }
         // SAFETY: `for_rows` / `for_row_blocks` handed every row of the first `total` spare
@@ -315,10 +322,19 @@ impl Direct<'_> {
         row_index: usize,
         row: &mut [MaybeUninit<f32>],
         act: Option<Activation>,
+        buffers: &mut RowBuffers,
     ) {
         let (b, oy) = (row_index / self.oh, row_index % self.oh);
         let (c, w, sx, pl, ow) = (self.c, self.w, self.stride[1], self.pad[1], self.ow);
-        let mut taps = Vec::with_capacity(self.kh);
+        let RowBuffers {
+            taps,
+            padded: scratch,
+            starts,
+            kernel_rows,
+        } = buffers;
+        taps.clear();
+        starts.clear();
+        kernel_rows.clear();
         for ky in 0..self.kh {
             if let Some(iy) = (oy * self.stride[0] + ky * self.dilation_h).checked_sub(self.pad[0])
             {
@@ -331,11 +347,14 @@ impl Direct<'_> {
         // pixel's window reaches: beyond `pl + w` they are right padding.
         let reach = ow.saturating_sub(1) * sx + self.kw;
         let padded = pl > 0 || reach > pl + w;
-        let mut scratch = Vec::new();
-        let mut starts = Vec::with_capacity(taps.len());
         if padded {
+            // Rows of `width` with the input at `pl * c`: the padding columns are zero from
+            // when the buffer grew, and no row writes them (every row of the convolution has
+            // the same width and left padding).
             let width = reach.max(pl + w) * c;
-            scratch = vec![0.0f32; taps.len() * width];
+            if scratch.len() < taps.len() * width {
+                scratch.resize(taps.len() * width, 0.0);
+            }
             for (r, &(_, start)) in taps.iter().enumerate() {
                 let dst = r * width + pl * c;
                 scratch[dst..dst + w * c].copy_from_slice(&self.x[start..start + w * c]);
@@ -347,10 +366,11 @@ impl Direct<'_> {
                     .map(|&(_, start)| self.x.as_ptr().wrapping_add(start)),
             );
         }
-        let kernel_rows: Vec<usize> = taps.iter().map(|&(ky, _)| ky).collect();
+        kernel_rows.extend(taps.iter().map(|&(ky, _)| ky));
+        let (kernel_rows, starts) = (&kernel_rows[..], &starts[..]);
         let lines = Lines {
-            kernel_rows: &kernel_rows,
-            starts: &starts,
+            kernel_rows,
+            starts,
             out: row.as_mut_ptr() as *mut f32,
         };
         let wide = self.co - self.co % 16;
@@ -362,8 +382,8 @@ impl Direct<'_> {
                 let offsets: [usize; 8] =
                     std::array::from_fn(|q| (ox + if q < pixels { q } else { 0 }) * step);
                 let line = Line512 {
-                    kernel_rows: &kernel_rows,
-                    starts: &starts,
+                    kernel_rows,
+                    starts,
                     offsets,
                     run: self.kw * c,
                 };
@@ -390,7 +410,6 @@ impl Direct<'_> {
                 }
                 ox += pixels;
             }
-            drop(scratch);
             return;
         }
         while ox < ow {
@@ -406,7 +425,6 @@ impl Direct<'_> {
             }
             ox += pixels;
         }
-        drop(scratch);
     }
 
     /// Output channels `cb..cb + 8*V` of output pixels `ox..ox + pixels` (1 to 4) of one
@@ -486,6 +504,18 @@ impl Direct<'_> {
 /// Up to eight output pixels' inputs for [`Direct::tile512`]: for each valid kernel row, the
 /// input line it reads; each pixel's first tap at `offsets[q]` in every line; `run` taps per
 /// kernel row.
+/// The buffers [`Direct::row_avx2`] fills for each output row, kept across a task's rows.
+#[derive(Default)]
+struct RowBuffers {
+    /// The kernel rows inside the input: `(ky, first element of the input row)`.
+    taps: Vec<(usize, usize)>,
+    /// The taps' input rows between zero columns, when the row reaches into the padding.
+    padded: Vec<f32>,
+    /// Where each tap's input row starts (in `x` or in `padded`).
+    starts: Vec<*const f32>,
+    kernel_rows: Vec<usize>,
+}
+
 struct Line512<'a> {
     kernel_rows: &'a [usize],
     starts: &'a [*const f32],
