@@ -727,6 +727,8 @@ mod tests {
                 1,
                 2,
             ),
+            // A kernel 18 rows high: most output rows see only part of it.
+            ([1, 20, 6, 16], [18, 3], Padding::Same, 1, 1),
         ];
         for (i, &([n, h, w, c], [kh, kw], padding, s, d)) in cases.iter().enumerate() {
             let win = Window {
