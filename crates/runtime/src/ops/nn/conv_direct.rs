@@ -59,8 +59,11 @@ pub(crate) struct Direct<'a> {
 /// whole filter, which must stay in cache; larger ones go through im2col and a blocked GEMM.
 pub(crate) const MAX_FILTER: usize = 1 << 18;
 
-/// Output pixels per task of a 1x1 convolution.
+/// Output pixels per task of a 1x1 convolution, at most.
 const POINTWISE_BLOCK: usize = 512;
+
+/// Output pixels of the widest (AVX-512) tile.
+const TILE_PIXELS: usize = 8;
 
 /// Multiply-adds from which a pointwise convolution with few pixels splits its output
 /// channels over threads (about 10 µs of one core's work; a thread's hand-over to a spinning
@@ -166,20 +169,22 @@ impl Direct<'_> {
             let done = unsafe { &mut *(spare as *mut [MaybeUninit<f32>] as *mut [f32]) };
             parallel::chunks_in_place(done, activate);
         } else if pointwise {
+            // Tasks take whole groups of eight pixels (the widest tile), so that no task
+            // but the last ends in a part-filled tile.
             parallel::for_row_blocks(
                 spare,
-                co,
-                parallel::vectorized_work(c * co),
-                POINTWISE_BLOCK,
-                |first, block| {
+                TILE_PIXELS * co,
+                parallel::vectorized_work(TILE_PIXELS * c * co),
+                POINTWISE_BLOCK / TILE_PIXELS,
+                |first_group, block| {
                     #[cfg(target_arch = "x86_64")]
                     {
                         let pixels = block.len() / co;
                         // SAFETY: `applies` checked AVX2 and FMA above, and the lengths; the
-                        // block holds pixels `first..first + pixels`, all channels.
+                        // block holds pixels `first_group * 8..` + pixels, all channels.
                         unsafe {
                             self.pointwise_avx2(
-                                first,
+                                first_group * TILE_PIXELS,
                                 pixels,
                                 block.as_mut_ptr().cast::<f32>(),
                                 0..co,
