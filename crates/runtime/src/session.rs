@@ -24,7 +24,9 @@ pub struct SessionOptions {
     /// the next section. How a kernel splits depends only on the thread count, never on
     /// which thread runs a task, so results are the same bits from run to run (with one
     /// thread, large matrix products take another GEMM, whose sums can differ in the last
-    /// bits).
+    /// bits). Runs of one session on several threads at once share its workers: while one
+    /// run's section has them, another run's sections go on that run's own thread. Each
+    /// session has workers of its own (`None` too), asleep when no run needs them.
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.
