@@ -48,7 +48,8 @@ pub struct RunArgs {
     /// Write each fetched tensor to DIR/NAME.npy (folders for `/` in names; `name:1` becomes `name_1.npy`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Worker threads for the kernels, 1 to 1024 (default: one per core).
+    /// Threads for the kernels, the calling thread included (N - 1 workers), 1 to 1024
+    /// (default: one per core).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities, so training graphs with a fixed rate

@@ -15,18 +15,20 @@ use crate::{DType, Error, Value};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Threads for the kernels, 1 to [`SessionOptions::MAX_THREADS`] (more is
-    /// [`Error::TooManyThreads`]); `None` is one per core. A run always goes on the calling
-    /// thread. With `Some(1)` every kernel is single-threaded; with more, the session starts
-    /// `threads - 1` workers, and a kernel large enough to pay for it splits into tasks that
-    /// the workers and the calling thread claim one at a time. Between a run's parallel
-    /// sections the workers spin for a short while (200 µs) rather than sleep, so that the
-    /// next section starts at once, as ONNX Runtime's workers do; after that they sleep until
-    /// the next section. How a kernel splits depends only on the thread count, never on
-    /// which thread runs a task, so results are the same bits from run to run (with one
-    /// thread, large matrix products take another GEMM, whose sums can differ in the last
-    /// bits). Runs of one session on several threads at once share its workers: while one
-    /// run's section has them, another run's sections go on that run's own thread. Each
-    /// session has workers of its own (`None` too), asleep when no run needs them.
+    /// [`Error::TooManyThreads`]; 0 is taken as 1); `None` is one per core. A run always goes
+    /// on the calling thread. With `Some(1)` every kernel is single-threaded; with more, the
+    /// session starts `threads - 1` workers, and a kernel large enough to pay for it splits
+    /// into tasks that the workers and the calling thread claim one at a time. Between a
+    /// run's parallel sections the workers spin for a short while (200 µs) rather than
+    /// sleep, so that the next section starts at once, as ONNX Runtime's workers do; after
+    /// that they sleep until the next section. How a kernel splits depends only on the
+    /// thread count, never on which thread runs a task, so at one thread count the results
+    /// are the same bits from run to run. Another count can change the last bits of a large
+    /// matrix product: it is split into one block per thread, and with one thread it goes
+    /// through `matrixmultiply` instead of `gemm`. Runs of one session on several threads at
+    /// once share its workers: while one run's section has them, another run's sections go
+    /// on that run's own thread. Each session has workers of its own (`None` too), asleep
+    /// when no run needs them.
     pub threads: Option<usize>,
     /// Turn recognized dropout subgraphs into identities (and take the non-dropout side of
     /// dropout conds), so a training graph runs deterministically at inference.

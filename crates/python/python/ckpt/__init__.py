@@ -284,7 +284,7 @@ class Session:
             path: a checkpoint (any form :func:`load_checkpoint` takes) or a graph file
                 (``.pb``, ``.pbtxt``, ``.meta``).
             checkpoint: where the variables come from, if not ``path``'s checkpoint.
-            threads: worker threads for the kernels (default: one per core).
+            threads: threads for the kernels, the calling thread included (default: one per core).
             inference: turn recognized dropout subgraphs into identities.
 
         Raises:
@@ -418,7 +418,7 @@ def load_saved_model(
     Args:
         export_dir: the SavedModel directory (or its ``saved_model.pb``).
         tags: the meta graph's tag set (default ``["serve"]``).
-        threads: worker threads for the kernels (default: one per core).
+        threads: threads for the kernels, the calling thread included (default: one per core).
         inference: turn recognized dropout subgraphs into identities.
 
     ``load_saved_model(d).signatures["serving_default"](x=batch)`` returns
