@@ -184,19 +184,6 @@ fn check(
     Ok((m, n))
 }
 
-/// A raw output pointer shared by a product's tasks, which write disjoint blocks.
-struct OutPtr(*mut f32);
-// SAFETY: only the GEMM calls in `sgemm_raw` write through it, each task its own block of
-// the output, and all of them finish before `sgemm_raw` returns.
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(&self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// The product behind [`sgemm`] and [`sgemm_new`].
 ///
 /// # Safety
@@ -259,7 +246,7 @@ unsafe fn sgemm_raw(
     let by_rows = m >= n;
     let long = if by_rows { m } else { n };
     let per_block = long.div_ceil(threads_here);
-    let out = OutPtr(c);
+    let out = crate::ops::parallel::TaskOutput::new(c);
     crate::ops::parallel::tasks(long.div_ceil(per_block), |t| {
         let first = t * per_block;
         let len = per_block.min(long - first);

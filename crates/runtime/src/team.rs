@@ -353,22 +353,31 @@ mod tests {
         assert!(!in_task());
     }
 
+    /// Runs `tasks` tasks of 200 µs each on `team`, checks each ran once, and returns how
+    /// many ran off the calling thread.
+    fn sleeping_tasks_off_the_caller(team: &Team, tasks: usize) -> usize {
+        let caller = std::thread::current().id();
+        let counts: Vec<AtomicU32> = (0..tasks).map(|_| AtomicU32::new(0)).collect();
+        let elsewhere = AtomicUsize::new(0);
+        team.shared().run(tasks, &|i| {
+            counts[i].fetch_add(1, Ordering::Relaxed);
+            if std::thread::current().id() != caller {
+                elsewhere.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        });
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        elsewhere.load(Ordering::Relaxed)
+    }
+
     #[test]
     fn sleeping_workers_wake_for_the_next_section() {
         let Ok(team) = Team::new(2) else {
             return;
         };
-        let caller = std::thread::current().id();
         for _ in 0..3 {
             std::thread::sleep(SPIN * 5);
-            let elsewhere = AtomicUsize::new(0);
-            team.shared().run(200, &|_| {
-                if std::thread::current().id() != caller {
-                    elsewhere.fetch_add(1, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            });
-            assert!(elsewhere.load(Ordering::Relaxed) > 0);
+            assert!(sleeping_tasks_off_the_caller(&team, 200) > 0);
         }
     }
 
@@ -391,18 +400,7 @@ mod tests {
         assert_eq!(finished.load(Ordering::Relaxed), 15);
         assert!(!in_task());
         // The team still works, its workers included.
-        let count = AtomicUsize::new(0);
-        let caller = std::thread::current().id();
-        let elsewhere = AtomicUsize::new(0);
-        team.shared().run(100, &|_| {
-            count.fetch_add(1, Ordering::Relaxed);
-            if std::thread::current().id() != caller {
-                elsewhere.fetch_add(1, Ordering::Relaxed);
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        });
-        assert_eq!(count.load(Ordering::Relaxed), 100);
-        assert!(elsewhere.load(Ordering::Relaxed) > 0);
+        assert!(sleeping_tasks_off_the_caller(&team, 100) > 0);
     }
 
     #[test]

@@ -56,16 +56,24 @@ pub(crate) fn tasks(tasks: usize, f: impl Fn(usize) + Sync) {
     }
 }
 
-/// A pointer into a slice that [`for_chunks`] hands out in disjoint parts.
-struct ChunkBase<T>(*mut T);
-// SAFETY: the tasks of `for_chunks` build disjoint sub-slices from it, each on one thread;
-// `T: Send` lets those parts go to another thread.
+/// An output buffer that the tasks of one section write through, each its own disjoint
+/// elements ([`for_chunks`]' chunks, a product's blocks, a convolution's channel shares).
+/// Dereferencing it is the caller's `unsafe`, whose SAFETY comment says why the tasks'
+/// elements are disjoint and inside the buffer.
+pub(crate) struct TaskOutput<T>(*mut T);
+// SAFETY: sharing the pointer between the tasks of a section is sound as long as they write
+// disjoint elements (each use's obligation, above); `T: Send` lets those elements be written
+// from another thread.
 #[allow(unsafe_code)]
-unsafe impl<T: Send> Sync for ChunkBase<T> {}
+unsafe impl<T: Send> Sync for TaskOutput<T> {}
 
-impl<T> ChunkBase<T> {
+impl<T> TaskOutput<T> {
+    pub(crate) fn new(base: *mut T) -> TaskOutput<T> {
+        TaskOutput(base)
+    }
+
     /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(&self) -> *mut T {
+    pub(crate) fn get(&self) -> *mut T {
         self.0
     }
 }
@@ -80,7 +88,7 @@ pub(crate) fn for_chunks<T: Send>(
 ) {
     let len = data.len();
     let chunk_len = chunk_len.max(1);
-    let base = ChunkBase(data.as_mut_ptr());
+    let base = TaskOutput::new(data.as_mut_ptr());
     tasks(len.div_ceil(chunk_len), |i| {
         let start = i * chunk_len;
         let end = (start + chunk_len).min(len);

@@ -70,19 +70,6 @@ const TILE_PIXELS: usize = 8;
 /// worker costs a few µs).
 const CHANNEL_SPLIT_WORK: usize = 1 << 18;
 
-/// The output of a pointwise convolution split by channels, shared by its tasks.
-struct OutBase(*mut f32);
-// SAFETY: each task writes only its own output channels of every pixel (disjoint elements),
-// and all tasks finish before `run` reads the output.
-unsafe impl Sync for OutBase {}
-
-impl OutBase {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(&self) -> *mut f32 {
-        self.0
-    }
-}
-
 impl Direct<'_> {
     /// Whether the direct kernel computes this convolution on this CPU: few input channels,
     /// or a filter (`filter_len = kh*kw*c*co` elements) of at most [`MAX_FILTER`];
@@ -152,7 +139,7 @@ impl Direct<'_> {
             // stream the whole filter for a part-filled tile.
             let groups = co.div_ceil(16);
             let per_task = groups.div_ceil(threads);
-            let base = OutBase(spare.as_mut_ptr().cast::<f32>());
+            let base = parallel::TaskOutput::new(spare.as_mut_ptr().cast::<f32>());
             parallel::tasks(groups.div_ceil(per_task), |t| {
                 let channels = t * per_task * 16..((t + 1) * per_task * 16).min(co);
                 #[cfg(target_arch = "x86_64")]
